@@ -1,0 +1,77 @@
+/* fnp_buf: a growable byte buffer with a mandatory cap. */
+#include <fnprof/common.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF_MIN_ALLOC 256
+
+void fnp_buf_init(fnp_buf *b, size_t cap) {
+  memset(b, 0, sizeof *b);
+  b->cap = cap;
+}
+
+void fnp_buf_destroy(fnp_buf *b) {
+  free(b->data);
+  memset(b, 0, sizeof *b);
+}
+
+void fnp_buf_reset(fnp_buf *b) { b->len = 0; }
+
+int fnp_buf_reserve(fnp_buf *b, size_t n) {
+  if (n > b->cap || b->len > b->cap - n)
+    return FNP_ETOOBIG;
+  size_t need = b->len + n;
+  if (need <= b->alloc)
+    return 0;
+  size_t alloc = b->alloc ? b->alloc : BUF_MIN_ALLOC;
+  while (alloc < need)
+    alloc = alloc > SIZE_MAX / 2 ? need : alloc * 2;
+  if (alloc > b->cap)
+    alloc = b->cap;
+  uint8_t *p = realloc(b->data, alloc);
+  if (p == NULL)
+    return -ENOMEM;
+  b->data = p;
+  b->alloc = alloc;
+  return 0;
+}
+
+int fnp_buf_append(fnp_buf *b, const void *data, size_t len) {
+  int rc = fnp_buf_reserve(b, len);
+  if (rc < 0)
+    return rc;
+  if (len > 0)
+    memcpy(b->data + b->len, data, len);
+  b->len += len;
+  return 0;
+}
+
+int fnp_buf_printf(fnp_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return FNP_EUSAGE;
+  /* +1 for the terminating NUL vsnprintf writes; it is not counted in len. */
+  int rc = fnp_buf_reserve(b, (size_t)n + 1);
+  if (rc < 0)
+    return rc;
+  va_start(ap, fmt);
+  vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+  return 0;
+}
+
+uint8_t *fnp_buf_steal(fnp_buf *b, size_t *len) {
+  uint8_t *p = b->data;
+  if (len != NULL)
+    *len = b->len;
+  b->data = NULL;
+  b->len = b->alloc = 0;
+  return p;
+}

@@ -1,0 +1,2 @@
+/* placeholder: diff (being written) */
+#include "internal.h"

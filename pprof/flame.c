@@ -1,0 +1,2 @@
+/* placeholder: flame (being written) */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* placeholder: folded (being written) */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* placeholder: merge (being written) */
+#include "internal.h"

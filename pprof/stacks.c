@@ -1,0 +1,2 @@
+/* placeholder: stacks (being written) */
+#include "internal.h"

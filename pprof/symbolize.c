@@ -1,0 +1,2 @@
+/* placeholder: symbolize (being written) */
+#include "internal.h"

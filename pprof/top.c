@@ -1,0 +1,2 @@
+/* placeholder: top (being written) */
+#include "internal.h"
