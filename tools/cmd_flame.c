@@ -1,0 +1,203 @@
+/*
+ * tools/cmd_flame.c - `fnprof flame` (SVG flame graph) and `fnprof folded`
+ * (folded stacks), the two verbs that turn a profile into an artifact for
+ * other viewers. Drawing and folding are the pprof library's; this file
+ * routes the artifact to -o or stdout, or into --json.
+ *
+ * With -o FILE the artifact goes to FILE (atomically) and --json prints a
+ * summary; without -o, --json embeds the artifact ("svg" string, "stacks"
+ * array) so one stdout carries one document.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct art_args {
+  const char *verb;
+  bool flame;
+  const char *type;
+  const char *out;
+  const char *title;
+  int width_px;
+  bool json;
+  bool symbolize;
+  const char *path;
+} art_args;
+
+static void art_usage(const art_args *a, FILE *out) {
+  if (a->flame)
+    fprintf(out, "usage: fnprof flame [options] PROFILE\n\n"
+                 "A self-contained SVG flame graph (diff profiles: growth "
+                 "red,\nshrinkage blue).\n\n"
+                 "  -o, --output FILE      write the SVG to FILE (default "
+                 "stdout)\n"
+                 "      --title TEXT       graph title\n"
+                 "      --width PX         image width (default 1200)\n");
+  else
+    fprintf(out, "usage: fnprof folded [options] PROFILE\n\n"
+                 "Folded stacks, one line per stack: "
+                 "\"root;caller;leaf value\"\n(flamegraph.pl, speedscope "
+                 "input).\n\n"
+                 "  -o, --output FILE      write to FILE (default stdout)\n");
+  fprintf(out, "  -t, --sample-type T    inuse_space, alloc_space, ... "
+               "(default: the\n"
+               "                         profile's default)\n"
+               "      --symbolize        resolve unsymbolized frames from "
+               "the mapped\n"
+               "                         files on this machine\n"
+               "      --json             summary as JSON (embeds the output "
+               "without -o)\n"
+               "  -h, --help             this help\n");
+}
+
+enum { OPT_JSON = 256, OPT_SYMBOLIZE, OPT_TITLE, OPT_WIDTH };
+
+#define ART_COMMON_OPTS                                                       \
+  {"output", required_argument, NULL, 'o'},                                   \
+      {"sample-type", required_argument, NULL, 't'},                          \
+      {"json", no_argument, NULL, OPT_JSON},                                  \
+      {"symbolize", no_argument, NULL, OPT_SYMBOLIZE},                        \
+      {"help", no_argument, NULL, 'h'}
+
+/* Two tables so getopt itself rejects flame's options given to folded. */
+static const struct option FLAME_OPTS[] = {
+    ART_COMMON_OPTS,
+    {"title", required_argument, NULL, OPT_TITLE},
+    {"width", required_argument, NULL, OPT_WIDTH},
+    {NULL, 0, NULL, 0}};
+static const struct option FOLDED_OPTS[] = {ART_COMMON_OPTS,
+                                            {NULL, 0, NULL, 0}};
+
+static int art_parse(int argc, char **argv, art_args *a) {
+  const struct option *opts = a->flame ? FLAME_OPTS : FOLDED_OPTS;
+  opterr = 0;
+  int c, rc;
+  size_t width;
+  while ((c = getopt_long(argc, argv, ":o:t:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'o': a->out = optarg; break;
+    case 't': a->type = optarg; break;
+    case OPT_TITLE: a->title = optarg; break;
+    case OPT_WIDTH:
+      if ((rc = cli_parse_count(a->verb, "--width", optarg, &width)) != 0)
+        return rc;
+      if (width == 0 || width > 100000)
+        return cli_fail(a->verb, CLI_EXIT_USAGE,
+                        "--width wants 1..100000 pixels");
+      a->width_px = (int)width;
+      break;
+    case OPT_JSON: a->json = true; break;
+    case OPT_SYMBOLIZE: a->symbolize = true; break;
+    case 'h': art_usage(a, stdout); return cli_finish(a->verb, CLI_EXIT_OK);
+    default: return cli_bad_option(a->verb, c, argv);
+    }
+  }
+  if (argc - optind != 1)
+    return cli_fail(a->verb, CLI_EXIT_USAGE,
+                    "want exactly one PROFILE (see fnprof %s --help)",
+                    a->verb);
+  a->path = argv[optind];
+  return -1;
+}
+
+/* Renders the artifact into memory, so a failure leaves no partial file and
+ * --json can embed it. *data is NUL-terminated; free() it. */
+static int art_render(const art_args *a, const pprof_profile *p, int idx,
+                      char **data, size_t *len) {
+  FILE *m = open_memstream(data, len);
+  if (m == NULL)
+    return cli_fail(a->verb, CLI_EXIT_ERROR, "%s", strerror(errno));
+  int rc;
+  if (a->flame) {
+    pprof_flame_opts fo = {.title = a->title, .width_px = a->width_px};
+    rc = pprof_write_flame_svg(p, idx, &fo, m);
+  } else {
+    rc = pprof_write_folded(p, idx, m);
+  }
+  if (fclose(m) != 0 && rc == 0)
+    rc = -errno;
+  if (rc < 0) {
+    free(*data);
+    *data = NULL;
+    return cli_fail(a->verb, CLI_EXIT_ERROR, "%s: %s", a->path,
+                    fnp_strerror(rc));
+  }
+  return CLI_EXIT_OK;
+}
+
+/* Folded lines ("a;b;c 123") as a JSON array of {stack, value}. */
+static void json_folded(FILE *f, char *text) {
+  fputc('[', f);
+  bool first = true;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char *sp = strrchr(line, ' ');
+    if (sp == NULL)
+      continue;
+    *sp = '\0';
+    fprintf(f, "%s{", first ? "" : ",");
+    json_key(f, true, "stack");
+    json_string(f, line);
+    fprintf(f, ",\"value\":%s}", sp + 1);
+    first = false;
+  }
+  fputc(']', f);
+}
+
+static void art_json(const art_args *a, const pprof_profile *p, int idx,
+                     char *data) {
+  FILE *f = stdout;
+  fputc('{', f);
+  json_key(f, true, "file");
+  json_string(f, a->path);
+  fputc(',', f);
+  json_sample_type(f, p, idx);
+  fprintf(f, ",\"total\":%lld", (long long)cli_total(p, idx));
+  json_key(f, false, "output");
+  if (a->out) {
+    json_string(f, a->out);
+  } else {
+    fputs("null", f);
+    json_key(f, false, a->flame ? "svg" : "stacks");
+    if (a->flame)
+      json_string(f, data);
+    else
+      json_folded(f, data);
+  }
+  fputs("}\n", f);
+}
+
+static int art_run(int argc, char **argv, art_args *a) {
+  int rc = art_parse(argc, argv, a);
+  if (rc >= 0)
+    return rc;
+  pprof_profile *p = NULL;
+  char *data = NULL;
+  size_t len = 0;
+  int idx;
+  if ((rc = cli_load(a->verb, a->path, a->symbolize, &p)) != 0 ||
+      (rc = cli_sample_index(a->verb, p, a->type, &idx)) != 0 ||
+      (rc = art_render(a, p, idx, &data, &len)) != 0)
+    goto out;
+  if (a->out || !a->json)
+    rc = cli_emit(a->verb, a->out, data, len);
+  if (rc == CLI_EXIT_OK && a->json)
+    art_json(a, p, idx, data);
+  rc = cli_finish(a->verb, rc);
+out:
+  free(data);
+  pprof_profile_free(p);
+  return rc;
+}
+
+int cmd_flame(int argc, char **argv) {
+  art_args a = {.verb = "flame", .flame = true};
+  return art_run(argc, argv, &a);
+}
+
+int cmd_folded(int argc, char **argv) {
+  art_args a = {.verb = "folded", .flame = false};
+  return art_run(argc, argv, &a);
+}
