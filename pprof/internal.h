@@ -77,6 +77,10 @@ static inline uint64_t pprof__abs(int64_t v) {
 int pprof__reserve(void **arr, size_t *cap, size_t need,
                    size_t elem) FNP_MUST_CHECK;
 
+/* Flushes what a writer function wrote to the caller's stream, so a full
+ * disk shows up in our return value: -errno of the failed write, or -EIO. */
+int pprof__flush(FILE *out) FNP_MUST_CHECK;
+
 /* A growable vector of uint32 ids (frame names, keys under construction). */
 typedef struct pprof__idvec {
   uint32_t *v;

@@ -42,6 +42,13 @@ int pprof__reserve(void **arr, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
+int pprof__flush(FILE *out) {
+  errno = 0;
+  if (fflush(out) != 0 || ferror(out))
+    return errno > 0 ? -errno : -EIO;
+  return 0;
+}
+
 int pprof__idvec_push(pprof__idvec *v, uint32_t x) {
   int rc = pprof__reserve((void **)&v->v, &v->cap, v->n + 1, sizeof *v->v);
   if (rc < 0)
