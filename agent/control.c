@@ -1,0 +1,244 @@
+/*
+ * The control socket and the invocation (request id) table.
+ *
+ * Socket: unix stream, mode 0600, at FNPROF_CONTROL or, by default,
+ * /tmp/fnprof-<pid>.sock (a forked child given an explicit path uses
+ * "<path>.<pid>": the parent keeps its own). Served by the background
+ * thread, one connection at a time, 2 s I/O timeout per read or write.
+ *
+ * Protocol: the client writes one request per line (at most 256 bytes,
+ * "\n"-terminated); the agent answers each with a header line and a payload:
+ *     ok <n>\n<n bytes>        or        err <n>\n<n bytes of message>
+ * Requests:
+ *     end-cycle                 payload: the new cycle number (decimal)
+ *     profile inuse|alloc|final payload: gzip'd pprof heap profile
+ *     metrics                   payload: JSON object (fnprof_metrics_json)
+ *     invocation-start <id>     payload: empty
+ *     invocation-end <id>       payload: the new cycle number
+ *     spikes                    payload: JSON array of pending reports
+ *     shutdown                  payload: empty; the socket closes after it
+ * Several requests may share a connection; the connection ends at EOF.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CTL_LINE_MAX 256
+#define CTL_IO_TIMEOUT_S 2
+#define REQ_TABLE_MAX 1024
+#define REQ_ID_MAX 128
+
+/* Serializes requests (API and socket) against each other. */
+pthread_mutex_t agent__ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Owned by the background thread (opened and closed by thread start/stop
+ * and fork, all with bg_lock held in cycle.c). */
+static int ctl_fd = -1;
+static char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* Request ids: index 1..REQ_TABLE_MAX, append-only, arena memory; names
+ * are published before the count (release). 0 = no invocation. */
+static char (*req_names)[REQ_ID_MAX];
+static _Atomic uint32_t req_n;
+static pthread_mutex_t req_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *agent__req_name(uint32_t idx) {
+  if (idx == 0 || idx > atomic_load(&req_n))
+    return "";
+  return idx == REQ_TABLE_MAX ? "other" : req_names[idx - 1];
+}
+
+uint32_t agent__req_intern(const char *id) {
+  pthread_mutex_lock(&req_lock);
+  uint32_t n = atomic_load(&req_n), found = 0;
+  if (!req_names)
+    req_names = agent__arena_alloc(sizeof(*req_names) * REQ_TABLE_MAX);
+  for (uint32_t i = 0; req_names && i < n && !found; i++)
+    if (strncmp(req_names[i], id, REQ_ID_MAX - 1) == 0)
+      found = i + 1;
+  if (!found && req_names) {
+    if (n < REQ_TABLE_MAX - 1) {
+      snprintf(req_names[n], REQ_ID_MAX, "%s", id);
+      found = n + 1;
+      atomic_store_explicit(&req_n, found, memory_order_release);
+    } else {
+      /* Bounded: every later id shares the last slot, "other". */
+      atomic_store_explicit(&req_n, REQ_TABLE_MAX, memory_order_release);
+      found = REQ_TABLE_MAX;
+    }
+  }
+  pthread_mutex_unlock(&req_lock);
+  return found;
+}
+
+int agent__control_fd(void) { return ctl_fd; }
+
+int agent__control_open(void) {
+  if (ctl_fd >= 0)
+    return 0;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  static pid_t first_pid; /* the process that owns the configured path */
+  if (first_pid == 0)
+    first_pid = agent__pid();
+  int n;
+  if (agent__cfg.control_path[0] && agent__pid() == first_pid)
+    n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
+                 agent__cfg.control_path);
+  else if (agent__cfg.control_path[0])
+    n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.%d",
+                 agent__cfg.control_path, (int)agent__pid());
+  else
+    n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/fnprof-%d.sock",
+                 (int)agent__pid());
+  if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+    return -ENAMETOOLONG;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  unlink(sa.sun_path); /* a stale socket from a dead process */
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+      chmod(sa.sun_path, 0600) != 0 || listen(fd, 8) != 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  memcpy(ctl_path, sa.sun_path, sizeof(ctl_path));
+  ctl_fd = fd;
+  return 0;
+}
+
+void agent__control_close(bool unlink_path) {
+  if (ctl_fd < 0)
+    return;
+  close(ctl_fd);
+  ctl_fd = -1;
+  if (unlink_path && ctl_path[0])
+    unlink(ctl_path);
+  ctl_path[0] = '\0';
+}
+
+const char *agent__control_path(void) { return ctl_path; }
+
+static char *dup_text(const char *s, size_t *len) {
+  size_t n = strlen(s);
+  char *o = malloc(n + 1);
+  if (o)
+    memcpy(o, s, n + 1);
+  *len = o ? n : 0;
+  return o;
+}
+
+int agent__control_request(const char *line, char **out, size_t *len) {
+  char num[32];
+  uint64_t c;
+  int rc;
+  *out = NULL;
+  *len = 0;
+  if (strcmp(line, "end-cycle") == 0) {
+    rc = fnprof_end_cycle(&c);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)c);
+    *out = dup_text(num, len);
+  } else if (strncmp(line, "profile ", 8) == 0) {
+    const char *k = line + 8;
+    fnprof_kind kind = strcmp(k, "inuse") == 0   ? FNPROF_PROFILE_INUSE
+                       : strcmp(k, "alloc") == 0 ? FNPROF_PROFILE_ALLOC
+                       : strcmp(k, "final") == 0 ? FNPROF_PROFILE_FINAL
+                                                 : (fnprof_kind)-1;
+    if ((int)kind < 0) {
+      *out = dup_text("profile kind must be inuse, alloc or final", len);
+      return FNP_EUSAGE;
+    }
+    rc = fnprof_profile(kind, (uint8_t **)out, len);
+  } else if (strcmp(line, "metrics") == 0) {
+    rc = fnprof_metrics_json(out, len);
+  } else if (strncmp(line, "invocation-start ", 17) == 0) {
+    rc = fnprof_invocation_start(line + 17);
+    *out = dup_text("", len);
+  } else if (strncmp(line, "invocation-end ", 15) == 0) {
+    rc = fnprof_invocation_end(line + 15);
+    snprintf(num, sizeof(num), "%llu",
+             (unsigned long long)atomic_load(&agent__cycle));
+    *out = dup_text(num, len);
+  } else if (strcmp(line, "spikes") == 0) {
+    rc = fnprof_spikes_json(out, len);
+  } else if (strcmp(line, "shutdown") == 0) {
+    rc = fnprof_shutdown();
+    *out = dup_text("", len);
+  } else {
+    *out = dup_text("unknown request", len);
+    return FNP_EUSAGE;
+  }
+  if (rc != 0 && *out == NULL)
+    *out = dup_text(fnp_strerror(rc), len);
+  return rc;
+}
+
+static int write_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads one line (without "\n") into line; -1 at EOF, error or overlong. */
+static int read_line(int fd, char *line, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    char ch;
+    ssize_t r = recv(fd, &ch, 1, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return -1;
+    if (ch == '\n')
+      break;
+    if (n + 1 >= cap)
+      return -1;
+    line[n++] = ch;
+  }
+  if (n > 0 && line[n - 1] == '\r')
+    n--;
+  line[n] = '\0';
+  return 0;
+}
+
+void agent__control_serve_one(void) {
+  int fd = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd < 0)
+    return;
+  struct timeval tv = {.tv_sec = CTL_IO_TIMEOUT_S};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  char line[CTL_LINE_MAX];
+  bool stop = false;
+  while (!stop && read_line(fd, line, sizeof(line)) == 0) {
+    char *out;
+    size_t len;
+    int rc = agent__control_request(line, &out, &len);
+    char hdr[48];
+    int h = snprintf(hdr, sizeof(hdr), "%s %zu\n", rc == 0 ? "ok" : "err",
+                     out ? len : 0);
+    if (write_all(fd, hdr, (size_t)h) != 0 ||
+        (out && len && write_all(fd, out, len) != 0))
+      stop = true;
+    free(out);
+    if (strcmp(line, "shutdown") == 0)
+      stop = true;
+  }
+  close(fd);
+}

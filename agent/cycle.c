@@ -1,0 +1,213 @@
+/*
+ * Cycles: when they end and what each end records, and the background
+ * thread that ends them. A cycle ends when the (estimated) bytes allocated
+ * since the last one reach FNPROF_CYCLE_PERCENT of the (estimated) live
+ * heap, never before AGENT_MIN_CYCLE_BYTES (the pacer, as GOGC); every
+ * FNPROF_CYCLE_MS; and on request (API, control socket, invocation end).
+ * The slow path only notices that pacing is due and wakes the thread
+ * (eventfd); the thread advances the cycle, reads mallinfo2 and
+ * /proc/self/statm, runs the spike detector and serves the control socket.
+ * Its signals are blocked, and it never holds a lock the hot path takes.
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Background thread state; bg_lock guards start/stop, the fds are written
+ * only with it held and read by the thread. */
+static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t bg_thread;
+static _Atomic int bg_state; /* 0 none, 1 running, 2 stopped for good */
+static _Atomic int bg_stop;
+static int wake_fd = -1;
+static _Atomic int pace_pending;
+static _Atomic uint64_t alloc_at_cycle_start;
+
+/* Cycle history ring, under agent__cycle_lock. */
+static agent__cycle_rec hist[AGENT_CYCLE_HISTORY];
+static uint64_t hist_n;
+static int glibc_underneath = -1; /* mallinfo2 means something */
+
+static int64_t read_rss(void) {
+  FILE *f = fopen("/proc/self/statm", "re");
+  if (!f)
+    return -1;
+  long size = 0, res = 0;
+  int n = fscanf(f, "%ld %ld", &size, &res);
+  fclose(f);
+  return n == 2 ? (int64_t)res * sysconf(_SC_PAGESIZE) : -1;
+}
+
+static int64_t exact_live(void) {
+  if (glibc_underneath < 0) {
+    Dl_info di;
+    glibc_underneath = dladdr((void *)agent__real.malloc, &di) &&
+                       di.dli_fname && strstr(di.dli_fname, "libc.so");
+  }
+  int64_t owned = atomic_load(&agent__st.region_live_bytes);
+  if (!glibc_underneath)
+    return -1; /* jemalloc/tcmalloc below us: glibc's arenas are empty */
+  struct mallinfo2 mi = mallinfo2();
+  return (int64_t)(mi.uordblks + mi.hblkhd) + owned;
+}
+
+static uint64_t end_cycle(const char *reason, bool exact) {
+  agent__cycle_rec rec;
+  pthread_mutex_lock(&agent__cycle_lock);
+  uint64_t c = agent__cycle_advance_locked();
+  uint64_t a = atomic_load(&agent__st.est_alloc_bytes);
+  rec.cycle = c;
+  rec.time_ns = agent__now_ns(CLOCK_REALTIME);
+  rec.alloc_bytes = a - atomic_exchange(&alloc_at_cycle_start, a);
+  rec.est_live_bytes = atomic_load(&agent__st.est_live_bytes);
+  rec.exact_live_bytes = exact ? exact_live() : -1;
+  rec.rss_bytes = exact ? read_rss() : -1;
+  rec.reason = reason;
+  hist[hist_n % AGENT_CYCLE_HISTORY] = rec;
+  hist_n++;
+  pthread_mutex_unlock(&agent__cycle_lock);
+  atomic_store(&pace_pending, 0);
+  agent__spike_on_cycle(&rec);
+  return c;
+}
+
+uint64_t agent__end_cycle(const char *reason) {
+  agent__guard_enter();
+  uint64_t c = end_cycle(reason, true);
+  agent__guard_exit();
+  return c;
+}
+
+size_t agent__cycle_history(agent__cycle_rec *out, size_t n) {
+  pthread_mutex_lock(&agent__cycle_lock);
+  uint64_t have = hist_n < AGENT_CYCLE_HISTORY ? hist_n : AGENT_CYCLE_HISTORY;
+  if (n > have)
+    n = (size_t)have;
+  for (size_t i = 0; i < n; i++)
+    out[i] = hist[(hist_n - n + i) % AGENT_CYCLE_HISTORY];
+  pthread_mutex_unlock(&agent__cycle_lock);
+  return n;
+}
+
+void agent__pace_check(void) {
+  if (agent__cfg.cycle_percent <= 0)
+    return;
+  uint64_t a = atomic_load_explicit(&agent__st.est_alloc_bytes,
+                                    memory_order_relaxed) -
+               atomic_load_explicit(&alloc_at_cycle_start,
+                                    memory_order_relaxed);
+  int64_t live = atomic_load_explicit(&agent__st.est_live_bytes,
+                                      memory_order_relaxed);
+  int64_t goal = live > 0 ? live / 100 * agent__cfg.cycle_percent : 0;
+  if (goal < AGENT_MIN_CYCLE_BYTES)
+    goal = AGENT_MIN_CYCLE_BYTES;
+  if ((int64_t)a < goal || atomic_exchange(&pace_pending, 1))
+    return;
+  if (atomic_load(&bg_state) == 1 && wake_fd >= 0) {
+    uint64_t one = 1;
+    if (write(wake_fd, &one, sizeof(one)) == sizeof(one))
+      return;
+  }
+  /* No thread to hand it to: end the cycle here, without the exact
+   * numbers (mallinfo2 and /proc belong to the background thread). */
+  end_cycle("pace", false);
+}
+
+static void *bg_main(void *arg) {
+  (void)arg;
+  agent__guard_enter(); /* everything this thread allocates is ours */
+  int64_t period_ns = agent__cfg.cycle_ms * 1000000;
+  int64_t next = agent__now_ns(CLOCK_MONOTONIC) + period_ns;
+  while (!atomic_load(&bg_stop)) {
+    struct pollfd pf[2] = {{.fd = wake_fd, .events = POLLIN},
+                           {.fd = agent__control_fd(), .events = POLLIN}};
+    int timeout = -1;
+    if (period_ns > 0) {
+      int64_t left = next - agent__now_ns(CLOCK_MONOTONIC);
+      timeout = left <= 0 ? 0 : (int)(left / 1000000 + 1);
+    }
+    int n = poll(pf, pf[1].fd >= 0 ? 2 : 1, timeout);
+    if (atomic_load(&bg_stop))
+      break;
+    if (n > 0 && (pf[0].revents & POLLIN)) {
+      uint64_t v;
+      if (read(wake_fd, &v, sizeof(v)) < 0)
+        v = 0;
+      if (atomic_load(&pace_pending))
+        end_cycle("pace", true);
+    }
+    if (period_ns > 0 && agent__now_ns(CLOCK_MONOTONIC) >= next) {
+      end_cycle("time", true);
+      next = agent__now_ns(CLOCK_MONOTONIC) + period_ns;
+    }
+    if (n > 0 && pf[1].fd >= 0 && (pf[1].revents & POLLIN))
+      agent__control_serve_one();
+  }
+  agent__guard_exit();
+  return NULL;
+}
+
+/* Starts the thread (and the control socket) once per process; called with
+ * the guard held, from the constructor or from the slow path after fork. */
+void agent__thread_ensure(void) {
+  if (AGENT_LIKELY(atomic_load_explicit(&bg_state, memory_order_acquire)))
+    return;
+  if (pthread_mutex_trylock(&bg_lock) != 0)
+    return;
+  if (atomic_load(&bg_state) == 0) {
+    atomic_store(&bg_state, 1); /* one attempt; failure leaves us threadless */
+    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (agent__cfg.control)
+      (void)agent__control_open(); /* failure: counted in metrics */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (wake_fd < 0 || pthread_create(&bg_thread, NULL, bg_main, NULL) != 0) {
+      atomic_store(&bg_state, 2);
+      if (wake_fd >= 0)
+        close(wake_fd);
+      wake_fd = -1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  pthread_mutex_unlock(&bg_lock);
+}
+
+void agent__thread_stop(void) {
+  pthread_mutex_lock(&bg_lock);
+  if (atomic_load(&bg_state) == 1 && pthread_equal(pthread_self(), bg_thread)) {
+    atomic_store(&bg_stop, 1); /* "shutdown" over the socket: just leave */
+  } else if (atomic_load(&bg_state) == 1 && wake_fd >= 0) {
+    atomic_store(&bg_stop, 1);
+    uint64_t one = 1;
+    if (write(wake_fd, &one, sizeof(one)) == sizeof(one)) {
+      /* Exit paths must not hang: give the thread a second, then leave it. */
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 1;
+      pthread_timedjoin_np(bg_thread, NULL, &ts);
+    }
+  }
+  atomic_store(&bg_state, 2);
+  pthread_mutex_unlock(&bg_lock);
+}
+
+void agent__thread_after_fork_child(void) {
+  pthread_mutex_init(&bg_lock, NULL);
+  if (wake_fd >= 0)
+    close(wake_fd);
+  wake_fd = -1;
+  agent__control_close(false); /* the parent's path: not ours to unlink */
+  atomic_store(&bg_stop, 0);
+  atomic_store(&pace_pending, 0);
+  if (atomic_load(&bg_state) == 1)
+    atomic_store(&bg_state, 0); /* restarted lazily by the next sample */
+}

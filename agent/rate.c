@@ -1,0 +1,84 @@
+/*
+ * Sampling math: the per-thread xorshift RNG, the exponential countdown
+ * (Go's fastexprand) and Go's un-sampling formula (scaleHeapSample). Pure
+ * functions; the slow path and the profile writer call them.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <time.h>
+
+/* xorshift64* (Vigna, "An experimental exploration of Marsaglia's xorshift
+ * generators, scrambled", 2016): 64-bit state, passes BigCrush in the high
+ * bits, which is all we take. */
+uint64_t agent__rng_next(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *s = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* A seed from the clock and the address of a stack slot (differs per thread
+ * and per run); never 0, which would stick. */
+uint64_t agent__rng_seed(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+               (uint64_t)(uintptr_t)&ts * 0x9E3779B97F4A7C15ULL;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return x ? x : 0x853c49e6748fea9bULL;
+}
+
+/* Go's fastexprand (runtime/malloc.go): an exponential variate with the
+ * given mean, by inversion: -ln(U) * mean = -log2(U) * ln 2 * mean, U drawn
+ * as q / 2^26 with q uniform in [1, 2^26]. The step is capped near 20x the
+ * mean by the 26 bits. Exactly what makes each byte allocated a sampling
+ * point with probability 1/mean (a Poisson process over bytes). */
+#define RATE_RANDOM_BITS 26
+#define RATE_MAX_MEAN 0x7000000
+
+int64_t agent__next_interval(uint64_t *rng, int64_t mean) {
+  if (mean <= 1)
+    return 0; /* rate 1: every allocation */
+  if (mean > RATE_MAX_MEAN)
+    mean = RATE_MAX_MEAN;
+  uint64_t q = (agent__rng_next(rng) >> (64 - RATE_RANDOM_BITS)) + 1;
+  double qlog = log2((double)q) - RATE_RANDOM_BITS;
+  if (qlog > 0)
+    qlog = 0;
+  const double minus_log2 = -0.6931471805599453; /* -ln 2 */
+  return (int64_t)(qlog * minus_log2 * (double)mean) + 1;
+}
+
+/* Go's scaleHeapSample (runtime/pprof/protomem.go). A block of average size
+ * avg is sampled with probability 1 - exp(-avg/rate), so each recorded one
+ * stands for 1 / that many. */
+void agent__scale(int64_t count, int64_t bytes, int64_t rate, int64_t *ocount,
+                  int64_t *obytes) {
+  if (count == 0 || bytes == 0) {
+    *ocount = 0;
+    *obytes = 0;
+    return;
+  }
+  if (rate <= 1) {
+    *ocount = count;
+    *obytes = bytes;
+    return;
+  }
+  double avg = (double)bytes / (double)count;
+  double scale = 1.0 / (1.0 - exp(-avg / (double)rate));
+  *ocount = (int64_t)((double)count * scale);
+  *obytes = (int64_t)((double)bytes * scale);
+}
+
+double agent__sample_weight(uint64_t size, int64_t rate) {
+  if (rate <= 1)
+    return (double)size;
+  if (size == 0)
+    return 0;
+  return (double)size / (1.0 - exp(-(double)size / (double)rate));
+}

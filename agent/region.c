@@ -1,0 +1,273 @@
+/*
+ * The owned region: the address range where every sampled block lives, so
+ * that free() tells a sampled block from any other with one shift and one
+ * compare (agent__owned in internal.h) instead of probing a table.
+ *
+ * Layout. 64 GiB of address space, aligned to 64 GiB, reserved PROT_NONE
+ * (no memory, no commit charge). Its first AGENT_BOOT_BYTES are the
+ * bootstrap pool that serves dlsym's calloc before the real allocator is
+ * known. The rest is handed out in page spans from a bump pointer, made
+ * read-write on first use:
+ *   - small slots (up to SMALL_MAX_BYTES including header and alignment
+ *     slack) come from per-size-class slabs with free lists; slabs are kept
+ *     for reuse by their class, so resident overhead is bounded by one
+ *     partly used slab per class (~2.7 MiB worst case over 42 classes);
+ *   - larger blocks get their own span; a freed span is returned to the
+ *     kernel (MADV_DONTNEED) and kept on a first-fit free list for reuse.
+ * Every block has a 32-byte header (agent__block_hdr) just below the user
+ * pointer: bucket, requested size, allocation cycle, offset back to the slot
+ * start (for aligned blocks) and slot capacity (for malloc_usable_size and
+ * realloc). One mutex guards the allocator; only sampled allocations and
+ * frees of sampled blocks take it. Exhaustion makes agent__region_alloc
+ * return NULL and the caller drops the sample (counted), never the
+ * allocation.
+ *
+ * Leaves to others: what to record (sample.c), whether to sample (the
+ * countdown).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define REGION_BYTES ((uintptr_t)1 << AGENT_REGION_SHIFT)
+#define PAGE_BYTES ((size_t)4096)
+#define AGENT_BOOT_BYTES ((size_t)256 << 10)
+#define SMALL_MAX_BYTES ((size_t)32 << 10)
+#define SLAB_MIN_BYTES ((size_t)64 << 10)
+#define SLAB_MIN_SLOTS 8
+#define MAX_CLASSES 64
+
+uintptr_t agent__region_key = UINTPTR_MAX;
+
+/* Everything below is guarded by region_lock, except base (written once at
+ * init before any owned block exists) and the boot pool (init thread only). */
+static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t region_base;
+static uintptr_t region_top;  /* bump pointer for new spans */
+static uintptr_t region_end;
+static size_t boot_used;
+static uint64_t resident_bytes; /* slots handed out and not freed */
+
+typedef struct free_slot {
+  struct free_slot *next;
+} free_slot;
+
+typedef struct free_span {
+  struct free_span *next;
+  size_t bytes;
+} free_span;
+
+static size_t class_size[MAX_CLASSES];
+static int n_classes;
+static free_slot *class_free[MAX_CLASSES];
+static uintptr_t class_bump[MAX_CLASSES]; /* next unused slot in the slab */
+static uintptr_t class_bump_end[MAX_CLASSES];
+static free_span *spans_free;
+
+/* Slot classes: 16-byte steps up to 256, then four per doubling (at most
+ * 25 % internal waste), up to SMALL_MAX_BYTES. */
+static void classes_init(void) {
+  int n = 0;
+  for (size_t s = 48; s <= 256; s += 16)
+    class_size[n++] = s;
+  for (size_t base = 256; base < SMALL_MAX_BYTES; base *= 2)
+    for (int k = 1; k <= 4; k++)
+      class_size[n++] = base + base / 4 * (size_t)k;
+  n_classes = n;
+}
+
+static int class_of(size_t slot) {
+  for (int i = 0; i < n_classes; i++)
+    if (class_size[i] >= slot)
+      return i;
+  return -1;
+}
+
+int agent__region_init(void) {
+  /* Reserve twice the size and keep the aligned middle. */
+  size_t want = (size_t)REGION_BYTES * 2;
+  void *m = mmap(NULL, want, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED)
+    return -errno;
+  uintptr_t start = (uintptr_t)m;
+  uintptr_t base = (start + REGION_BYTES - 1) & ~(REGION_BYTES - 1);
+  if (base > start)
+    munmap(m, base - start);
+  uintptr_t tail = base + REGION_BYTES;
+  if (start + want > tail)
+    munmap((void *)tail, start + want - tail);
+  if (mprotect((void *)base, AGENT_BOOT_BYTES, PROT_READ | PROT_WRITE) != 0) {
+    int e = errno;
+    munmap((void *)base, REGION_BYTES);
+    return -e;
+  }
+  classes_init();
+  region_base = base;
+  region_top = base + AGENT_BOOT_BYTES;
+  region_end = base + REGION_BYTES;
+  __atomic_store_n(&agent__region_key, base >> AGENT_REGION_SHIFT,
+                   __ATOMIC_RELEASE);
+  return 0;
+}
+
+bool agent__region_is_boot(const void *p) {
+  return (uintptr_t)p - region_base < AGENT_BOOT_BYTES;
+}
+
+/* Places the user pointer in a slot and writes the header. */
+static void *place(uintptr_t slot, size_t capacity, size_t size,
+                   size_t align) {
+  uintptr_t u = (slot + AGENT_HDR_BYTES + align - 1) & ~(uintptr_t)(align - 1);
+  agent__block_hdr *h = (agent__block_hdr *)(u - AGENT_HDR_BYTES);
+  h->bucket = NULL;
+  h->size = size;
+  h->cycle = 0;
+  h->offset = (uint32_t)(u - slot);
+  h->capacity = capacity;
+  return (void *)u;
+}
+
+/* Slot bytes needed for size at align: header plus worst-case padding. */
+static size_t slot_need(size_t size, size_t align, bool *overflow) {
+  size_t pad = align > 16 ? align : 16;
+  size_t need = size + AGENT_HDR_BYTES + pad - 16;
+  *overflow = need < size;
+  return need;
+}
+
+void *agent__region_boot_alloc(size_t size) {
+  bool ovf;
+  size_t need = slot_need(size, 16, &ovf);
+  need = (need + 15) & ~(size_t)15;
+  if (ovf || region_base == 0 || need > AGENT_BOOT_BYTES - boot_used)
+    return NULL;
+  uintptr_t slot = region_base + boot_used;
+  boot_used += need;
+  return place(slot, need, size, 16); /* mmap'd memory is already zero */
+}
+
+/* A new span of `bytes` (page multiple) from the free list or the bump
+ * pointer, read-write. Under region_lock. */
+static uintptr_t span_get(size_t bytes) {
+  for (free_span **pp = &spans_free; *pp; pp = &(*pp)->next) {
+    free_span *s = *pp;
+    if (s->bytes < bytes)
+      continue;
+    if (s->bytes - bytes >= PAGE_BYTES) {
+      /* Split: the tail stays free. */
+      free_span *rest = (free_span *)((uintptr_t)s + bytes);
+      rest->next = s->next;
+      rest->bytes = s->bytes - bytes;
+      *pp = rest;
+    } else {
+      bytes = s->bytes;
+      *pp = s->next;
+    }
+    return (uintptr_t)s;
+  }
+  if (bytes > region_end - region_top)
+    return 0;
+  uintptr_t s = region_top;
+  if (mprotect((void *)s, bytes, PROT_READ | PROT_WRITE) != 0)
+    return 0;
+  region_top += bytes;
+  return s;
+}
+
+static void span_put(uintptr_t s, size_t bytes) {
+  /* Give the memory back but keep the first page for the list link. */
+  if (bytes > PAGE_BYTES)
+    madvise((void *)(s + PAGE_BYTES), bytes - PAGE_BYTES, MADV_DONTNEED);
+  free_span *f = (free_span *)s;
+  f->bytes = bytes;
+  f->next = spans_free;
+  spans_free = f;
+}
+
+void *agent__region_alloc(size_t size, size_t align) {
+  if (align < 16)
+    align = 16;
+  bool ovf;
+  size_t need = slot_need(size, align, &ovf);
+  if (ovf || need > (size_t)REGION_BYTES / 4)
+    return NULL;
+  void *out = NULL;
+  pthread_mutex_lock(&region_lock);
+  if (region_base == 0)
+    goto done;
+  int c = need <= SMALL_MAX_BYTES ? class_of(need) : -1;
+  if (c >= 0) {
+    size_t cs = class_size[c];
+    uintptr_t slot;
+    if (class_free[c]) {
+      slot = (uintptr_t)class_free[c];
+      class_free[c] = class_free[c]->next;
+    } else {
+      if (class_bump_end[c] - class_bump[c] < cs) {
+        size_t slab = cs * SLAB_MIN_SLOTS;
+        if (slab < SLAB_MIN_BYTES)
+          slab = SLAB_MIN_BYTES;
+        slab = (slab + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
+        uintptr_t s = span_get(slab);
+        if (s == 0)
+          goto done;
+        class_bump[c] = s;
+        class_bump_end[c] = s + slab;
+      }
+      slot = class_bump[c];
+      class_bump[c] += cs;
+    }
+    out = place(slot, cs, size, align);
+    resident_bytes += cs;
+  } else {
+    size_t bytes = (need + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
+    uintptr_t s = span_get(bytes);
+    if (s == 0)
+      goto done;
+    out = place(s, bytes, size, align);
+    resident_bytes += bytes;
+  }
+done:
+  pthread_mutex_unlock(&region_lock);
+  return out;
+}
+
+void agent__region_free(void *p) {
+  if (agent__region_is_boot(p))
+    return; /* bootstrap memory is a few bytes for dlsym; kept */
+  agent__block_hdr *h = agent__hdr(p);
+  uintptr_t slot = (uintptr_t)p - h->offset;
+  size_t cap = h->capacity;
+  pthread_mutex_lock(&region_lock);
+  resident_bytes -= cap;
+  if (cap <= SMALL_MAX_BYTES) {
+    int c = class_of(cap);
+    free_slot *f = (free_slot *)slot;
+    f->next = class_free[c];
+    class_free[c] = f;
+  } else {
+    span_put(slot, cap);
+  }
+  pthread_mutex_unlock(&region_lock);
+}
+
+size_t agent__region_usable(void *p) {
+  agent__block_hdr *h = agent__hdr(p);
+  return h->capacity - h->offset;
+}
+
+uint64_t agent__region_resident(void) {
+  pthread_mutex_lock(&region_lock);
+  uint64_t r = resident_bytes;
+  pthread_mutex_unlock(&region_lock);
+  return r;
+}
+
+void agent__region_lock_all(void) { pthread_mutex_lock(&region_lock); }
+void agent__region_unlock_all(void) { pthread_mutex_unlock(&region_lock); }
+void agent__region_reset_locks(void) {
+  pthread_mutex_init(&region_lock, NULL);
+}

@@ -1,0 +1,58 @@
+/*
+ * Stack capture with libunwind's local unwinder (UNW_LOCAL_ONLY): its
+ * unw_backtrace fast path walks with a per-thread cache of unwind info
+ * (UNW_CACHE_PER_THREAD: no lock between threads). Frames inside
+ * libfnprof.so (the shim and the slow path) are skipped by address, so the
+ * skip does not depend on what the compiler inlined. Raw return PCs are
+ * kept; the profile writer subtracts one (pprof-format.md section 3).
+ */
+#define UNW_LOCAL_ONLY
+#include "internal.h"
+
+#include <libunwind.h>
+#include <link.h>
+
+/* libfnprof.so's executable segment, found once at init. */
+static uintptr_t self_lo, self_hi;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  uintptr_t me = (uintptr_t)data;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+      continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    uintptr_t hi = lo + ph->p_memsz;
+    if (me >= lo && me < hi) {
+      self_lo = lo;
+      self_hi = hi;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void agent__unwind_init(void) {
+  dl_iterate_phdr(find_self, (void *)(uintptr_t)&agent__unwind_init);
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+}
+
+bool agent__is_self_pc(uintptr_t pc) { return pc - self_lo < self_hi - self_lo; }
+
+int agent__unwind(uintptr_t *pcs, int max) {
+  /* Room for our own frames on top of what the caller keeps. */
+  enum { SELF_FRAMES_MAX = 8 };
+  void *buf[AGENT_MAX_DEPTH + SELF_FRAMES_MAX];
+  int want = max + SELF_FRAMES_MAX;
+  if (want > (int)(sizeof(buf) / sizeof(buf[0])))
+    want = (int)(sizeof(buf) / sizeof(buf[0]));
+  int n = unw_backtrace(buf, want);
+  int i = 0;
+  while (i < n && agent__is_self_pc((uintptr_t)buf[i]))
+    i++;
+  int out = 0;
+  for (; i < n && out < max; i++)
+    pcs[out++] = (uintptr_t)buf[i];
+  return out;
+}
