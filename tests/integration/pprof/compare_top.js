@@ -52,8 +52,9 @@ function compareTop(go, fn, rows) {
       die(`${fn.sample_type} row ${i}: go ${JSON.stringify(g)} != fnprof ` +
           JSON.stringify({ name: f.name, flat: f.flat, cum: f.cum }));
   }
+  const names = go.rows.slice(0, Math.min(n, 5)).map((r) => r.name);
   console.log(`ok ${fn.sample_type}: total ${fn.total}, top ${n} rows match ` +
-              `(${go.rows.slice(0, n).map((r) => r.name).join(", ")})`);
+              `(${names.join(", ")}${n > 5 ? ", ..." : ""})`);
 }
 
 function compareDiff(go, fn) {
