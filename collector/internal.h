@@ -84,7 +84,7 @@ typedef struct export__ship_result {
   int status;
   bool retryable;
   int64_t retry_after_ms; /* from Retry-After; -1 when absent */
-  char why[200];
+  char why[256];
 } export__ship_result;
 
 /* Builds the headers for one attempt (re-signed per attempt: Date moves). */
@@ -100,6 +100,8 @@ void export__ship_free(export__ship *sh);
 int export__ship_post(export__ship *sh, const char *url, const void *body,
                       size_t len, export__headers_cb hcb, void *hctx,
                       int64_t deadline_ms, export__ship_result *res);
+/* Sets (or, with NULL, clears) a CURLOPT_CONNECT_TO "HOST:PORT:HOST:PORT". */
+int export__ship_connect_to(export__ship *sh, const char *spec) FNP_MUST_CHECK;
 /* Backoff before attempt n (0-based): min(max, initial * 2^n), jittered
  * uniformly over [0, that] ("full jitter"). rnd in [0, 1). */
 int64_t export__backoff_ms(const export__ship_opts *o, unsigned attempt,
