@@ -40,7 +40,9 @@ static int accumulate(const pprof__frame_names *f, int si, top_acc *a,
   for (size_t i = 0; i < p->n_sample; i++) {
     const pprof_sample *s = &p->sample[i];
     int64_t v = s->value[si];
-    *total = pprof__sat_add(*total, v);
+    /* pprof's total (report.go computeTotal) sums magnitudes, so a diff's
+     * percentages are of all change, not of the net. */
+    *total = pprof__sat_add(*total, v < 0 ? pprof__sat_neg(v) : v);
     if (v == 0)
       continue;
     if ((rc = pprof__sample_names(f, s, &fr)) < 0)

@@ -236,8 +236,9 @@ typedef enum pprof_sort { PPROF_SORT_FLAT, PPROF_SORT_CUM } pprof_sort;
 /* Per-function totals for one sample type, like `go tool pprof -top`: flat
  * counts the leaf frame, cum every function on the stack once per sample.
  * Sorted by the chosen key, largest magnitude first (ties by name). *total
- * is the sum over samples. *entries is malloc'd; free() it (names are
- * borrowed from p). */
+ * is the sum of |value| over samples, pprof's denominator for percentages
+ * (the plain sum unless values are negative, as in a diff). *entries is
+ * malloc'd; free() it (names are borrowed from p). */
 int pprof_top(const pprof_profile *p, int sample_index, pprof_sort sort,
               pprof_top_entry **entries, size_t *n_entries,
               int64_t *total) FNP_MUST_CHECK;
