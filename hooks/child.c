@@ -1,0 +1,215 @@
+/*
+ * child.c - starts the function's bootstrap: its stdout/stderr on pipes the
+ * sidecar reads (logcap.c), the agent added to LD_PRELOAD, its port moved to
+ * an inner loopback port. The child stays in the sidecar's process group so
+ * that freezing the instance (SIGSTOP to the group, as `fnprof-local` does;
+ * the platform freezes the whole container) freezes both. Stopping and
+ * reaping are sidecar.c's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+extern char **environ;
+
+/* Python buffers stdout when it is a pipe; the lines would reach us at exit,
+ * attributed to nothing. Unbuffered output is what the platform's own log
+ * collection sees too. Set only when the user has not chosen. */
+static const char *const ENV_DEFAULTS[] = {"PYTHONUNBUFFERED=1"};
+/* Replaced outright: the function must listen where the sidecar proxies. */
+static const char *const ENV_PORT_NAMES[] = {"FC_SERVER_PORT", "PORT"};
+
+static int env_push(char **env, size_t *n, const char *fmt, const char *a,
+                    const char *b) {
+  char *s = NULL;
+  if (asprintf(&s, fmt, a, b) < 0)
+    return -ENOMEM;
+  env[(*n)++] = s;
+  return 0;
+}
+
+static int is_named(const char *entry, const char *name) {
+  size_t n = strlen(name);
+  return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+/* Copies env without the variables the sidecar sets itself. */
+static int env_copy(char *const *env, char **out, size_t *n,
+                    const char **old_preload, int *has_default) {
+  size_t i;
+  for (; env && *env; env++) {
+    int skip = is_named(*env, "LD_PRELOAD");
+    if (skip)
+      *old_preload = *env + strlen("LD_PRELOAD=");
+    for (i = 0; i < 2; i++)
+      skip |= is_named(*env, ENV_PORT_NAMES[i]);
+    for (i = 0; i < 1; i++)
+      if (strncmp(*env, ENV_DEFAULTS[i], strcspn(ENV_DEFAULTS[i], "=") + 1) ==
+          0)
+        has_default[i] = 1;
+    if (skip)
+      continue;
+    out[*n] = strdup(*env);
+    if (out[*n] == NULL)
+      return -ENOMEM;
+    (*n)++;
+  }
+  return 0;
+}
+
+int sc__env_build(char *const *env, const char *agent, int inner_port,
+                  char ***out) {
+  const char *old_preload = NULL;
+  int has_default[1] = {0};
+  char port[16];
+  size_t count = 0, n = 0, i;
+  char **e;
+  int rc;
+  while (env && env[count])
+    count++;
+  e = calloc(count + 8, sizeof(*e));
+  if (e == NULL)
+    return -ENOMEM;
+  rc = env_copy(env, e, &n, &old_preload, has_default);
+  snprintf(port, sizeof(port), "%d", inner_port);
+  for (i = 0; rc == 0 && i < 2; i++)
+    rc = env_push(e, &n, "%s=%s", ENV_PORT_NAMES[i], port);
+  /* Ours first: the agent sees every allocation and forwards to whatever
+   * comes next (another preloaded allocator included). */
+  if (rc == 0 && agent && old_preload && *old_preload)
+    rc = env_push(e, &n, "LD_PRELOAD=%s:%s", agent, old_preload);
+  else if (rc == 0 && agent)
+    rc = env_push(e, &n, "LD_PRELOAD=%s%s", agent, "");
+  else if (rc == 0 && old_preload)
+    rc = env_push(e, &n, "LD_PRELOAD=%s%s", old_preload, "");
+  if (rc == 0 && !has_default[0])
+    rc = env_push(e, &n, "%s%s", ENV_DEFAULTS[0], "");
+  if (rc < 0) {
+    sc__env_free(e);
+    return rc;
+  }
+  *out = e;
+  return 0;
+}
+
+void sc__env_free(char **env) {
+  size_t i;
+  for (i = 0; env && env[i]; i++)
+    free(env[i]);
+  free(env);
+}
+
+static int try_agent(const char *dir, const char *rel, char **out) {
+  char path[PATH_MAX];
+  struct stat st;
+  if (snprintf(path, sizeof(path), "%s/%s", dir, rel) >= (int)sizeof(path))
+    return 0;
+  if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    return 0;
+  *out = realpath(path, NULL);
+  return *out != NULL;
+}
+
+int sc__agent_find(const sidecar_config *cfg, char **out, fnp_error *err) {
+  static const char *const REL[] = {"libfnprof.so", "../agent/libfnprof.so",
+                                    "../lib/libfnprof.so",
+                                    "../lib/fnprof/libfnprof.so"};
+  char exe[PATH_MAX], *slash;
+  ssize_t n;
+  size_t i;
+  *out = NULL;
+  if (cfg->no_agent)
+    return 0;
+  if (cfg->agent_path) {
+    if (access(cfg->agent_path, R_OK) != 0)
+      return fnp_fail(err, -errno, "--agent %s: %s", cfg->agent_path,
+                      strerror(errno));
+    *out = realpath(cfg->agent_path, NULL);
+    return *out ? 0 : fnp_fail(err, -errno, "--agent: realpath failed");
+  }
+  n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0)
+    return 0;
+  exe[n] = '\0';
+  slash = strrchr(exe, '/');
+  if (slash)
+    *slash = '\0';
+  for (i = 0; i < sizeof(REL) / sizeof(REL[0]); i++)
+    if (try_agent(exe, REL[i], out))
+      return 0;
+  return 0; /* none found: run without the agent, sidecar.c says so */
+}
+
+/* In the forked child: only async-signal-safe calls until exec. */
+static void child_exec(char *const *argv, char **env, int out_w, int err_w) {
+  struct sigaction sa;
+  sigset_t none;
+  int sig;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = SIG_DFL;
+  for (sig = 1; sig < NSIG; sig++)
+    sigaction(sig, &sa, NULL); /* SIGPIPE was ignored by the sidecar */
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  if (dup2(out_w, STDOUT_FILENO) < 0 || dup2(err_w, STDERR_FILENO) < 0)
+    _exit(126);
+  close_range(3, ~0U, 0); /* the listener and every other sidecar fd */
+  execvpe(argv[0], argv, env);
+  dprintf(STDERR_FILENO, "fnprof-sidecar: exec %s: %s\n", argv[0],
+          strerror(errno));
+  _exit(127);
+}
+
+static int make_pipe(int fds[2]) {
+  if (pipe2(fds, O_CLOEXEC) < 0)
+    return -errno;
+  if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0)
+    return -errno;
+  return 0;
+}
+
+int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
+                    int inner_port, fnp_error *err) {
+  int out[2] = {-1, -1}, errp[2] = {-1, -1}, rc;
+  char **env = NULL;
+  memset(c, 0, sizeof(*c));
+  c->out_fd = c->err_fd = -1;
+  rc = make_pipe(out);
+  if (rc == 0)
+    rc = make_pipe(errp);
+  if (rc == 0)
+    rc = sc__env_build(environ, agent, inner_port, &env);
+  if (rc < 0)
+    goto fail;
+  c->started_mono_ns = sc__mono_ns();
+  c->pid = fork();
+  if (c->pid < 0) {
+    rc = -errno;
+    goto fail;
+  }
+  if (c->pid == 0)
+    child_exec(cfg->argv, env, out[1], errp[1]);
+  close(out[1]);
+  close(errp[1]);
+  c->out_fd = out[0];
+  c->err_fd = errp[0];
+  sc__env_free(env);
+  return 0;
+fail:
+  sc__env_free(env);
+  for (int i = 0; i < 2; i++) {
+    if (out[i] >= 0)
+      close(out[i]);
+    if (errp[i] >= 0)
+      close(errp[i]);
+  }
+  return fnp_fail(err, rc, "starting %s: %s", cfg->argv[0], fnp_strerror(rc));
+}

@@ -1,0 +1,263 @@
+/*
+ * export.c - ships the record buffer to every configured sink from a thread
+ * of its own, so a slow or dead store never stalls the proxy. The loop asks
+ * for a flush with a deadline; the thread sends batches from each sink's
+ * acknowledged offset until it has caught up with the buffer's end as of the
+ * request, or the deadline passes (sinks abort their I/O by it). Data leaves
+ * the buffer only once every sink has acknowledged it: whatever missed a
+ * /pre-freeze deadline stays and goes out on a later flush, from the same
+ * offset, so each byte reaches each sink once (modulo an ack lost on the
+ * wire, which the stable `start` offset lets a store de-duplicate).
+ *
+ * INTERIM: file:// and http:// are hooks' own sinks (sink_file.c,
+ * sink_http.c). When collector/include/fnprof/export.h lands, an sc_sink_ops
+ * wrapping it (sls://, otlp+http://, file://) replaces them here.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/thread.h>
+
+#include "internal.h"
+
+/* One send carries at most this much, so a deadline is checked often. */
+#define EXPORT_BATCH_MAX_BYTES (1u << 20)
+
+static const sc_sink_ops *const SINK_OPS[] = {&sc__sink_file, &sc__sink_http};
+
+static const sc_sink_ops *sink_ops_for(const char *url) {
+  size_t i, n;
+  for (i = 0; i < sizeof(SINK_OPS) / sizeof(SINK_OPS[0]); i++) {
+    n = strlen(SINK_OPS[i]->scheme);
+    if (strncmp(url, SINK_OPS[i]->scheme, n) == 0 &&
+        strncmp(url + n, "://", 3) == 0)
+      return SINK_OPS[i];
+  }
+  return NULL;
+}
+
+/* Sends what sink s has not acknowledged, up to `end`. Export thread. */
+static int sink_catch_up(sc_exporter *x, sc_sink *s, uint64_t end,
+                         int64_t deadline) {
+  uint8_t *data;
+  size_t len;
+  uint64_t from;
+  fnp_error err = {0};
+  int rc = 0;
+  for (;;) {
+    pthread_mutex_lock(&x->lock);
+    from = s->acked;
+    pthread_mutex_unlock(&x->lock);
+    if (from >= end || sc__mono_ns() >= deadline)
+      return from >= end ? 0 : -ETIMEDOUT;
+    rc = sc__records_copy(x->records, from, EXPORT_BATCH_MAX_BYTES, &data,
+                          &len);
+    if (rc < 0 || len == 0)
+      return rc;
+    rc = s->ops->send(s->ctx, data, len, from, deadline, &err);
+    free(data);
+    pthread_mutex_lock(&x->lock);
+    if (rc == 0)
+      s->acked = from + len;
+    else
+      s->failures++;
+    pthread_mutex_unlock(&x->lock);
+    if (rc < 0)
+      return rc;
+  }
+}
+
+/* With no sink configured nobody wants the records: release them all. */
+static void release_acked(sc_exporter *x) {
+  uint64_t low = sc__records_end(x->records);
+  size_t i;
+  pthread_mutex_lock(&x->lock);
+  for (i = 0; i < x->n_sinks; i++)
+    if (x->sinks[i].acked < low)
+      low = x->sinks[i].acked;
+  pthread_mutex_unlock(&x->lock);
+  sc__records_release(x->records, low);
+}
+
+static int flush_all(sc_exporter *x, int64_t deadline) {
+  uint64_t end = sc__records_end(x->records);
+  int rc = 0, r;
+  size_t i;
+  for (i = 0; i < x->n_sinks; i++) {
+    r = sink_catch_up(x, &x->sinks[i], end, deadline);
+    if (r < 0)
+      rc = r;
+  }
+  release_acked(x);
+  return rc;
+}
+
+static void *export_thread(void *arg) {
+  sc_exporter *x = arg;
+  uint64_t gen;
+  int64_t deadline;
+  int rc;
+  pthread_mutex_lock(&x->lock);
+  for (;;) {
+    while (!x->stop && x->gen_done == x->gen_req)
+      pthread_cond_wait(&x->cond, &x->lock);
+    if (x->stop)
+      break;
+    gen = x->gen_req;
+    deadline = x->deadline_ns;
+    pthread_mutex_unlock(&x->lock);
+    rc = flush_all(x, deadline);
+    pthread_mutex_lock(&x->lock);
+    x->gen_done = gen;
+    x->last_rc = rc;
+    event_active(x->done_ev, EV_READ, 0);
+  }
+  pthread_mutex_unlock(&x->lock);
+  return NULL;
+}
+
+/* Loop thread: the thread finished a flush. Only the newest request's
+ * callback runs, once, and only when that request is the one done. */
+static void flush_done(evutil_socket_t fd, short what, void *arg) {
+  sc_exporter *x = arg;
+  sc_flush_cb cb = NULL;
+  void *cb_arg = NULL;
+  int rc = 0;
+  (void)fd;
+  (void)what;
+  pthread_mutex_lock(&x->lock);
+  if (x->gen_done == x->gen_req && x->cb) {
+    cb = x->cb;
+    cb_arg = x->cb_arg;
+    rc = x->last_rc;
+    x->cb = NULL;
+  }
+  pthread_mutex_unlock(&x->lock);
+  if (cb)
+    cb(cb_arg, rc);
+}
+
+static int open_sinks(sc_exporter *x, const sidecar_config *cfg,
+                      fnp_error *err) {
+  const sc_sink_ops *ops;
+  size_t i;
+  int rc;
+  for (i = 0; i < cfg->n_exports; i++) {
+    ops = sink_ops_for(cfg->exports[i]);
+    if (ops == NULL)
+      return fnp_fail(err, FNP_EUSAGE,
+                      "--export %s: unsupported scheme (interim sinks: "
+                      "file://DIR, http://HOST:PORT/PATH)",
+                      cfg->exports[i]);
+    rc = ops->open(cfg->exports[i], cfg->instance_id, &x->sinks[i].ctx, err);
+    if (rc < 0)
+      return rc;
+    x->sinks[i].ops = ops;
+    x->sinks[i].url = cfg->exports[i];
+    x->n_sinks = i + 1;
+  }
+  return 0;
+}
+
+int sc__exporter_start(sc_exporter *x, struct event_base *base,
+                       sc_records *r, const sidecar_config *cfg,
+                       fnp_error *err) {
+  int rc;
+  memset(x, 0, sizeof(*x));
+  x->records = r;
+  if (pthread_mutex_init(&x->lock, NULL) != 0 ||
+      pthread_cond_init(&x->cond, NULL) != 0)
+    return fnp_fail(err, -ENOMEM, "exporter: lock init failed");
+  x->done_ev = event_new(base, -1, 0, flush_done, x);
+  if (x->done_ev == NULL)
+    return fnp_fail(err, -ENOMEM, "exporter: event_new failed");
+  rc = open_sinks(x, cfg, err);
+  if (rc < 0)
+    return rc;
+  rc = pthread_create(&x->thread, NULL, export_thread, x);
+  if (rc != 0)
+    return fnp_fail(err, -rc, "exporter: pthread_create: %s", strerror(rc));
+  x->thread_started = 1;
+  return 0;
+}
+
+void sc__exporter_flush(sc_exporter *x, int64_t deadline_mono_ns,
+                        sc_flush_cb cb, void *arg) {
+  pthread_mutex_lock(&x->lock);
+  x->gen_req++;
+  x->deadline_ns = deadline_mono_ns;
+  x->cb = cb;
+  x->cb_arg = arg;
+  pthread_cond_signal(&x->cond);
+  pthread_mutex_unlock(&x->lock);
+}
+
+/* Copies header `name` into dst if present. The value is a secret for
+ * some names: it goes nowhere but this struct. */
+static void take_header(const struct evkeyvalq *h, const char *name,
+                        char *dst, size_t size) {
+  const char *v = evhttp_find_header(h, name);
+  size_t n;
+  if (v == NULL)
+    return;
+  n = strlen(v);
+  if (n >= size)
+    n = size - 1; /* too long to be valid; kept cut, never echoed */
+  memcpy(dst, v, n);
+  dst[n] = '\0';
+}
+
+void sc__exporter_set_creds(sc_exporter *x, const struct evkeyvalq *headers) {
+  sc_creds *c = &x->creds;
+  if (evhttp_find_header(headers, "x-fc-access-key-id") == NULL &&
+      evhttp_find_header(headers, "x-fc-service-logproject") == NULL)
+    return;
+  pthread_mutex_lock(&x->lock);
+  take_header(headers, "x-fc-access-key-id", c->key_id, sizeof(c->key_id));
+  take_header(headers, "x-fc-access-key-secret", c->secret, sizeof(c->secret));
+  take_header(headers, "x-fc-security-token", c->token, sizeof(c->token));
+  take_header(headers, "x-fc-service-logproject", c->project,
+              sizeof(c->project));
+  take_header(headers, "x-fc-service-logstore", c->logstore,
+              sizeof(c->logstore));
+  pthread_mutex_unlock(&x->lock);
+}
+
+void sc__exporter_forget_cb(sc_exporter *x) {
+  pthread_mutex_lock(&x->lock);
+  x->cb = NULL;
+  pthread_mutex_unlock(&x->lock);
+}
+
+uint64_t sc__exporter_pending(sc_exporter *x) {
+  uint64_t end = sc__records_end(x->records), low = end;
+  size_t i;
+  pthread_mutex_lock(&x->lock);
+  for (i = 0; i < x->n_sinks; i++)
+    if (x->sinks[i].acked < low)
+      low = x->sinks[i].acked;
+  pthread_mutex_unlock(&x->lock);
+  return end - low;
+}
+
+void sc__exporter_stop(sc_exporter *x) {
+  size_t i;
+  if (x->thread_started) {
+    pthread_mutex_lock(&x->lock);
+    x->stop = 1;
+    pthread_cond_signal(&x->cond);
+    pthread_mutex_unlock(&x->lock);
+    pthread_join(x->thread, NULL);
+    x->thread_started = 0;
+  }
+  for (i = 0; i < x->n_sinks; i++)
+    x->sinks[i].ops->close(x->sinks[i].ctx);
+  x->n_sinks = 0;
+  if (x->done_ev)
+    event_free(x->done_ev);
+  x->done_ev = NULL;
+  explicit_bzero(&x->creds, sizeof(x->creds));
+  pthread_cond_destroy(&x->cond);
+  pthread_mutex_destroy(&x->lock);
+}

@@ -1,0 +1,199 @@
+/*
+ * hooks.c - the platform's lifecycle hooks, answered by the sidecar itself.
+ *
+ * GET /pre-freeze: forward to the function (404 means it has no hook), then
+ * flush the export buffer through the export thread, answering 200 when every
+ * sink acknowledged or when the budget runs out, whichever comes first. The
+ * instance may be SIGSTOPped the moment the answer leaves; whatever was not
+ * acknowledged stays buffered and a retry timer (which cannot fire while
+ * frozen) sends it after the thaw from the same offset: once.
+ *
+ * GET /pre-stop: forward, SIGTERM the function, SIGKILL after the grace
+ * period, read its last output, final instance record, flush within the
+ * budget, answer 200, exit 0. Invocations arriving meanwhile get 503.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "internal.h"
+
+/* Retry cadence for data left over after a failed flush. */
+#define RETRY_FIRST_MS 200
+#define RETRY_MAX_MS 30000
+
+static void ms_to_tv(int64_t ms, struct timeval *tv) {
+  tv->tv_sec = (time_t)(ms / 1000);
+  tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+}
+
+static void answer_hook(sidecar *sc, int flushed) {
+  sc_call *call = sc->hook;
+  struct evbuffer *body = evbuffer_new();
+  if (call == NULL)
+    return;
+  sc->hook = NULL;
+  if (sc->hook_ev)
+    evtimer_del(sc->hook_ev);
+  if (call->req && body &&
+      evbuffer_add_printf(body,
+                          "{\"flushed\":%s,\"pending_bytes\":%llu,"
+                          "\"function_hook_status\":%d}\n",
+                          flushed ? "true" : "false",
+                          (unsigned long long)sc__exporter_pending(
+                              &sc->exporter),
+                          sc->hook_fn_status) >= 0) {
+    evhttp_add_header(evhttp_request_get_output_headers(call->req),
+                      "Content-Type", "application/json");
+    evhttp_send_reply(call->req, 200, "OK", body);
+    call->req = NULL;
+  }
+  call->status = 200;
+  if (body)
+    evbuffer_free(body);
+  sc__call_finish(call);
+}
+
+static void retry_done(void *arg, int rc) {
+  sidecar *sc = arg;
+  if (rc == 0) {
+    sc->retry_ms = 0;
+    return;
+  }
+  sc__flush_retry_arm(sc);
+}
+
+static void retry_fire(evutil_socket_t fd, short what, void *arg) {
+  sidecar *sc = arg;
+  (void)fd;
+  (void)what;
+  if (sc->hook)
+    return; /* the hook's own flush covers it */
+  sc__exporter_flush(&sc->exporter,
+                     sc__mono_ns() + sc->cfg->freeze_budget_ms * 1000000,
+                     retry_done, sc);
+}
+
+void sc__flush_retry_arm(sidecar *sc) {
+  struct timeval tv;
+  if (sc->retry_ev == NULL)
+    sc->retry_ev = evtimer_new(sc->base, retry_fire, sc);
+  if (sc->retry_ev == NULL)
+    return;
+  sc->retry_ms = sc->retry_ms ? sc->retry_ms * 2 : RETRY_FIRST_MS;
+  if (sc->retry_ms > RETRY_MAX_MS)
+    sc->retry_ms = RETRY_MAX_MS;
+  ms_to_tv(sc->retry_ms, &tv);
+  evtimer_add(sc->retry_ev, &tv);
+}
+
+static void freeze_flushed(void *arg, int rc) {
+  sidecar *sc = arg;
+  answer_hook(sc, rc == 0);
+  if (rc < 0)
+    sc__flush_retry_arm(sc);
+}
+
+static void hook_timer(evutil_socket_t fd, short what, void *arg);
+
+/* Flushes what is buffered; answers by the budget at the latest. */
+static void flush_then_answer(sidecar *sc, sc_flush_cb cb) {
+  int64_t budget = sc->cfg->freeze_budget_ms;
+  struct timeval tv;
+  sc__logcap_drain(sc);
+  sc__record_instance(sc, sc->state == SC_STOPPING ? "pre-stop"
+                                                   : "pre-freeze");
+  sc__records_note_drops(&sc->records, sc->cfg->instance_id);
+  sc__exporter_flush(&sc->exporter, sc__mono_ns() + budget * 1000000, cb, sc);
+  ms_to_tv(budget, &tv);
+  evtimer_add(sc->hook_ev, &tv);
+}
+
+static void freeze_fn_done(sc_call *call, int status) {
+  sidecar *sc = call->sc;
+  sc->hook_fn_status = status;
+  flush_then_answer(sc, freeze_flushed);
+}
+
+static int hook_begin(sidecar *sc, struct evhttp_request *req, int forward,
+                      void (*fn_done)(sc_call *, int)) {
+  sc_call *call;
+  if (sc->hook_ev == NULL)
+    sc->hook_ev = evtimer_new(sc->base, hook_timer, sc);
+  if (sc->hook || sc->hook_ev == NULL) {
+    sc__reply_error(req, 503, "ConcurrentHook",
+                    "a lifecycle hook is already running");
+    return -1;
+  }
+  call = sc__call_new(sc, req, SC_HOOK);
+  if (call == NULL) {
+    sc__reply_error(req, 503, "ResourceExhausted", "out of memory");
+    return -1;
+  }
+  call->hook_done = fn_done;
+  sc->hook = call;
+  sc->hook_fn_status = 0;
+  if (forward && sc__proxy_forward(call, evhttp_request_get_uri(req)) == 0)
+    return 0;
+  fn_done(call, 0); /* no function to ask */
+  return 0;
+}
+
+void sc__hook_pre_freeze(sidecar *sc, struct evhttp_request *req) {
+  sc->stats.freezes++;
+  if (sc->retry_ev)
+    evtimer_del(sc->retry_ev);
+  sc->retry_ms = 0;
+  (void)hook_begin(sc, req, sc->state == SC_READY, freeze_fn_done);
+}
+
+static void stop_flushed(void *arg, int rc) {
+  sidecar *sc = arg;
+  answer_hook(sc, rc == 0);
+  sc__finish(sc, 0);
+}
+
+/* Budget over (flush) or grace over (the function ignores SIGTERM). */
+static void hook_timer(evutil_socket_t fd, short what, void *arg) {
+  sidecar *sc = arg;
+  (void)fd;
+  (void)what;
+  if (sc->state == SC_STOPPING && !sc->child.exited) {
+    kill(sc->child.pid, SIGKILL); /* sc__hook_stop_exited follows */
+    return;
+  }
+  /* The flush goes on in the export thread; its callback must not answer
+   * a later hook. */
+  sc__exporter_forget_cb(&sc->exporter);
+  if (sc->state == SC_STOPPING)
+    return stop_flushed(sc, -ETIMEDOUT);
+  freeze_flushed(sc, -ETIMEDOUT);
+}
+
+void sc__hook_stop_exited(sidecar *sc) {
+  if (sc->hook)
+    flush_then_answer(sc, stop_flushed);
+}
+
+static void stop_fn_done(sc_call *call, int status) {
+  sidecar *sc = call->sc;
+  struct timeval tv;
+  sc->hook_fn_status = status;
+  if (sc->child.exited)
+    return sc__hook_stop_exited(sc);
+  kill(sc->child.pid, SIGTERM);
+  ms_to_tv(sc->cfg->stop_grace_ms, &tv);
+  evtimer_add(sc->hook_ev, &tv);
+}
+
+void sc__hook_pre_stop(sidecar *sc, struct evhttp_request *req) {
+  int ready = sc->state == SC_READY;
+  if (sc->hook)
+    return sc__reply_error(req, 503, "ConcurrentHook",
+                           "a lifecycle hook is already running");
+  sc->state = SC_STOPPING; /* new invocations: 503 from here on */
+  (void)hook_begin(sc, req, ready, stop_fn_done);
+}

@@ -1,0 +1,321 @@
+/*
+ * hooks/internal.h - what the sidecar's files share. One job per file:
+ *   config.c   options from FNPROF_* and the command line
+ *   sidecar.c  the event loop: start, readiness, signals, shutdown
+ *   child.c    spawning and stopping the function's bootstrap
+ *   logcap.c   the function's stdout/stderr, line by line
+ *   proxy.c    evhttp server + upstream connection pool
+ *   invoke.c   one invocation: platform log lines, summary, metrics
+ *   hooks.c    GET /pre-freeze and GET /pre-stop
+ *   reply.c    the platform's error shapes
+ *   records.c  the bounded export buffer
+ *   export.c   the export thread and the sink interface
+ *   sink_file.c, sink_http.c  interim sinks (see export.c)
+ *   metrics.c  /proc readings and per-instance counters
+ *   json.c     JSON string escaping
+ * Threads: everything runs on the event loop thread except the export
+ * thread (export.c), which touches only sc_records (under its lock) and the
+ * sinks.
+ */
+#ifndef FNPROF_HOOKS_INTERNAL_H
+#define FNPROF_HOOKS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "fnprof/common.h"
+#include "fnprof/sidecar.h"
+
+/* The platform's limits (reference A.5): beyond them FC itself answers
+ * 400 InvalidArgument, so the sidecar answers the same way. */
+#define SC_HEADERS_MAX_BYTES 4096
+#define SC_URI_MAX_BYTES 4096
+#define SC_BODY_MAX_BYTES (16u << 20)
+/* A hard bound for libevent's header parser; past it libevent answers 413
+ * itself before our callback runs (hostile input, not a platform case). */
+#define SC_HEADERS_PARSER_MAX_BYTES (64u << 10)
+/* Response limits: FC answers 502 BadResponse past these. */
+#define SC_RESP_HEADERS_MAX_BYTES 4096
+/* Request ids longer than this are cut (FC's are 36-char UUIDs). */
+#define SC_REQID_MAX 128
+/* A log line longer than this is exported in pieces marked partial. */
+#define SC_LINE_MAX_BYTES (16u << 10)
+/* Upstream keep-alive connections kept to the function. */
+#define SC_UPSTREAM_MAX 256
+/* FC keeps connections up for a whole invocation (max 24 h). */
+#define SC_UPSTREAM_TIMEOUT_S (24 * 3600)
+/* How often to try the function's port while it starts. */
+#define SC_PROBE_INTERVAL_MS 10
+/* After the upstream connection drops, how long to wait for the function's
+ * exit before calling it a bad response instead of a crash: the kernel
+ * closes a dying process's sockets just before it becomes a zombie. */
+#define SC_CRASH_WAIT_MS 200
+/* While invocations run, sample the function's RSS this often. */
+#define SC_RSS_SAMPLE_MS 10
+
+/* clock.c-free helpers (json.c) */
+int64_t sc__realtime_ns(void);
+int64_t sc__mono_ns(void);
+int sc__json_str(fnp_buf *b, const char *s, size_t n) FNP_MUST_CHECK;
+
+/* records.c: JSON lines waiting for export. Offsets are absolute (bytes ever
+ * appended) so each sink can remember how far it was acknowledged. */
+typedef struct sc_records {
+  pthread_mutex_t lock;
+  fnp_buf buf;      /* lines, each ending in '\n' */
+  uint64_t base;    /* absolute offset of buf.data[0] */
+  size_t cap;       /* bytes of records kept; beyond: dropped */
+  uint64_t dropped; /* records dropped and not yet reported */
+  uint64_t dropped_total;
+} sc_records;
+
+int sc__records_init(sc_records *r, size_t cap) FNP_MUST_CHECK;
+void sc__records_destroy(sc_records *r);
+/* Appends one JSON object (no newline) or counts it as dropped. */
+int sc__records_add(sc_records *r, const void *obj, size_t len);
+/* Counts a record that could not be kept. */
+void sc__records_drop(sc_records *r);
+/* Adds a {"kind":"dropped"} record if anything was dropped. */
+void sc__records_note_drops(sc_records *r, const char *instance_id);
+uint64_t sc__records_end(sc_records *r);
+/* Copies whole lines from `from`, at most max bytes (at least one line). */
+int sc__records_copy(sc_records *r, uint64_t from, size_t max, uint8_t **out,
+                     size_t *len) FNP_MUST_CHECK;
+/* Forgets everything before absolute offset upto. */
+void sc__records_release(sc_records *r, uint64_t upto);
+
+/*
+ * export.c: the sink interface. This is the adapter that the collector's
+ * export library (collector/include/fnprof/export.h) will sit behind; until
+ * it lands, file:// and http:// are served by hooks' own interim sinks.
+ * send() must deliver data completely or fail, by the monotonic deadline;
+ * `start` (absolute offset) is stable across retries of the same data, so a
+ * sink can use it as an idempotency key (exactly once across a freeze).
+ */
+typedef struct sc_sink_ops {
+  const char *scheme;
+  int (*open)(const char *url, const char *instance_id, void **ctx,
+              fnp_error *err);
+  int (*send)(void *ctx, const uint8_t *data, size_t len, uint64_t start,
+              int64_t deadline_mono_ns, fnp_error *err);
+  void (*close)(void *ctx);
+} sc_sink_ops;
+
+extern const sc_sink_ops sc__sink_file;
+extern const sc_sink_ops sc__sink_http;
+
+typedef struct sc_sink {
+  const sc_sink_ops *ops;
+  void *ctx;
+  const char *url;
+  uint64_t acked; /* absolute offset acknowledged; guarded by exporter lock */
+  uint64_t failures;
+} sc_sink;
+
+/* The platform's per-request credentials and log destination (reference
+ * A.4). Secrets: used for signing by the export library's sls sink, never
+ * printed, logged or exported. The interim sinks do not need them. */
+typedef struct sc_creds {
+  char key_id[128];
+  char secret[256];
+  char token[4096];
+  char project[128];
+  char logstore[128];
+} sc_creds;
+
+typedef void (*sc_flush_cb)(void *arg, int rc);
+
+typedef struct sc_exporter {
+  sc_records *records;
+  sc_sink sinks[SIDECAR_MAX_EXPORTS];
+  size_t n_sinks;
+  pthread_t thread;
+  int thread_started;
+  pthread_mutex_t lock; /* guards the fields below and sinks[].acked */
+  pthread_cond_t cond;
+  int64_t deadline_ns; /* monotonic deadline of the requested flush */
+  uint64_t gen_req, gen_done;
+  int last_rc;
+  int stop;
+  struct event *done_ev; /* activated from the thread */
+  sc_creds creds;        /* newest from the platform; under lock */
+  sc_flush_cb cb;        /* loop thread only */
+  void *cb_arg;
+} sc_exporter;
+
+int sc__exporter_start(sc_exporter *x, struct event_base *base,
+                       sc_records *r, const sidecar_config *cfg,
+                       fnp_error *err) FNP_MUST_CHECK;
+/* Asks for a flush that ends by the deadline; cb runs on the loop thread
+ * (rc 0: everything up to the request was acknowledged by every sink). A
+ * new request while one runs replaces its callback and deadline. */
+void sc__exporter_flush(sc_exporter *x, int64_t deadline_mono_ns,
+                        sc_flush_cb cb, void *arg);
+/* Drops the pending flush's callback (the caller stopped waiting). */
+void sc__exporter_forget_cb(sc_exporter *x);
+/* Takes the platform's credentials from a request's headers (if any). */
+void sc__exporter_set_creds(sc_exporter *x, const struct evkeyvalq *headers);
+/* Bytes some sink has not acknowledged. */
+uint64_t sc__exporter_pending(sc_exporter *x);
+void sc__exporter_stop(sc_exporter *x);
+
+/* child.c */
+typedef struct sc_child {
+  pid_t pid;
+  int out_fd, err_fd; /* read ends, non-blocking */
+  int exited;
+  int status; /* waitpid status */
+  int64_t started_mono_ns;
+} sc_child;
+
+int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
+                    int inner_port, fnp_error *err) FNP_MUST_CHECK;
+/* Builds the child's environment: env + overrides (NAME=VALUE). The array
+ * and its strings are malloc'd; free with sc__env_free. */
+int sc__env_build(char *const *env, const char *agent, int inner_port,
+                  char ***out) FNP_MUST_CHECK;
+void sc__env_free(char **env);
+/* Resolves the agent: explicit path, or libfnprof.so next to the sidecar's
+ * binary (build tree ../agent/, install ../lib/). *out is malloc'd or NULL. */
+int sc__agent_find(const sidecar_config *cfg, char **out, fnp_error *err);
+
+/* metrics.c */
+int sc__proc_mem(pid_t pid, int64_t *rss_bytes, int64_t *hwm_bytes);
+int sc__proc_reset_hwm(pid_t pid);
+
+typedef struct sc_instance_stats {
+  uint64_t invocations, errors, initializations, freezes, crashes;
+  uint64_t bytes_in, bytes_out;
+  int64_t cold_start_ms; /* spawn to port answering */
+  uint64_t log_lines, log_unattributed;
+} sc_instance_stats;
+
+/* Forward declarations for the loop-side structures. */
+typedef struct sidecar sidecar;
+
+enum sc_kind { SC_INVOKE, SC_HTTP, SC_INITIALIZE, SC_HOOK };
+
+typedef struct sc_upstream {
+  struct evhttp_connection *conn;
+  int busy;
+} sc_upstream;
+
+typedef struct sc_call {
+  TAILQ_ENTRY(sc_call) link;      /* sidecar.calls */
+  TAILQ_ENTRY(sc_call) hold_link; /* sidecar.held, while held */
+  int held;
+  int upstream_err; /* enum evhttp_request_error, -1: none */
+  sidecar *sc;
+  struct evhttp_request *req;  /* server side; NULL once answered */
+  struct evhttp_request *creq; /* upstream; NULL when not in flight */
+  sc_upstream *up;
+  enum sc_kind kind;
+  char request_id[SC_REQID_MAX];
+  int64_t start_ns, start_mono_ns, end_mono_ns;
+  size_t bytes_in, bytes_out;
+  int status;             /* HTTP status answered */
+  const char *error_type; /* static, NULL when fine */
+  int64_t max_rss;
+  int memory_mb;
+  int upstream_failed;
+  int ended;
+  struct event *timer; /* crash wait */
+  /* Hooks: what to do when the function's own hook answered. */
+  void (*hook_done)(struct sc_call *call, int status);
+} sc_call;
+
+TAILQ_HEAD(sc_call_list, sc_call);
+
+enum sc_state { SC_STARTING, SC_READY, SC_DEAD, SC_STOPPING };
+
+typedef struct sc_logstream {
+  sidecar *sc;
+  int fd;
+  const char *name;
+  struct event *ev;
+  fnp_buf line;
+  int eof;
+} sc_logstream;
+
+struct sidecar {
+  const sidecar_config *cfg; /* points at cfg_copy */
+  sidecar_config cfg_copy;   /* with the instance id filled in */
+  char instance_id[128];
+  struct event_base *base;
+  struct evhttp *http;
+  int inner_port;
+  enum sc_state state;
+  sc_child child;
+  sc_logstream streams[2];
+  sc_records records;
+  sc_exporter exporter;
+  sc_instance_stats stats;
+  struct sc_call_list calls; /* in flight (server side not yet ended) */
+  struct sc_call_list held;  /* also in calls: waiting for the port */
+  size_t n_calls;
+  sc_upstream upstream[SC_UPSTREAM_MAX];
+  struct event *probe_ev, *start_timeout_ev, *rss_ev, *retry_ev;
+  struct event *sigchld_ev, *sigterm_ev, *sigint_ev, *exit_ev, *stop_ev;
+  sc_call *hook;          /* the lifecycle hook running, at most one */
+  struct event *hook_ev;  /* its budget or grace timer */
+  int hook_fn_status;     /* the function's answer to it, 0: none */
+  int64_t last_hwm;
+  int64_t retry_ms;
+  int exit_code;
+  int finishing;
+  char *agent;
+};
+
+/* proxy.c */
+int sc__proxy_start(sidecar *sc, fnp_error *err) FNP_MUST_CHECK;
+void sc__proxy_dispatch(sc_call *call);
+void sc__proxy_release(sidecar *sc);
+/* Forwards call->req to the function; used by hooks.c too. */
+int sc__proxy_forward(sc_call *call, const char *uri) FNP_MUST_CHECK;
+
+/* invoke.c */
+sc_call *sc__call_new(sidecar *sc, struct evhttp_request *req,
+                      enum sc_kind kind);
+void sc__call_start(sc_call *call);
+/* Answers (if still open), writes End and summary, frees the call. */
+void sc__call_finish(sc_call *call);
+const char *sc__call_single_id(sidecar *sc);
+
+/* logcap.c */
+int sc__logcap_start(sidecar *sc, fnp_error *err) FNP_MUST_CHECK;
+/* Reads whatever the function has written so far (call before ending an
+ * invocation, so its lines are attributed to it). */
+void sc__logcap_drain(sidecar *sc);
+/* Writes a line of the sidecar's own (platform log lines) to stdout and to
+ * the export buffer. */
+void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt,
+                      ...) FNP_PRINTF(3, 4);
+/* Finds the request id in "time requestId [LEVEL] message"; 0 if found. */
+int sc__logcap_parse_reqid(const char *line, size_t n, const char **id,
+                           size_t *idlen);
+void sc__logcap_stop(sidecar *sc);
+
+/* reply.c: platform-shaped answers. */
+void sc__reply_error(struct evhttp_request *req, int http_status,
+                     const char *code, const char *message);
+void sc__reply_crash(sc_call *call);
+
+/* hooks.c */
+void sc__hook_pre_freeze(sidecar *sc, struct evhttp_request *req);
+void sc__hook_pre_stop(sidecar *sc, struct evhttp_request *req);
+void sc__flush_retry_arm(sidecar *sc);
+/* The function exited while /pre-stop was stopping it. */
+void sc__hook_stop_exited(sidecar *sc);
+
+/* sidecar.c */
+void sc__function_exited(sidecar *sc);
+void sc__finish(sidecar *sc, int exit_code);
+void sc__rss_sample(sidecar *sc);
+void sc__record_instance(sidecar *sc, const char *event);
+
+#endif

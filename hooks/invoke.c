@@ -1,0 +1,170 @@
+/*
+ * invoke.c - one request's life on the sidecar's side: its id and kind, the
+ * platform's Start/End log lines, the execution summary (duration, billed
+ * duration, memory limit, max memory used) and the invocation's metrics
+ * record. Proxying is proxy.c's; crashes are sidecar.c's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/keyvalq_struct.h>
+
+#include "internal.h"
+
+/* FC bills in 1 ms steps. */
+#define BILLING_STEP_NS 1000000
+
+/* Request ids appear in log lines: anything that could forge a line (or a
+ * field) becomes '_'. */
+static void copy_id(char *dst, const char *src) {
+  size_t i;
+  for (i = 0; src[i] && i < SC_REQID_MAX - 1; i++)
+    dst[i] = (src[i] > ' ' && src[i] < 0x7f && src[i] != '"') ? src[i] : '_';
+  dst[i] = '\0';
+}
+
+sc_call *sc__call_new(sidecar *sc, struct evhttp_request *req,
+                      enum sc_kind kind) {
+  static unsigned long long seq;
+  struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+  const char *id = evhttp_find_header(h, "x-fc-request-id");
+  const char *mem = evhttp_find_header(h, "x-fc-function-memory");
+  sc_call *call = calloc(1, sizeof(*call));
+  char gen[64];
+  if (call == NULL)
+    return NULL;
+  call->sc = sc;
+  call->req = req;
+  call->kind = kind;
+  call->upstream_err = -1;
+  if (id == NULL || *id == '\0') {
+    snprintf(gen, sizeof(gen), "fnprof-%d-%llu", (int)getpid(), ++seq);
+    id = gen;
+  }
+  copy_id(call->request_id, id);
+  call->memory_mb = mem ? atoi(mem) : 0;
+  call->start_ns = sc__realtime_ns();
+  call->start_mono_ns = sc__mono_ns();
+  TAILQ_INSERT_TAIL(&sc->calls, call, link);
+  sc->n_calls++;
+  return call;
+}
+
+/* The one request the function is working on, if there is exactly one
+ * (held requests have not reached it yet). */
+const char *sc__call_single_id(sidecar *sc) {
+  const char *id = NULL;
+  sc_call *call;
+  TAILQ_FOREACH(call, &sc->calls, link) {
+    if (call->held)
+      continue;
+    if (id)
+      return NULL;
+    id = call->request_id;
+  }
+  return id;
+}
+
+static const char *kind_word(enum sc_kind kind) {
+  return kind == SC_INITIALIZE ? "Initialize" : "Invoke";
+}
+
+void sc__call_start(sc_call *call) {
+  sidecar *sc = call->sc;
+  int64_t rss = 0, hwm = 0;
+  if (call->kind == SC_HOOK)
+    return;
+  if (call->kind == SC_INITIALIZE)
+    sc->stats.initializations++;
+  else
+    sc->stats.invocations++;
+  sc__log_platform(sc, call->request_id, "FC %s Start RequestId: %s",
+                   kind_word(call->kind), call->request_id);
+  if (sc->child.exited)
+    return;
+  /* Alone on the instance: the peak from here on is this invocation's. */
+  if (sc->n_calls == 1)
+    (void)sc__proc_reset_hwm(sc->child.pid);
+  if (sc__proc_mem(sc->child.pid, &rss, &hwm) == 0)
+    call->max_rss = rss;
+  sc__rss_sample(sc);
+}
+
+static int metrics_record(sc_call *call, int64_t dur_ns) {
+  sidecar *sc = call->sc;
+  fnp_buf b;
+  int rc;
+  fnp_buf_init(&b, 2048);
+  rc = fnp_buf_printf(
+      &b,
+      "{\"kind\":\"invocation\",\"time_ns\":%lld,\"instance\":\"%.128s\","
+      "\"request_id\":\"%s\",\"type\":\"%s\",\"duration_ns\":%lld,"
+      "\"status\":%d,\"error_type\":\"%s\",\"bytes_in\":%zu,"
+      "\"bytes_out\":%zu,\"max_rss_bytes\":%lld,\"memory_mb\":%d}",
+      (long long)call->start_ns, sc->cfg->instance_id, call->request_id,
+      call->kind == SC_INITIALIZE ? "initialize"
+      : call->kind == SC_HTTP     ? "http"
+                                  : "invoke",
+      (long long)dur_ns, call->status,
+      call->error_type ? call->error_type : "", call->bytes_in,
+      call->bytes_out, (long long)call->max_rss, call->memory_mb);
+  if (rc == 0)
+    sc__records_add(&sc->records, b.data, b.len);
+  else
+    sc__records_drop(&sc->records);
+  fnp_buf_destroy(&b);
+  return rc;
+}
+
+static void summary(sc_call *call) {
+  sidecar *sc = call->sc;
+  int64_t dur = call->end_mono_ns - call->start_mono_ns;
+  int64_t billed = (dur + BILLING_STEP_NS - 1) / BILLING_STEP_NS;
+  sc__log_platform(sc, call->request_id, "FC %s End RequestId: %s",
+                   kind_word(call->kind), call->request_id);
+  sc__log_platform(sc, call->request_id,
+                   "FC %s Summary RequestId: %s Duration: %.2f ms, Billed "
+                   "Duration: %lld ms, Memory Size: %d MB, Max Memory Used: "
+                   "%.2f MB",
+                   kind_word(call->kind), call->request_id, (double)dur / 1e6,
+                   (long long)billed, call->memory_mb,
+                   (double)call->max_rss / (1024.0 * 1024.0));
+  (void)metrics_record(call, dur);
+}
+
+/* Peak RSS since the start (or since an overlapping call's start). */
+static void take_peak(sc_call *call) {
+  sidecar *sc = call->sc;
+  int64_t rss, hwm;
+  if (!sc->child.exited && sc__proc_mem(sc->child.pid, &rss, &hwm) == 0)
+    sc->last_hwm = hwm;
+  if (sc->last_hwm > call->max_rss)
+    call->max_rss = sc->last_hwm;
+}
+
+void sc__call_finish(sc_call *call) {
+  sidecar *sc = call->sc;
+  if (call->req) /* never answered: the sidecar is going away */
+    sc__reply_error(call->req, 503, "ServiceUnavailable",
+                    "the instance is shutting down");
+  call->req = NULL;
+  call->end_mono_ns = sc__mono_ns();
+  sc__logcap_drain(sc); /* the function's lines first, then End */
+  take_peak(call);
+  if (call->kind != SC_HOOK) {
+    if (call->error_type || call->status >= 500)
+      sc->stats.errors++;
+    sc->stats.bytes_in += call->bytes_in;
+    sc->stats.bytes_out += call->bytes_out;
+    summary(call);
+  }
+  if (call->held)
+    TAILQ_REMOVE(&sc->held, call, hold_link);
+  TAILQ_REMOVE(&sc->calls, call, link);
+  sc->n_calls--;
+  if (call->timer)
+    event_free(call->timer);
+  free(call);
+}

@@ -1,0 +1,216 @@
+/*
+ * logcap.c - the function's stdout and stderr, line by line. Each line gets
+ * a nanosecond timestamp when read, goes through unchanged to the sidecar's
+ * stdout (the platform's own log collection keeps working), and is buffered
+ * for export with the request it belongs to: the id in the function's own
+ * `time requestId [LEVEL] message` prefix when there is one, else the one
+ * invocation in flight. With several in flight and no id the line is left
+ * unattributed rather than guessed (counted in the instance metrics).
+ * The sidecar's own platform lines (FC Invoke Start/End...) go the same way.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define READ_CHUNK_BYTES 65536
+
+/* Writes all of it; the platform reads our stdout, so a short write is
+ * retried, and a failure is counted (it cannot be reported on stdout). */
+static uint64_t passthrough_failures;
+
+static void out_write(const void *p, size_t n) {
+  const char *c = p;
+  ssize_t w;
+  while (n > 0) {
+    w = write(STDOUT_FILENO, c, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      passthrough_failures++;
+      return;
+    }
+    c += w;
+    n -= (size_t)w;
+  }
+}
+
+int sc__logcap_parse_reqid(const char *line, size_t n, const char **id,
+                           size_t *idlen) {
+  const char *p = line, *end = line + n, *t1;
+  size_t len;
+  /* token 1: the time; token 2: the id; token 3: [LEVEL] */
+  p = memchr(p, ' ', n);
+  if (p == NULL || p == line)
+    return -1;
+  while (p < end && *p == ' ')
+    p++;
+  t1 = p;
+  while (p < end && *p != ' ')
+    p++;
+  len = (size_t)(p - t1);
+  if (len == 0 || len >= SC_REQID_MAX || p >= end)
+    return -1;
+  while (p < end && *p == ' ')
+    p++;
+  if (p >= end || *p != '[')
+    return -1;
+  if (memchr(p, ']', (size_t)(end - p)) == NULL)
+    return -1;
+  *id = t1;
+  *idlen = len;
+  return 0;
+}
+
+static void add_record(sidecar *sc, const char *stream, int64_t ts,
+                       const char *id, size_t idlen, const char *line,
+                       size_t n, int partial) {
+  fnp_buf b;
+  int rc;
+  fnp_buf_init(&b, SC_LINE_MAX_BYTES * 6 + 1024);
+  rc = fnp_buf_printf(&b, "{\"kind\":\"log\",\"time_ns\":%lld,\"instance\":",
+                      (long long)ts);
+  if (rc == 0)
+    rc = sc__json_str(&b, sc->cfg->instance_id, strlen(sc->cfg->instance_id));
+  if (rc == 0)
+    rc = fnp_buf_printf(&b, ",\"stream\":\"%s\",\"request_id\":", stream);
+  if (rc == 0)
+    rc = sc__json_str(&b, id, idlen);
+  if (rc == 0)
+    rc = fnp_buf_append(&b, ",\"message\":", 11);
+  if (rc == 0)
+    rc = sc__json_str(&b, line, n);
+  if (rc == 0)
+    rc = fnp_buf_printf(&b, "%s}", partial ? ",\"partial\":true" : "");
+  if (rc == 0)
+    sc__records_add(&sc->records, b.data, b.len);
+  else
+    sc__records_drop(&sc->records); /* a record that cannot be encoded */
+  fnp_buf_destroy(&b);
+}
+
+/* One line from the function (without its newline). */
+static void function_line(sidecar *sc, sc_logstream *s, const char *line,
+                          size_t n, int partial) {
+  const char *id = NULL;
+  size_t idlen = 0;
+  int64_t ts = sc__realtime_ns();
+  if (sc__logcap_parse_reqid(line, n, &id, &idlen) < 0) {
+    id = sc__call_single_id(sc);
+    idlen = id ? strlen(id) : 0;
+    if (id == NULL) {
+      id = "";
+      if (sc->n_calls > 1)
+        sc->stats.log_unattributed++;
+    }
+  }
+  sc->stats.log_lines++;
+  add_record(sc, s->name, ts, id, idlen, line, n, partial);
+}
+
+/* Splits s->line into lines; a line longer than SC_LINE_MAX_BYTES is cut
+ * into pieces marked partial. Bytes are passed through as they arrive. */
+static void split_lines(sidecar *sc, sc_logstream *s, int at_eof) {
+  uint8_t *p = s->line.data, *nl;
+  size_t left = s->line.len, n;
+  while (left > 0) {
+    nl = memchr(p, '\n', left);
+    if (nl == NULL && left < SC_LINE_MAX_BYTES && !at_eof)
+      break;
+    n = nl ? (size_t)(nl - p) : (left < SC_LINE_MAX_BYTES ? left
+                                                           : SC_LINE_MAX_BYTES);
+    function_line(sc, s, (const char *)p, n, nl == NULL && !at_eof);
+    n += nl ? 1 : 0;
+    p += n;
+    left -= n;
+  }
+  memmove(s->line.data, p, left);
+  s->line.len = left;
+}
+
+/* Reads until EAGAIN or EOF. */
+static void stream_read(sidecar *sc, sc_logstream *s) {
+  ssize_t n;
+  while (!s->eof) {
+    if (fnp_buf_reserve(&s->line, READ_CHUNK_BYTES) < 0)
+      break; /* cannot happen: split_lines keeps len < SC_LINE_MAX_BYTES */
+    n = read(s->fd, s->line.data + s->line.len, READ_CHUNK_BYTES);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      break; /* EAGAIN: all read */
+    if (n == 0) {
+      s->eof = 1;
+      event_del(s->ev);
+    } else {
+      out_write(s->line.data + s->line.len, (size_t)n);
+      s->line.len += (size_t)n;
+    }
+    split_lines(sc, s, s->eof);
+  }
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg) {
+  sc_logstream *s = arg;
+  (void)fd;
+  (void)what;
+  stream_read(s->sc, s);
+}
+
+void sc__logcap_drain(sidecar *sc) {
+  int i;
+  for (i = 0; i < 2; i++)
+    if (sc->streams[i].fd >= 0)
+      stream_read(sc, &sc->streams[i]);
+}
+
+int sc__logcap_start(sidecar *sc, fnp_error *err) {
+  static const char *const NAMES[2] = {"stdout", "stderr"};
+  int fds[2] = {sc->child.out_fd, sc->child.err_fd}, i;
+  for (i = 0; i < 2; i++) {
+    sc_logstream *s = &sc->streams[i];
+    s->sc = sc;
+    s->fd = fds[i];
+    s->name = NAMES[i];
+    fnp_buf_init(&s->line, SC_LINE_MAX_BYTES + READ_CHUNK_BYTES);
+    s->ev = event_new(sc->base, s->fd, EV_READ | EV_PERSIST, on_readable, s);
+    if (s->ev == NULL || event_add(s->ev, NULL) < 0)
+      return fnp_fail(err, -ENOMEM, "logcap: cannot watch %s", NAMES[i]);
+  }
+  return 0;
+}
+
+void sc__logcap_stop(sidecar *sc) {
+  int i;
+  for (i = 0; i < 2; i++) {
+    sc_logstream *s = &sc->streams[i];
+    if (s->ev)
+      event_free(s->ev);
+    s->ev = NULL;
+    if (s->fd >= 0)
+      close(s->fd);
+    s->fd = -1;
+    fnp_buf_destroy(&s->line);
+  }
+}
+
+void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt,
+                      ...) {
+  char line[512];
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return;
+  if ((size_t)n > sizeof(line) - 2)
+    n = (int)sizeof(line) - 2;
+  add_record(sc, "platform", sc__realtime_ns(), request_id, strlen(request_id),
+             line, (size_t)n, 0);
+  line[n] = '\n';
+  out_write(line, (size_t)n + 1);
+}

@@ -1,0 +1,326 @@
+/*
+ * proxy.c - the platform-facing HTTP server and the connections to the
+ * function. Built on libevent's evhttp on both sides rather than raw
+ * bufferevents: evhttp already does HTTP/1.1 keep-alive, chunked decoding
+ * and connection reuse, and bounds header and body sizes. Requests and
+ * responses are buffered whole, never streamed: FC itself buffers both (16 MB
+ * sync limit, 502 BadResponse beyond), and holding the response until it is
+ * complete is what lets the sidecar still answer in the platform's error
+ * shape when the function dies halfway through writing it. One upstream
+ * connection carries one request at a time; concurrent invocations use a
+ * pool of keep-alive connections (SC_UPSTREAM_MAX).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "internal.h"
+
+/* RFC 9110 7.6.1: these describe one connection, not the message. */
+static const char *const HOP_BY_HOP[] = {
+    "Connection", "Keep-Alive",       "Proxy-Connection", "Proxy-Authenticate",
+    "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
+
+/* Is `name` listed in the message's Connection header (also hop-by-hop)? */
+static int named_in_connection(const char *conn, const char *name) {
+  size_t n = strlen(name);
+  const char *p = conn;
+  while (conn && *p) {
+    p += strspn(p, " \t,");
+    if (strncasecmp(p, name, n) == 0 && strchr(" \t,", p[n]))
+      return 1;
+    p += strcspn(p, ",");
+  }
+  return 0;
+}
+
+static int is_hop_by_hop(const char *name, const char *conn) {
+  size_t i;
+  for (i = 0; i < sizeof(HOP_BY_HOP) / sizeof(HOP_BY_HOP[0]); i++)
+    if (strcasecmp(name, HOP_BY_HOP[i]) == 0)
+      return 1;
+  return named_in_connection(conn, name);
+}
+
+/* Copies end-to-end headers; Content-Length too unless skip_length. */
+static int copy_headers(struct evkeyvalq *dst, const struct evkeyvalq *src,
+                        int skip_length) {
+  const char *conn = evhttp_find_header(src, "Connection");
+  struct evkeyval *kv;
+  TAILQ_FOREACH(kv, src, next) {
+    if (is_hop_by_hop(kv->key, conn))
+      continue;
+    if (skip_length && strcasecmp(kv->key, "Content-Length") == 0)
+      continue;
+    if (evhttp_add_header(dst, kv->key, kv->value) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static size_t headers_bytes(const struct evkeyvalq *h) {
+  struct evkeyval *kv;
+  size_t n = 0;
+  TAILQ_FOREACH(kv, h, next) n += strlen(kv->key) + strlen(kv->value);
+  return n;
+}
+
+static sc_upstream *upstream_get(sidecar *sc) {
+  sc_upstream *free_slot = NULL, *u;
+  size_t i;
+  for (i = 0; i < SC_UPSTREAM_MAX; i++) {
+    u = &sc->upstream[i];
+    if (u->conn && !u->busy)
+      return u->busy = 1, u;
+    if (!u->conn && !free_slot)
+      free_slot = u;
+  }
+  if (free_slot == NULL)
+    return NULL;
+  free_slot->conn = evhttp_connection_base_new(sc->base, NULL, "127.0.0.1",
+                                               (ev_uint16_t)sc->inner_port);
+  if (free_slot->conn == NULL)
+    return NULL;
+  evhttp_connection_set_timeout(free_slot->conn, SC_UPSTREAM_TIMEOUT_S);
+  evhttp_connection_set_max_body_size(free_slot->conn, SC_BODY_MAX_BYTES);
+  evhttp_connection_set_max_headers_size(free_slot->conn,
+                                         SC_HEADERS_PARSER_MAX_BYTES);
+  free_slot->busy = 1;
+  return free_slot;
+}
+
+static void finish_with_error(sc_call *call, int status, const char *code,
+                              const char *msg) {
+  if (call->req) {
+    sc__reply_error(call->req, status, code, msg);
+    call->req = NULL;
+  }
+  call->status = status;
+  call->error_type = code;
+  sc__call_finish(call);
+}
+
+static void crash_wait_done(evutil_socket_t fd, short what, void *arg) {
+  sc_call *call = arg;
+  (void)fd;
+  (void)what;
+  if (call->sc->child.exited)
+    return; /* sc__function_exited answered it */
+  finish_with_error(call, 502, "BadResponse",
+                    "the function closed the connection without answering");
+}
+
+/* The connection to the function broke: if the function is dying, the
+ * caller gets the crash shape (sc__function_exited); wait briefly to know. */
+static void upstream_failed(sc_call *call) {
+  struct timeval tv = {0, SC_CRASH_WAIT_MS * 1000};
+  if (call->upstream_err == EVREQ_HTTP_DATA_TOO_LONG)
+    return finish_with_error(call, 502, "BadResponse",
+                             "the function's response exceeds 16 MB");
+  if (call->sc->child.exited || call->req == NULL) {
+    if (call->req)
+      sc__reply_crash(call);
+    return sc__call_finish(call);
+  }
+  call->upstream_failed = 1;
+  call->timer = evtimer_new(call->sc->base, crash_wait_done, call);
+  if (call->timer == NULL || evtimer_add(call->timer, &tv) < 0)
+    crash_wait_done(-1, 0, call);
+}
+
+static void forward_response(sc_call *call, struct evhttp_request *creq) {
+  struct evkeyvalq *in = evhttp_request_get_input_headers(creq);
+  struct evbuffer *body = evhttp_request_get_input_buffer(creq);
+  const char *fc_status = evhttp_find_header(in, "x-fc-status");
+  int code = evhttp_request_get_response_code(creq);
+  if (call->req == NULL) /* answered already (crash) */
+    return sc__call_finish(call);
+  if (headers_bytes(in) > SC_RESP_HEADERS_MAX_BYTES)
+    return finish_with_error(call, 502, "BadResponse",
+                             "the function's response headers exceed 4 KB");
+  if (copy_headers(evhttp_request_get_output_headers(call->req), in, 0) < 0)
+    return finish_with_error(call, 502, "BadResponse",
+                             "the function's response headers are invalid");
+  call->status = code;
+  call->bytes_out = evbuffer_get_length(body);
+  if (fc_status && strcmp(fc_status, "200") != 0)
+    call->error_type = "HandledInvocationError";
+  evhttp_send_reply(call->req, code,
+                    evhttp_request_get_response_code_line(creq), body);
+  call->req = NULL;
+  sc__call_finish(call);
+}
+
+static void upstream_error(enum evhttp_request_error error, void *arg) {
+  ((sc_call *)arg)->upstream_err = (int)error;
+}
+
+static void upstream_done(struct evhttp_request *creq, void *arg) {
+  sc_call *call = arg;
+  call->creq = NULL;
+  if (call->up)
+    call->up->busy = 0; /* evhttp reconnects it if the peer closed */
+  call->up = NULL;
+  if (call->hook_done) /* hooks.c decides; 0: the function did not answer */
+    return call->hook_done(call, creq ? evhttp_request_get_response_code(creq)
+                                      : 0);
+  if (creq == NULL || evhttp_request_get_response_code(creq) == 0)
+    return upstream_failed(call);
+  forward_response(call, creq);
+}
+
+/* Builds the upstream request from call->req: same method, target, headers
+ * and body; Content-Length recomputed since evhttp de-chunked the body. */
+static struct evhttp_request *upstream_request(sc_call *call) {
+  struct evhttp_request *creq = evhttp_request_new(upstream_done, call);
+  struct evkeyvalq *in = evhttp_request_get_input_headers(call->req);
+  struct evbuffer *body = evhttp_request_get_input_buffer(call->req);
+  char len[32];
+  if (creq == NULL)
+    return NULL;
+  evhttp_request_set_error_cb(creq, upstream_error);
+  call->bytes_in = evbuffer_get_length(body);
+  snprintf(len, sizeof(len), "%zu", call->bytes_in);
+  if (copy_headers(evhttp_request_get_output_headers(creq), in, 1) < 0 ||
+      ((call->bytes_in > 0 || evhttp_find_header(in, "Content-Length")) &&
+       evhttp_add_header(evhttp_request_get_output_headers(creq),
+                         "Content-Length", len) < 0) ||
+      evbuffer_add_buffer(evhttp_request_get_output_buffer(creq), body) < 0) {
+    evhttp_request_free(creq);
+    return NULL;
+  }
+  return creq;
+}
+
+int sc__proxy_forward(sc_call *call, const char *uri) {
+  sidecar *sc = call->sc;
+  struct evhttp_request *creq;
+  sc_upstream *up = upstream_get(sc);
+  if (up == NULL)
+    return -EBUSY;
+  creq = upstream_request(call);
+  if (creq == NULL) {
+    up->busy = 0;
+    return -ENOMEM;
+  }
+  call->up = up;
+  call->creq = creq;
+  /* evhttp reports connect failures later, through upstream_done; it fails
+   * here only before queueing the request (then creq is not freed: a
+   * bounded leak on an already broken path, never a double free). */
+  if (evhttp_make_request(up->conn, creq,
+                          evhttp_request_get_command(call->req), uri) < 0) {
+    call->creq = NULL;
+    call->up = NULL;
+    up->busy = 0;
+    return -EIO;
+  }
+  return 0;
+}
+
+void sc__proxy_dispatch(sc_call *call) {
+  int rc;
+  if (call->held) {
+    TAILQ_REMOVE(&call->sc->held, call, hold_link);
+    call->held = 0;
+  }
+  rc = sc__proxy_forward(call, evhttp_request_get_uri(call->req));
+  if (rc == -EBUSY)
+    finish_with_error(call, 503, "ResourceExhausted",
+                      "too many concurrent requests on this instance");
+  else if (rc < 0)
+    finish_with_error(call, 502, "BadResponse",
+                      "cannot reach the function");
+}
+
+static enum sc_kind classify(struct evhttp_request *req, const char *path) {
+  const char *cp = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                      "x-fc-control-path");
+  int post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+  if (cp == NULL && post)
+    cp = path;
+  if (cp && strcmp(cp, "/initialize") == 0)
+    return SC_INITIALIZE;
+  if (cp && strcmp(cp, "/invoke") == 0)
+    return SC_INVOKE;
+  return SC_HTTP;
+}
+
+/* The platform's request limits (reference A.5). */
+static int check_limits(struct evhttp_request *req) {
+  size_t h = headers_bytes(evhttp_request_get_input_headers(req));
+  size_t u = strlen(evhttp_request_get_uri(req));
+  char msg[128];
+  if (h <= SC_HEADERS_MAX_BYTES && u <= SC_URI_MAX_BYTES)
+    return 0;
+  snprintf(msg, sizeof(msg), "%s too large: %zu bytes, limit %d",
+           h > SC_HEADERS_MAX_BYTES ? "request headers" : "path and query",
+           h > SC_HEADERS_MAX_BYTES ? h : u,
+           h > SC_HEADERS_MAX_BYTES ? SC_HEADERS_MAX_BYTES : SC_URI_MAX_BYTES);
+  sc__reply_error(req, 400, "InvalidArgument", msg);
+  return -1;
+}
+
+static void on_request(struct evhttp_request *req, void *arg) {
+  sidecar *sc = arg;
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+  const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+  int get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
+  sc_call *call;
+  if (path == NULL)
+    path = "/";
+  if (check_limits(req) < 0)
+    return;
+  sc__exporter_set_creds(&sc->exporter, evhttp_request_get_input_headers(req));
+  if (get && strcmp(path, "/pre-freeze") == 0)
+    return sc__hook_pre_freeze(sc, req);
+  if (get && strcmp(path, "/pre-stop") == 0)
+    return sc__hook_pre_stop(sc, req);
+  if (sc->state == SC_DEAD || sc->state == SC_STOPPING)
+    return sc__reply_error(req, 503, "ServiceUnavailable",
+                           "the instance is stopping");
+  call = sc__call_new(sc, req, classify(req, path));
+  if (call == NULL)
+    return sc__reply_error(req, 503, "ResourceExhausted", "out of memory");
+  sc__call_start(call);
+  if (sc->state == SC_READY)
+    return sc__proxy_dispatch(call);
+  call->held = 1; /* the function's port is not up yet */
+  TAILQ_INSERT_TAIL(&sc->held, call, hold_link);
+}
+
+int sc__proxy_start(sidecar *sc, fnp_error *err) {
+  sc->http = evhttp_new(sc->base);
+  if (sc->http == NULL)
+    return fnp_fail(err, -ENOMEM, "evhttp_new failed");
+  evhttp_set_max_headers_size(sc->http, SC_HEADERS_PARSER_MAX_BYTES);
+  evhttp_set_max_body_size(sc->http, SC_BODY_MAX_BYTES);
+  /* FC holds connections for up to a whole invocation (24 h max). */
+  evhttp_set_timeout(sc->http, SC_UPSTREAM_TIMEOUT_S);
+  evhttp_set_default_content_type(sc->http, NULL); /* only the function's */
+  evhttp_set_allowed_methods(
+      sc->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                    EVHTTP_REQ_PATCH);
+  evhttp_set_gencb(sc->http, on_request, sc);
+  if (evhttp_bind_socket(sc->http, sc->cfg->listen_addr,
+                         (ev_uint16_t)sc->cfg->port) < 0)
+    return fnp_fail(err, -EADDRINUSE, "cannot listen on %s:%d",
+                    sc->cfg->listen_addr, sc->cfg->port);
+  return 0;
+}
+
+void sc__proxy_release(sidecar *sc) {
+  size_t i;
+  for (i = 0; i < SC_UPSTREAM_MAX; i++)
+    if (sc->upstream[i].conn)
+      evhttp_connection_free(sc->upstream[i].conn);
+  memset(sc->upstream, 0, sizeof(sc->upstream));
+  if (sc->http)
+    evhttp_free(sc->http);
+  sc->http = NULL;
+}
