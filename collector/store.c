@@ -1,0 +1,301 @@
+/*
+ * The SQLite store: schema, one transaction per batch, dedupe by batch key,
+ * profiles, retention. Queries are in store_query.c.
+ *
+ * Schema (version 1):
+ *   batches(id, dedupe_key UNIQUE, kind, received_ns, project, logstore,
+ *           topic, source, tags JSON, n_records)
+ *   logs(id, batch_id -> batches.id, time_ns, instance, request_id,
+ *        fields JSON)        indexes: time_ns; (instance, time_ns); request_id
+ *   metrics(id, batch_id, time_ns, name, unit, value, instance, attrs JSON)
+ *                            index: (name, time_ns)
+ *   profiles(id, sha256 UNIQUE, received_ns, time_ns, project, instance,
+ *            kind, size, data BLOB)   index: (instance, time_ns)
+ * Instance and request id are lifted out of the fields ("instance",
+ * "request_id"/"requestId", or the batch tag "instance") so they index.
+ */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUSY_TIMEOUT_MS 5000
+#define FIELDS_JSON_MAX_BYTES (16u << 20)
+
+static const char *const SCHEMA =
+    "CREATE TABLE IF NOT EXISTS batches("
+    " id INTEGER PRIMARY KEY, dedupe_key TEXT UNIQUE, kind TEXT NOT NULL,"
+    " received_ns INTEGER NOT NULL, project TEXT NOT NULL,"
+    " logstore TEXT NOT NULL, topic TEXT NOT NULL, source TEXT NOT NULL,"
+    " tags TEXT NOT NULL, n_records INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS batches_received ON batches(received_ns);"
+    "CREATE TABLE IF NOT EXISTS logs("
+    " id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL,"
+    " time_ns INTEGER NOT NULL, instance TEXT, request_id TEXT,"
+    " fields TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS logs_time ON logs(time_ns);"
+    "CREATE INDEX IF NOT EXISTS logs_instance ON logs(instance, time_ns);"
+    "CREATE INDEX IF NOT EXISTS logs_request ON logs(request_id);"
+    "CREATE INDEX IF NOT EXISTS logs_batch ON logs(batch_id);"
+    "CREATE TABLE IF NOT EXISTS metrics("
+    " id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL,"
+    " time_ns INTEGER NOT NULL, name TEXT NOT NULL, unit TEXT NOT NULL,"
+    " value REAL NOT NULL, instance TEXT, attrs TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS metrics_name ON metrics(name, time_ns);"
+    "CREATE INDEX IF NOT EXISTS metrics_batch ON metrics(batch_id);"
+    "CREATE TABLE IF NOT EXISTS profiles("
+    " id INTEGER PRIMARY KEY, sha256 TEXT UNIQUE, received_ns INTEGER,"
+    " time_ns INTEGER NOT NULL, project TEXT, instance TEXT, kind TEXT,"
+    " size INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS profiles_instance"
+    " ON profiles(instance, time_ns);"
+    "PRAGMA user_version = 1;";
+
+static const char *const STMTS[STMT_COUNT] = {
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_FIND_BATCH] = "SELECT id FROM batches WHERE dedupe_key = ?1",
+    [STMT_ADD_BATCH] =
+        "INSERT INTO batches(dedupe_key, kind, received_ns, project,"
+        " logstore, topic, source, tags) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+    [STMT_COUNT_BATCH] = "UPDATE batches SET n_records = ?2 WHERE id = ?1",
+    [STMT_ADD_LOG] = "INSERT INTO logs(batch_id, time_ns, instance,"
+                     " request_id, fields) VALUES (?1,?2,?3,?4,?5)",
+    [STMT_ADD_METRIC] = "INSERT INTO metrics(batch_id, time_ns, name, unit,"
+                        " value, instance, attrs)"
+                        " VALUES (?1,?2,?3,?4,?5,?6,?7)",
+};
+
+int store__sqlite_fail(store *s, fnp_error *err, const char *what) {
+  int code = sqlite3_extended_errcode(s->db);
+  int rc = (code & 0xff) == SQLITE_FULL ? -ENOSPC
+           : (code & 0xff) == SQLITE_NOMEM ? -ENOMEM
+                                           : -EIO;
+  return fnp_fail(err, rc, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int prepare_all(store *s, fnp_error *err) {
+  for (int i = 0; i < STMT_COUNT; i++)
+    if (sqlite3_prepare_v3(s->db, STMTS[i], -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->st[i], NULL) != SQLITE_OK)
+      return store__sqlite_fail(s, err, "prepare");
+  return 0;
+}
+
+int store_open(const char *path, const store_opts *o, store **out,
+               fnp_error *err) {
+  *out = NULL;
+  store *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return fnp_fail(err, -ENOMEM, "store: out of memory");
+  if (o)
+    s->opts = *o;
+  int rc;
+  if (sqlite3_open_v2(path, &s->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                          SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    rc = store__sqlite_fail(s, err, path);
+    goto fail;
+  }
+  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+  char pragmas[128];
+  snprintf(pragmas, sizeof pragmas,
+           "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;",
+           s->opts.sync_normal ? "NORMAL" : "FULL");
+  if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
+      sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK) {
+    rc = store__sqlite_fail(s, err, "schema");
+    goto fail;
+  }
+  if ((rc = prepare_all(s, err)) < 0)
+    goto fail;
+  *out = s;
+  return 0;
+fail:
+  store_close(s);
+  return rc;
+}
+
+void store_close(store *s) {
+  if (s == NULL)
+    return;
+  for (int i = 0; i < STMT_COUNT; i++)
+    sqlite3_finalize(s->st[i]);
+  sqlite3_close(s->db);
+  free(s);
+}
+
+/* Runs a prepared statement that returns no rows, then resets it. */
+static int step_done(store *s, int idx, fnp_error *err, const char *what) {
+  int r = sqlite3_step(s->st[idx]);
+  sqlite3_reset(s->st[idx]);
+  sqlite3_clear_bindings(s->st[idx]);
+  return r == SQLITE_DONE ? 0 : store__sqlite_fail(s, err, what);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+  if (v)
+    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static int fields_json(fnp_buf *b, const export_field *f, size_t n) {
+  int rc = fnp_buf_append(b, "{", 1);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (i)
+      rc = fnp_buf_append(b, ",", 1);
+    rc = rc ? rc : export__json_kv(b, f[i].key, f[i].value);
+  }
+  rc = rc ? rc : fnp_buf_append(b, "}", 1);
+  return rc ? rc : fnp_buf_append(b, "", 1) /* NUL for SQLite */;
+}
+
+static const char *lookup(const export_field *f, size_t n, const char *k) {
+  for (size_t i = 0; i < n; i++)
+    if (f[i].key && strcmp(f[i].key, k) == 0)
+      return f[i].value;
+  return NULL;
+}
+
+static int insert_batch(store *s, const store_batch *b, fnp_error *err) {
+  fnp_buf tags;
+  fnp_buf_init(&tags, FIELDS_JSON_MAX_BYTES);
+  int rc = fields_json(&tags, b->tags, b->n_tags);
+  if (rc < 0) {
+    fnp_buf_destroy(&tags);
+    return fnp_fail(err, rc, "store: batch tags: %s", fnp_strerror(rc));
+  }
+  sqlite3_stmt *st = s->st[STMT_ADD_BATCH];
+  bind_text(st, 1, b->dedupe_key);
+  bind_text(st, 2, b->kind ? b->kind : "");
+  sqlite3_bind_int64(st, 3, b->received_ns);
+  bind_text(st, 4, b->project ? b->project : "");
+  bind_text(st, 5, b->logstore ? b->logstore : "");
+  bind_text(st, 6, b->topic ? b->topic : "");
+  bind_text(st, 7, b->source ? b->source : "");
+  sqlite3_bind_text(st, 8, (char *)tags.data, (int)tags.len - 1,
+                    SQLITE_STATIC);
+  rc = step_done(s, STMT_ADD_BATCH, err, "insert batch");
+  fnp_buf_destroy(&tags);
+  s->batch_id = sqlite3_last_insert_rowid(s->db);
+  s->tag_instance = lookup(b->tags, b->n_tags, "instance");
+  return rc;
+}
+
+int store_begin(store *s, const store_batch *b, bool *duplicate,
+                fnp_error *err) {
+  *duplicate = false;
+  if (s->in_batch)
+    return fnp_fail(err, FNP_EUSAGE, "store: a batch is already open");
+  int rc = step_done(s, STMT_BEGIN, err, "begin");
+  if (rc < 0)
+    return rc;
+  if (b->dedupe_key) {
+    sqlite3_stmt *st = s->st[STMT_FIND_BATCH];
+    bind_text(st, 1, b->dedupe_key);
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (r == SQLITE_ROW || r != SQLITE_DONE) {
+      rc = r == SQLITE_ROW ? 0 : store__sqlite_fail(s, err, "dedupe lookup");
+      *duplicate = r == SQLITE_ROW;
+      if (step_done(s, STMT_ROLLBACK, NULL, "rollback") < 0 && rc == 0)
+        rc = store__sqlite_fail(s, err, "rollback");
+      return rc;
+    }
+  }
+  s->in_batch = true;
+  s->n_records = 0;
+  fnp_buf_init(&s->scratch, FIELDS_JSON_MAX_BYTES);
+  if ((rc = insert_batch(s, b, err)) < 0)
+    store_rollback(s);
+  return rc;
+}
+
+static const char *request_id_of(const export_field *f, size_t n) {
+  const char *r = lookup(f, n, "request_id");
+  return r ? r : lookup(f, n, "requestId");
+}
+
+int store_add_log(store *s, int64_t time_ns, const export_field *f, size_t n,
+                  fnp_error *err) {
+  if (!s->in_batch)
+    return fnp_fail(err, FNP_EUSAGE, "store: no open batch");
+  fnp_buf_reset(&s->scratch);
+  int rc = fields_json(&s->scratch, f, n);
+  if (rc < 0)
+    return fnp_fail(err, rc, "store: log fields: %s", fnp_strerror(rc));
+  const char *inst = lookup(f, n, "instance");
+  sqlite3_stmt *st = s->st[STMT_ADD_LOG];
+  sqlite3_bind_int64(st, 1, s->batch_id);
+  sqlite3_bind_int64(st, 2, time_ns);
+  bind_text(st, 3, inst ? inst : s->tag_instance);
+  bind_text(st, 4, request_id_of(f, n));
+  sqlite3_bind_text(st, 5, (char *)s->scratch.data, (int)s->scratch.len - 1,
+                    SQLITE_STATIC);
+  rc = step_done(s, STMT_ADD_LOG, err, "insert log");
+  s->n_records += rc == 0;
+  return rc;
+}
+
+int store_add_metric(store *s, int64_t time_ns, const char *name,
+                     const char *unit, double value, const export_field *f,
+                     size_t n, fnp_error *err) {
+  if (!s->in_batch)
+    return fnp_fail(err, FNP_EUSAGE, "store: no open batch");
+  fnp_buf_reset(&s->scratch);
+  int rc = fields_json(&s->scratch, f, n);
+  if (rc < 0)
+    return fnp_fail(err, rc, "store: metric attributes: %s",
+                    fnp_strerror(rc));
+  const char *inst = lookup(f, n, "instance");
+  if (inst == NULL)
+    inst = lookup(f, n, "faas.instance");
+  sqlite3_stmt *st = s->st[STMT_ADD_METRIC];
+  sqlite3_bind_int64(st, 1, s->batch_id);
+  sqlite3_bind_int64(st, 2, time_ns);
+  bind_text(st, 3, name ? name : "");
+  bind_text(st, 4, unit ? unit : "");
+  sqlite3_bind_double(st, 5, value);
+  bind_text(st, 6, inst ? inst : s->tag_instance);
+  sqlite3_bind_text(st, 7, (char *)s->scratch.data, (int)s->scratch.len - 1,
+                    SQLITE_STATIC);
+  rc = step_done(s, STMT_ADD_METRIC, err, "insert metric");
+  s->n_records += rc == 0;
+  return rc;
+}
+
+int store_commit(store *s, fnp_error *err) {
+  if (!s->in_batch)
+    return fnp_fail(err, FNP_EUSAGE, "store: no open batch");
+  sqlite3_stmt *st = s->st[STMT_COUNT_BATCH];
+  sqlite3_bind_int64(st, 1, s->batch_id);
+  sqlite3_bind_int64(st, 2, s->n_records);
+  int rc = step_done(s, STMT_COUNT_BATCH, err, "count batch");
+  rc = rc ? rc : step_done(s, STMT_COMMIT, err, "commit");
+  if (rc < 0) {
+    store_rollback(s);
+    return rc;
+  }
+  s->in_batch = false;
+  fnp_buf_destroy(&s->scratch);
+  return 0;
+}
+
+void store_rollback(store *s) {
+  if (!s->in_batch)
+    return;
+  /* A failed ROLLBACK leaves SQLite to roll back on the next BEGIN or on
+   * close; there is nothing better to do with the error here. */
+  int r = sqlite3_step(s->st[STMT_ROLLBACK]);
+  sqlite3_reset(s->st[STMT_ROLLBACK]);
+  s->rollback_failures += r != SQLITE_DONE;
+  s->in_batch = false;
+  fnp_buf_destroy(&s->scratch);
+}

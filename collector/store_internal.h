@@ -1,0 +1,38 @@
+/* collector/store_internal.h - the store object shared by store.c,
+ * store_query.c and store_profile.c. */
+#ifndef FNPROF_COLLECTOR_STORE_INTERNAL_H
+#define FNPROF_COLLECTOR_STORE_INTERNAL_H
+
+#include "internal.h"
+
+#include <fnprof/store.h>
+#include <sqlite3.h>
+
+enum {
+  STMT_BEGIN,
+  STMT_COMMIT,
+  STMT_ROLLBACK,
+  STMT_FIND_BATCH,
+  STMT_ADD_BATCH,
+  STMT_COUNT_BATCH,
+  STMT_ADD_LOG,
+  STMT_ADD_METRIC,
+  STMT_COUNT
+};
+
+struct store {
+  sqlite3 *db;
+  sqlite3_stmt *st[STMT_COUNT];
+  store_opts opts;
+  bool in_batch;
+  int64_t batch_id;
+  int64_t n_records;
+  const char *tag_instance; /* borrowed from the open batch's tags */
+  fnp_buf scratch;          /* JSON of one record's fields */
+  uint64_t rollback_failures;
+};
+
+/* Fills err from SQLite's last error on s->db; returns the code. */
+int store__sqlite_fail(store *s, fnp_error *err, const char *what);
+
+#endif
