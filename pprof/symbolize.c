@@ -64,6 +64,8 @@ static int function_id(symbolizer *st, const pprof__frame *f, uint64_t *id) {
   int rc = fn_key(name, file, &key);
   if (rc < 0 || pprof__u64map_get(&st->fn_ids, key, id))
     return rc;
+  if (st->next_fn_id == 0)
+    return FNP_ETOOBIG; /* an existing id was UINT64_MAX: none left */
   pprof_function fn = {.id = st->next_fn_id,
                        .name = name,
                        .system_name = name, /* no demangling: they agree */

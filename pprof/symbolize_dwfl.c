@@ -1,8 +1,9 @@
 /*
  * The symbol source behind pprof_symbolize: maps a profile's mappings to
- * elfutils libdwfl modules (from a live process or from the files on disk)
- * and turns one address into its frames, inline callers included. It never
- * touches the profile; symbolize.c turns frames into functions and lines.
+ * elfutils libdwfl modules, from a live process or from the files on disk
+ * (placed at their load bias, checked against their build id). Reading
+ * frames out of a module is symbolize_dwarf.c's job; turning them into
+ * functions and lines is symbolize.c's. Nothing here edits the profile.
  */
 #include "symbolize.h"
 
@@ -67,8 +68,10 @@ struct pprof__symsrc {
  * The kernel maps whole pages: a mapping may begin below p_offset, at
  * p_offset rounded down to the page, and memory_start is rounded down by the
  * same amount (p_vaddr and p_offset agree modulo p_align), so the formula
- * holds for any mapping of the segment. It is pprof's elfexec.GetBase for
- * ET_DYN (PIE executables and shared libraries alike).
+ * holds for any mapping of the segment. The page size of the machine that
+ * ran the program is unknown here; p_align bounds it, so a segment holds
+ * file offsets from p_offset rounded down to p_align. This is pprof's
+ * elfexec.GetBase for ET_DYN (PIE executables and shared libraries alike).
  *
  * Small files can put two segments in one page; then several segments
  * "contain" file_offset and they disagree. Profiles list executable mappings,
@@ -289,6 +292,17 @@ int pprof__symsrc_lookup(pprof__symsrc *s, const pprof_profile *p,
   return pprof__module_frames(s->cus, mod, l->address, out);
 }
 
+/* Pid mode reads the module list once, from /proc/PID/maps. */
+static int report_process(pprof__symsrc *s, int pid, fnp_error *err) {
+  /* Positive: an errno (no such process, no permission); -1: libdwfl. */
+  int rc = dwfl_linux_proc_report(s->dwfl, pid);
+  if (rc == 0 && dwfl_report_end(s->dwfl, NULL, NULL) == 0)
+    return 0;
+  return fnp_fail(err, rc > 0 ? -rc : FNP_ENOTFOUND,
+                  "symbolize: reading modules of pid %d: %s", pid,
+                  rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+}
+
 int pprof__symsrc_open(const pprof_profile *p, int pid, pprof__symsrc **out,
                        fnp_error *err) {
   *out = NULL;
@@ -298,26 +312,21 @@ int pprof__symsrc_open(const pprof_profile *p, int pid, pprof__symsrc **out,
   pprof__symsrc *s = calloc(1, sizeof *s + p->n_mapping * sizeof(slot));
   if (s == NULL)
     return fnp_fail(err, -ENOMEM, "symbolize: out of memory");
+  int rc = 0;
   s->pid = pid;
   s->n_slot = p->n_mapping;
   s->dwfl = dwfl_begin(pid > 0 ? &proc_callbacks : &file_callbacks);
   if (s->dwfl == NULL || pprof__cu_cache_new(&s->cus) < 0) {
-    pprof__symsrc_close(s);
-    return fnp_fail(err, -ENOMEM, "symbolize: dwfl_begin: %s", dwfl_errmsg(-1));
+    rc = fnp_fail(err, -ENOMEM, "symbolize: out of memory");
+    goto fail;
   }
-  if (pid > 0) {
-    /* Positive: an errno (no such process, no permission); -1: libdwfl. */
-    int rc = dwfl_linux_proc_report(s->dwfl, pid);
-    if (rc != 0 || dwfl_report_end(s->dwfl, NULL, NULL) != 0) {
-      rc = fnp_fail(err, rc > 0 ? -rc : FNP_ENOTFOUND,
-                    "symbolize: reading modules of pid %d: %s", pid,
-                    rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
-      pprof__symsrc_close(s);
-      return rc;
-    }
-  }
+  if (pid > 0 && (rc = report_process(s, pid, err)) < 0)
+    goto fail;
   *out = s;
   return 0;
+fail:
+  pprof__symsrc_close(s);
+  return rc;
 }
 
 void pprof__symsrc_close(pprof__symsrc *s) {

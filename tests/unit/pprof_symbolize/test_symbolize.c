@@ -58,6 +58,37 @@ typedef struct helper {
   uint64_t vdso_addr; /* 0 when the helper found no vdso function */
 } helper;
 
+/* ---- fault injection ---------------------------------------------------
+ * malloc/calloc/realloc are wrapped at link time (-Wl,--wrap), so calls from
+ * our objects are counted and can be failed, not those inside libdw or libc.
+ */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+
+static long alloc_countdown = -1; /* < 0: never fail */
+static bool alloc_failed;
+
+static bool should_fail(void) {
+  if (alloc_countdown < 0 || alloc_countdown-- > 0)
+    return false;
+  alloc_failed = true;
+  return true;
+}
+
+void *__wrap_malloc(size_t n) {
+  return should_fail() ? NULL : __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m) {
+  return should_fail() ? NULL : __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n) {
+  return should_fail() ? NULL : __real_realloc(p, n);
+}
+
 /* ---- running the helper ----------------------------------------------- */
 
 static void parse_frame(helper *h, char *line) {
@@ -472,6 +503,42 @@ static void test_existing_lines_and_force(void **state) {
   helper_stop(&h);
 }
 
+/* Failing each allocation in turn gives -ENOMEM, no leak (ASan pass) and a
+ * profile that is still valid, partly symbolized; with none failed, the
+ * result is complete. */
+static void test_allocation_failures(void **state) {
+  (void)state;
+  helper h;
+  helper_start(&h, HELPER_EXE, HELPER_LIB);
+  bool completed = false;
+  long failures = 0;
+  for (long n = 0; !completed && n < 10000; n++) {
+    pprof_profile *p = profile_of(&h);
+    pprof_symbolize_opts opts = {0};
+    fnp_error err = {0};
+    alloc_failed = false;
+    alloc_countdown = n;
+    int rc = pprof_symbolize(p, &opts, NULL, NULL, &err);
+    alloc_countdown = -1;
+    if (alloc_failed) {
+      failures++;
+      assert_int_equal(rc, -ENOMEM);
+      assert_int_equal(err.code, -ENOMEM);
+    } else {
+      assert_int_equal(rc, 0);
+      for (size_t i = 0; i < h.n_rec; i++)
+        assert_frames(p, &h.rec[i], i + 1);
+      completed = true;
+    }
+    assert_valid(p);
+    pprof_profile_free(p);
+  }
+  assert_true(completed);
+  print_message("%ld allocations failed in turn\n", failures);
+  assert_true(failures > 0);
+  helper_stop(&h);
+}
+
 /* A pid that names no process is an error for the whole call. */
 static void test_no_such_pid(void **state) {
   (void)state;
@@ -542,6 +609,7 @@ int main(void) {
       cmocka_unit_test(test_build_id_mismatch),
       cmocka_unit_test(test_missing_file),
       cmocka_unit_test(test_existing_lines_and_force),
+      cmocka_unit_test(test_allocation_failures),
       cmocka_unit_test(test_no_such_pid),
       cmocka_unit_test(test_many_locations),
   };
