@@ -203,10 +203,16 @@ typedef struct pprof_symbolize_opts {
 
 /* Fills functions, file and line (and inline frames where DWARF has them)
  * for locations without lines; function names from symbol tables where there
- * is no debug info; stripped code keeps bare addresses. Sets the mappings'
- * has_* flags to what was found. Locations are looked up at their address as
+ * is no debug info; stripped code keeps bare addresses. Sets each mapping's
+ * has_* flags to what all its locations ended up with (a mapping without
+ * locations keeps its flags). Locations are looked up at their address as
  * stored (already return PC - 1). Counts of resolved/unresolved locations go
- * to *resolved / *unresolved when non-NULL. */
+ * to *resolved / *unresolved when non-NULL; locations left alone because
+ * they had lines count in neither. A missing file, a build id mismatch or a
+ * pseudo mapping ("[vdso]" in file mode) only leaves its locations
+ * unresolved; a pid that cannot be read fails the call. On failure (e.g.
+ * -ENOMEM) the profile stays valid, possibly partly symbolized. opts may be
+ * NULL (file mode, no force). */
 int pprof_symbolize(pprof_profile *p, const pprof_symbolize_opts *opts,
                     size_t *resolved, size_t *unresolved,
                     fnp_error *err) FNP_MUST_CHECK;
