@@ -81,8 +81,8 @@ static int child_of(flame *fl, uint32_t parent, uint32_t name, uint32_t *out) {
   if (pprof__reserve((void **)&fl->node, &fl->node_cap, fl->n_node + 1,
                      sizeof *fl->node) < 0)
     return -ENOMEM;
-  fl->node[fl->n_node] = (node){.name = name, .parent = parent,
-                                .depth = fl->node[parent].depth + 1};
+  fl->node[fl->n_node] = (node){
+      .name = name, .parent = parent, .depth = fl->node[parent].depth + 1};
   *out = (uint32_t)fl->n_node++;
   return pprof__u64map_put(&fl->child_of, key, *out);
 }
@@ -114,8 +114,8 @@ static int add_stack(flame *fl, const pprof__idvec *fr, int64_t v) {
 
 static int build_tree(flame *fl) {
   pprof__idvec fr = {0};
-  int rc = pprof__reserve((void **)&fl->node, &fl->node_cap, 1,
-                          sizeof *fl->node);
+  int rc =
+      pprof__reserve((void **)&fl->node, &fl->node_cap, 1, sizeof *fl->node);
   if (rc < 0)
     return rc;
   fl->node[0] = (node){0};
@@ -216,8 +216,11 @@ static int layout(flame *fl) {
 /* Length of the valid UTF-8 sequence at s that XML 1.0 allows, or 0. */
 static size_t utf8_len(const unsigned char *s) {
   unsigned c = s[0];
-  size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-           : (c & 0xf8) == 0xf0 ? 4 : 0;
+  size_t n = c < 0x80             ? 1
+             : (c & 0xe0) == 0xc0 ? 2
+             : (c & 0xf0) == 0xe0 ? 3
+             : (c & 0xf8) == 0xf0 ? 4
+                                  : 0;
   for (size_t i = 1; i < n; i++)
     if ((s[i] & 0xc0) != 0x80)
       return 0; /* also stops at the NUL */
@@ -250,14 +253,16 @@ static void put_xml(FILE *out, const char *s, size_t max_chars) {
       u++;
       continue;
     }
-    switch (*u) {
-    case '&': fputs("&amp;", out); break;
-    case '<': fputs("&lt;", out); break;
-    case '>': fputs("&gt;", out); break;
-    case '"': fputs("&quot;", out); break;
-    case '\'': fputs("&apos;", out); break;
-    default: fwrite(u, 1, n, out);
-    }
+    const char *entity = *u == '&'    ? "&amp;"
+                         : *u == '<'  ? "&lt;"
+                         : *u == '>'  ? "&gt;"
+                         : *u == '"'  ? "&quot;"
+                         : *u == '\'' ? "&apos;"
+                                      : NULL;
+    if (entity != NULL)
+      fputs(entity, out);
+    else
+      fwrite(u, 1, n, out);
     u += n;
   }
 }
@@ -270,8 +275,8 @@ static void format_value(const flame *fl, int64_t v, char *buf, size_t len) {
     fnp_format_bytes(v, num, sizeof num);
   else
     snprintf(num, sizeof num, "%lld", (long long)v);
-  bool show_unit = *unit != '\0' && strcmp(unit, "bytes") != 0 &&
-                   strcmp(unit, "count") != 0;
+  bool show_unit =
+      *unit != '\0' && strcmp(unit, "bytes") != 0 && strcmp(unit, "count") != 0;
   snprintf(buf, len, "%s%s%s%s", sign, num, show_unit ? " " : "",
            show_unit ? unit : "");
 }
@@ -279,8 +284,8 @@ static void format_value(const flame *fl, int64_t v, char *buf, size_t len) {
 static void frame_colour(const flame *fl, const node *nd, const char *name,
                          char *buf, size_t len) {
   if (!fl->diff) { /* warm, stable per name so a function keeps its colour */
-    uint64_t h = pprof__mix(pprof__hash_bytes(name, strlen(name),
-                                              PPROF__HASH_SEED));
+    uint64_t h =
+        pprof__mix(pprof__hash_bytes(name, strlen(name), PPROF__HASH_SEED));
     snprintf(buf, len, "rgb(%u,%u,%u)", (unsigned)(205 + h % 51),
              (unsigned)((h >> 8) % 231), (unsigned)((h >> 16) % 56));
     return;
@@ -301,8 +306,7 @@ static const char *node_name(const flame *fl, const node *nd) {
   return nd == fl->node ? "all" : pprof__frame_name_str(&fl->f, nd->name);
 }
 
-static void emit_label(FILE *out, const char *name, double w, double x,
-                       int y) {
+static void emit_label(FILE *out, const char *name, double w, double x, int y) {
   double fit = (w - 2 * TEXT_PAD_PX) / (FONT_SIZE_PX * FONT_WIDTH_EM);
   if (fit < 3)
     return; /* not even "a.." fits */
@@ -346,9 +350,10 @@ static void emit_header(const flame *fl, const char *title, FILE *out) {
         ".sub{fill:#555}\ng.f:hover rect{stroke:#000;stroke-width:1}\n"
         "</style>\n",
         out);
-  fprintf(out, "<rect width=\"100%%\" height=\"100%%\" fill=\"#fdfdf6\"/>\n"
-               "<text class=\"title\" x=\"%d\" y=\"24\" "
-               "text-anchor=\"middle\">",
+  fprintf(out,
+          "<rect width=\"100%%\" height=\"100%%\" fill=\"#fdfdf6\"/>\n"
+          "<text class=\"title\" x=\"%d\" y=\"24\" "
+          "text-anchor=\"middle\">",
           fl->width_px / 2);
   put_xml(out, title, SIZE_MAX);
   fprintf(out, "</text>\n<text class=\"sub\" x=\"%d\" y=\"44\">", XPAD_PX);
@@ -383,8 +388,8 @@ int pprof_write_flame_svg(const pprof_profile *p, int sample_index,
                           const pprof_flame_opts *opts, FILE *out) {
   int width = opts && opts->width_px ? opts->width_px : FLAME_DEFAULT_WIDTH_PX;
   if (p == NULL || out == NULL || sample_index < 0 ||
-      (size_t)sample_index >= p->n_sample_type ||
-      width < FLAME_MIN_WIDTH_PX || width > FLAME_MAX_WIDTH_PX)
+      (size_t)sample_index >= p->n_sample_type || width < FLAME_MIN_WIDTH_PX ||
+      width > FLAME_MAX_WIDTH_PX)
     return FNP_EUSAGE;
   const char *title = opts && opts->title ? opts->title : "fnprof flame graph";
   flame fl = {.p = p, .si = sample_index, .width_px = width};
@@ -397,8 +402,8 @@ int pprof_write_flame_svg(const pprof_profile *p, int sample_index,
     fl.scale = (width - 2.0 * XPAD_PX) / (double)fl.node[0].width;
   if ((rc = layout(&fl)) < 0)
     goto done;
-  fl.height_px = HEADER_PX + (int)(fl.max_depth + 1) * FRAME_HEIGHT_PX +
-                 FOOTER_PX;
+  fl.height_px =
+      HEADER_PX + (int)(fl.max_depth + 1) * FRAME_HEIGHT_PX + FOOTER_PX;
   rc = emit_svg(&fl, title, out);
 done:
   flame_destroy(&fl);

@@ -141,7 +141,8 @@ static inline const char *pprof__frame_name_str(const pprof__frame_names *f,
   return id == PPROF__UNKNOWN_FRAME ? "[unknown]" : f->name[id];
 }
 
-int pprof__frame_names_init(pprof__frame_names *f, const pprof_profile *p) FNP_MUST_CHECK;
+int pprof__frame_names_init(pprof__frame_names *f,
+                            const pprof_profile *p) FNP_MUST_CHECK;
 void pprof__frame_names_destroy(pprof__frame_names *f);
 /* Sample s's frames as name ids, leaf first, appended to out (emptied
  * first). FNP_EPARSE when s names a location p does not have. */

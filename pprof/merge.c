@@ -45,13 +45,12 @@ static void format_types(const pprof_profile *p, char *buf, size_t len) {
 static int check_compatible(const pprof_profile *a, const pprof_profile *b,
                             size_t i, fnp_error *err) {
   if (!same_type(a, a->period_type, b, b->period_type))
-    return fnp_fail(err, FNP_EINCOMPAT,
-                    "incompatible period types: input 0 has %s/%s, input "
-                    "%zu has %s/%s",
-                    pprof_str(a, a->period_type.type),
-                    pprof_str(a, a->period_type.unit), i,
-                    pprof_str(b, b->period_type.type),
-                    pprof_str(b, b->period_type.unit));
+    return fnp_fail(
+        err, FNP_EINCOMPAT,
+        "incompatible period types: input 0 has %s/%s, input "
+        "%zu has %s/%s",
+        pprof_str(a, a->period_type.type), pprof_str(a, a->period_type.unit), i,
+        pprof_str(b, b->period_type.type), pprof_str(b, b->period_type.unit));
   bool same = a->n_sample_type == b->n_sample_type;
   for (size_t t = 0; same && t < a->n_sample_type; t++)
     same = same_type(a, a->sample_type[t], b, b->sample_type[t]);
@@ -132,8 +131,8 @@ static int merge_header(merge_ctx *c, const pprof_profile *src, bool first,
   if (src->time_nanos != 0 &&
       (out->time_nanos == 0 || src->time_nanos < out->time_nanos))
     out->time_nanos = src->time_nanos;
-  out->duration_nanos = pprof__sat_add(out->duration_nanos,
-                                       src->duration_nanos);
+  out->duration_nanos =
+      pprof__sat_add(out->duration_nanos, src->duration_nanos);
   if (src->period > out->period)
     out->period = src->period;
   return merge_comments(c, src, seen);
@@ -218,13 +217,13 @@ static int merge_sample(merge_ctx *c, const pprof_sample *s, bool negate) {
     for (size_t t = 0; t < nv; t++)
       c->value[t] = negate ? pprof__sat_neg(s->value[t]) : s->value[t];
     /* The key's ids are stored signed; same object, unsigned view. */
-    return pprof_add_sample(out, (const uint64_t *)(c->key + 1),
-                            s->n_location, c->value, c->label, s->n_label);
+    return pprof_add_sample(out, (const uint64_t *)(c->key + 1), s->n_location,
+                            c->value, c->label, s->n_label);
   }
   int64_t *acc = out->sample[idx].value;
   for (size_t t = 0; t < nv; t++)
-    acc[t] = pprof__sat_add(acc[t], negate ? pprof__sat_neg(s->value[t])
-                                           : s->value[t]);
+    acc[t] = pprof__sat_add(acc[t],
+                            negate ? pprof__sat_neg(s->value[t]) : s->value[t]);
   return 0;
 }
 

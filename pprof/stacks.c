@@ -106,8 +106,8 @@ int pprof__keytab_intern(pprof__keytab *t, const int64_t *key, size_t len,
     return FNP_ETOOBIG;
   if (pprof__reserve((void **)&t->keys, &t->keys_cap, t->keys_len + len,
                      sizeof *t->keys) < 0 ||
-      pprof__reserve((void **)&t->ent, &t->ent_cap, t->n + 1,
-                     sizeof *t->ent) < 0)
+      pprof__reserve((void **)&t->ent, &t->ent_cap, t->n + 1, sizeof *t->ent) <
+          0)
     return -ENOMEM;
   if (len > 0)
     memcpy(t->keys + t->keys_len, key, len * sizeof *key);
@@ -427,8 +427,7 @@ static int relocate(pprof__interner *in, const pprof_location *l,
   if (l->mapping_id == 0)
     return 0;
   const pprof_mapping *sm = pprof_find_mapping(in->src, l->mapping_id);
-  if (sm == NULL ||
-      !pprof__u64map_get(&in->mapping, l->mapping_id, mapping_id))
+  if (sm == NULL || !pprof__u64map_get(&in->mapping, l->mapping_id, mapping_id))
     return FNP_EPARSE;
   const pprof_mapping *om = &in->out->mapping[*mapping_id - 1];
   *rel = l->address - sm->memory_start; /* unsigned: wraps, never UB */
@@ -454,8 +453,7 @@ static int location_key(pprof__interner *in, const pprof_location *l,
   }
   for (size_t i = 0; i < l->n_line; i++) {
     in->line[i] = l->line[i];
-    int rc = map_function(in, l->line[i].function_id,
-                          &in->line[i].function_id);
+    int rc = map_function(in, l->line[i].function_id, &in->line[i].function_id);
     if (rc < 0)
       return rc;
     in->key[(*len)++] = (int64_t)in->line[i].function_id;

@@ -31,8 +31,8 @@ static inline pprof_profile *fx_new(const char *type, const char *unit, ...) {
       unit = va_arg(ap, const char *);
   }
   va_end(ap);
-  p->period_type = (pprof_value_type){pprof_string(p, "space"),
-                                      pprof_string(p, "bytes")};
+  p->period_type =
+      (pprof_value_type){pprof_string(p, "space"), pprof_string(p, "bytes")};
   p->period = 524288;
   return p;
 }
@@ -61,27 +61,31 @@ static inline void fx_loc_n(pprof_profile *p, uint64_t id, uint64_t mapping,
   assert_true(n <= 8);
   for (size_t i = 0; i < n; i++)
     line[i] = (pprof_line){fx_func(p, names[i]), 10 * (int64_t)(i + 1), 0};
-  pprof_location l = {.id = id, .mapping_id = mapping, .address = addr,
-                      .line = line, .n_line = n};
+  pprof_location l = {.id = id,
+                      .mapping_id = mapping,
+                      .address = addr,
+                      .line = line,
+                      .n_line = n};
   assert_int_equal(pprof_add_location(p, &l), 0);
 }
-#define FX_LOC(p, id, mapping, addr, ...)                                     \
-  fx_loc_n((p), (id), (mapping), (addr),                                      \
-           sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *),      \
+#define FX_LOC(p, id, mapping, addr, ...)                                      \
+  fx_loc_n((p), (id), (mapping), (addr),                                       \
+           sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *),       \
            (const char *[]){__VA_ARGS__})
 
 /* A sample of the given values (one per sample type) over location ids,
  * leaf first. */
-#define FX_SAMPLE(p, values, ...)                                             \
-  assert_int_equal(                                                           \
-      pprof_add_sample((p), (const uint64_t[]){__VA_ARGS__},                  \
-                       sizeof((uint64_t[]){__VA_ARGS__}) / sizeof(uint64_t),  \
-                       (values), NULL, 0),                                    \
+#define FX_SAMPLE(p, values, ...)                                              \
+  assert_int_equal(                                                            \
+      pprof_add_sample((p), (const uint64_t[]){__VA_ARGS__},                   \
+                       sizeof((uint64_t[]){__VA_ARGS__}) / sizeof(uint64_t),   \
+                       (values), NULL, 0),                                     \
       0)
 
 static inline void fx_mapping(pprof_profile *p, uint64_t id, uint64_t start,
                               const char *file, const char *build_id) {
-  pprof_mapping m = {.id = id, .memory_start = start,
+  pprof_mapping m = {.id = id,
+                     .memory_start = start,
                      .memory_limit = start + 0x100000,
                      .filename = pprof_string(p, file),
                      .build_id = pprof_string(p, build_id)};
@@ -99,8 +103,8 @@ static inline void fx_stack(const pprof_profile *p, const pprof_sample *s,
     for (size_t k = 0; k < (l->n_line ? l->n_line : 1); k++) {
       char addr[32];
       const char *name = pprof_frame_name(p, l, k, addr, sizeof addr);
-      used += (size_t)snprintf(buf + used, len - used, "%s%s",
-                               used ? ";" : "", name);
+      used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ";" : "",
+                               name);
       assert_true(used < len);
     }
   }
@@ -125,13 +129,13 @@ static inline const pprof_sample *fx_find(const pprof_profile *p,
 }
 
 /* Runs fn's output through a memory stream; returns a malloc'd string. */
-#define FX_CAPTURE(out_str, call)                                             \
-  do {                                                                        \
-    size_t fx_len_;                                                           \
-    FILE *out = open_memstream(&(out_str), &fx_len_);                         \
-    assert_non_null(out);                                                     \
-    assert_int_equal((call), 0);                                              \
-    assert_int_equal(fclose(out), 0);                                         \
+#define FX_CAPTURE(out_str, call)                                              \
+  do {                                                                         \
+    size_t fx_len_;                                                            \
+    FILE *out = open_memstream(&(out_str), &fx_len_);                          \
+    assert_non_null(out);                                                      \
+    assert_int_equal((call), 0);                                               \
+    assert_int_equal(fclose(out), 0);                                          \
   } while (0)
 
 #endif

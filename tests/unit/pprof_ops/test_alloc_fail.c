@@ -16,9 +16,7 @@ void *__real_realloc(void *p, size_t n);
 static long fail_at = -1; /* index of the allocation to fail; -1: none */
 static long calls;
 
-static bool fail_now(void) {
-  return fail_at >= 0 && calls++ == fail_at;
-}
+static bool fail_now(void) { return fail_at >= 0 && calls++ == fail_at; }
 void *__wrap_malloc(size_t n) { return fail_now() ? NULL : __real_malloc(n); }
 void *__wrap_calloc(size_t n, size_t size) {
   return fail_now() ? NULL : __real_calloc(n, size);
@@ -30,8 +28,8 @@ void *__wrap_realloc(void *p, size_t n) {
 /* Enough of everything that every code path allocates: two sample types,
  * a mapping, inline and raw frames, labels, comments. */
 static pprof_profile *make(uint64_t load, int64_t scale) {
-  pprof_profile *p = fx_new("inuse_objects", "count", "inuse_space", "bytes",
-                            NULL);
+  pprof_profile *p =
+      fx_new("inuse_objects", "count", "inuse_space", "bytes", NULL);
   fx_mapping(p, 1, load, "/srv/app", "feedbeef");
   FX_LOC(p, 1, 1, load + 0x100, "inl", "parse");
   FX_LOC(p, 2, 1, load + 0x200, "main");
@@ -151,8 +149,8 @@ static void alloc_fail_flame(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(alloc_fail_merge),  cmocka_unit_test(alloc_fail_diff),
-      cmocka_unit_test(alloc_fail_top),    cmocka_unit_test(alloc_fail_folded),
+      cmocka_unit_test(alloc_fail_merge), cmocka_unit_test(alloc_fail_diff),
+      cmocka_unit_test(alloc_fail_top),   cmocka_unit_test(alloc_fail_folded),
       cmocka_unit_test(alloc_fail_flame),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

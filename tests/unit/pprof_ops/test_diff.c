@@ -17,8 +17,8 @@ static pprof_profile *diff(const pprof_profile *base,
 
 /* A heap-shaped profile: two sample types, inline frames, labels. */
 static pprof_profile *heapish(uint64_t load, uint64_t id0) {
-  pprof_profile *p = fx_new("inuse_objects", "count", "inuse_space", "bytes",
-                            NULL);
+  pprof_profile *p =
+      fx_new("inuse_objects", "count", "inuse_space", "bytes", NULL);
   fx_mapping(p, 1, load, "/srv/app", "feedbeef");
   FX_LOC(p, id0 + 1, 1, load + 0x1233, "inl", "parse");
   FX_LOC(p, id0 + 2, 1, load + 0x2233, "main");
@@ -60,8 +60,8 @@ static void diff_cancels_across_address_layouts(void **state) {
   pprof_profile_free(d);
   /* Symbolized frames match by symbols alone, even at unrelated addresses
    * in different binaries. */
-  pprof_profile *other = fx_new("inuse_objects", "count", "inuse_space",
-                                "bytes", NULL);
+  pprof_profile *other =
+      fx_new("inuse_objects", "count", "inuse_space", "bytes", NULL);
   FX_LOC(other, 9, 0, 0x9999, "main");
   FX_LOC(other, 8, 0, 0x8888, "inl", "parse");
   FX_SAMPLE(other, ((int64_t[]){2, 128}), 8, 9);
@@ -85,8 +85,8 @@ static pprof_profile *raw(uint64_t load, int64_t v) {
 
 static void diff_cancels_unsymbolized_frames_across_aslr(void **state) {
   (void)state;
-  pprof_profile *base = raw(0x7f0000000000, 300), *cur = raw(0x7f5500000000,
-                                                             300);
+  pprof_profile *base = raw(0x7f0000000000, 300),
+                *cur = raw(0x7f5500000000, 300);
   pprof_profile *d = diff(base, cur);
   assert_int_equal(d->n_sample, 0);
   pprof_profile_free(d);

@@ -28,10 +28,11 @@ static const char *check_attrs(const char *q, bool *self_closing) {
       *self_closing = *q == '/';
       return q + (*self_closing ? 2 : 1);
     }
-    size_t n = strspn(q, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-:");
+    size_t n =
+        strspn(q, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-:");
     if (n == 0 || q[n] != '=' || q[n + 1] != '"')
       fail_msg("bad attribute at: %.30s", q);
-    for (q += n + 2; *q != '"'; )
+    for (q += n + 2; *q != '"';)
       if (*q == '&')
         q = check_entity(q);
       else if (*q == '<' || *q == '\0')
@@ -176,8 +177,8 @@ static void flame_diff_colours_by_delta(void **state) {
   pprof_profile *d;
   assert_int_equal(pprof_diff(base, cur, &d, NULL), 0);
   char *svg = render(d, NULL);
-  assert_int_equal(count(svg, "fill=\"rgb(255,40,40)\""), 1);  /* grow */
-  assert_int_equal(count(svg, "fill=\"rgb(40,40,255)\""), 1);  /* shrink */
+  assert_int_equal(count(svg, "fill=\"rgb(255,40,40)\""), 1);   /* grow */
+  assert_int_equal(count(svg, "fill=\"rgb(40,40,255)\""), 1);   /* shrink */
   assert_int_equal(count(svg, "fill=\"rgb(255,135,135)\""), 3); /* mid... */
   assert_null(strstr(svg, ">same"));
   assert_non_null(strstr(svg, "<title>shrink (-100B"));
@@ -215,7 +216,7 @@ static void flame_truncates_long_names(void **state) {
   FX_SAMPLE(p, ((int64_t[]){1}), 1);
   char *svg = render(p, NULL);
   assert_non_null(strstr(svg, name)); /* whole in the tooltip */
-  const char *text = NULL; /* the last label is the leaf's */
+  const char *text = NULL;            /* the last label is the leaf's */
   for (const char *q = svg; (q = strstr(q, "<text ")) != NULL; q++)
     text = strchr(q, '>');
   assert_non_null(text);

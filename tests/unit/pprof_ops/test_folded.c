@@ -6,8 +6,7 @@
 
 #include <errno.h>
 
-static void expect_folded(const pprof_profile *p, int index,
-                          const char *want) {
+static void expect_folded(const pprof_profile *p, int index, const char *want) {
   char *got = NULL;
   FX_CAPTURE(got, pprof_write_folded(p, index, out));
   assert_string_equal(got, want);
@@ -16,8 +15,8 @@ static void expect_folded(const pprof_profile *p, int index,
 
 static void folded_merges_equal_stacks_sorted(void **state) {
   (void)state;
-  pprof_profile *p = fx_new("alloc_space", "bytes", "inuse_space", "bytes",
-                            NULL);
+  pprof_profile *p =
+      fx_new("alloc_space", "bytes", "inuse_space", "bytes", NULL);
   FX_LOC(p, 1, 0, 0x10, "inl", "outer");
   FX_LOC(p, 2, 0, 0x20, "main");
   FX_LOC(p, 3, 0, 0x30, "b");

@@ -134,10 +134,9 @@ static void merge_rejects_incompatible(void **state) {
   expect_incompatible(two_types(), fx_new("alloc_space", "bytes", NULL),
                       "sample types");
   /* Same order matters: pprof adds values by position. */
-  expect_incompatible(two_types(),
-                      fx_new("inuse_space", "bytes", "alloc_space", "bytes",
-                             NULL),
-                      "sample types");
+  expect_incompatible(
+      two_types(), fx_new("inuse_space", "bytes", "alloc_space", "bytes", NULL),
+      "sample types");
   pprof_profile *cpu = fx_new("inuse_space", "bytes", NULL);
   cpu->period_type = (pprof_value_type){pprof_string(cpu, "cpu"),
                                         pprof_string(cpu, "nanoseconds")};

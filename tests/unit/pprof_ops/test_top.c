@@ -76,7 +76,8 @@ static void top_names_addresses_and_merges_equal_names(void **state) {
   FX_LOC(p, 2, 0, 0x20, "main");
   FX_LOC(p, 3, 0, 0x30, "dup");
   /* A second function of the same name elsewhere (say a static one). */
-  pprof_function f = {.id = 999, .name = pprof_string(p, "dup"),
+  pprof_function f = {.id = 999,
+                      .name = pprof_string(p, "dup"),
                       .filename = pprof_string(p, "other.c")};
   assert_int_equal(pprof_add_function(p, &f), 0);
   pprof_line line = {999, 5, 0};
@@ -122,8 +123,7 @@ static void top_rejects_bad_input(void **state) {
   pprof_profile *p = fx_new("inuse_space", "bytes", NULL);
   pprof_top_entry *e = (pprof_top_entry *)1;
   size_t n = 7;
-  assert_int_equal(pprof_top(p, -1, PPROF_SORT_FLAT, &e, &n, NULL),
-                   FNP_EUSAGE);
+  assert_int_equal(pprof_top(p, -1, PPROF_SORT_FLAT, &e, &n, NULL), FNP_EUSAGE);
   assert_int_equal(pprof_top(p, 1, PPROF_SORT_FLAT, &e, &n, NULL), FNP_EUSAGE);
   assert_int_equal(pprof_top(p, 0, (pprof_sort)7, &e, &n, NULL), FNP_EUSAGE);
   assert_int_equal(pprof_top(NULL, 0, PPROF_SORT_FLAT, &e, &n, NULL),
@@ -132,8 +132,7 @@ static void top_rejects_bad_input(void **state) {
   assert_int_equal(n, 0); /* empty profile: empty answer */
   free(e);
   FX_SAMPLE(p, ((int64_t[]){1}), 42); /* dangling location id */
-  assert_int_equal(pprof_top(p, 0, PPROF_SORT_FLAT, &e, &n, NULL),
-                   FNP_EPARSE);
+  assert_int_equal(pprof_top(p, 0, PPROF_SORT_FLAT, &e, &n, NULL), FNP_EPARSE);
   assert_null(e);
   assert_int_equal(n, 0);
   pprof_profile_free(p);
