@@ -70,8 +70,8 @@ static void retry_fire(evutil_socket_t fd, short what, void *arg) {
   sidecar *sc = arg;
   (void)fd;
   (void)what;
-  if (sc->hook)
-    return; /* the hook's own flush covers it */
+  if (sc->hook || sc->state == SC_DEAD || sc->state == SC_STOPPING)
+    return; /* the hook's or the final flush covers it */
   sc__exporter_flush(&sc->exporter,
                      sc__mono_ns() + sc->cfg->freeze_budget_ms * 1000000,
                      retry_done, sc);
@@ -142,7 +142,19 @@ static int hook_begin(sidecar *sc, struct evhttp_request *req, int forward,
   return 0;
 }
 
+/* After the function died the sidecar is on its way out (final flush
+ * running, exit code set): hooks get an error rather than a second flush. */
+static int refuse_when_dead(sidecar *sc, struct evhttp_request *req) {
+  if (sc->state != SC_DEAD && !sc->finishing)
+    return 0;
+  sc__reply_error(req, 503, "FunctionExited",
+                  "the function has exited; the instance is going away");
+  return -1;
+}
+
 void sc__hook_pre_freeze(sidecar *sc, struct evhttp_request *req) {
+  if (refuse_when_dead(sc, req) < 0)
+    return;
   sc->stats.freezes++;
   if (sc->retry_ev)
     evtimer_del(sc->retry_ev);
@@ -191,6 +203,8 @@ static void stop_fn_done(sc_call *call, int status) {
 
 void sc__hook_pre_stop(sidecar *sc, struct evhttp_request *req) {
   int ready = sc->state == SC_READY;
+  if (refuse_when_dead(sc, req) < 0)
+    return;
   if (sc->hook)
     return sc__reply_error(req, 503, "ConcurrentHook",
                            "a lifecycle hook is already running");
