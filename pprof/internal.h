@@ -81,14 +81,13 @@ int pprof__reserve(void **arr, size_t *cap, size_t need,
  * disk shows up in our return value: -errno of the failed write, or -EIO. */
 int pprof__flush(FILE *out) FNP_MUST_CHECK;
 
-/* A growable vector of uint32 ids (frame names, keys under construction). */
+/* A growable vector of uint32 ids (a sample's frame names); grow it with
+ * pprof__reserve. Zero-initialize; free(v). */
 typedef struct pprof__idvec {
   uint32_t *v;
   size_t n;
   size_t cap;
 } pprof__idvec;
-
-int pprof__idvec_push(pprof__idvec *v, uint32_t x) FNP_MUST_CHECK;
 
 /*
  * Interns int64 tuples to dense indexes 0, 1, 2 ... in first-seen order, so
@@ -116,7 +115,7 @@ void pprof__keytab_destroy(pprof__keytab *t);
 
 /*
  * One profile's frames by display name (pprof_frame_name), computed once per
- * location so per-sample work is a hash look-up and a copy. A location with
+ * location so per-sample work is a look-up and a copy. A location with
  * inline lines gives one frame per line, innermost (line[0]) first; one
  * without lines gives its address. Equal names get equal ids (by content:
  * decoded string tables may hold duplicates).
@@ -128,7 +127,7 @@ typedef struct pprof__frame_names {
   const char **name; /* name id -> name, borrowed from p or from addr */
   size_t n_name;
   bool *name_is_addr; /* name id -> the name lives in addr, not in p */
-  uint32_t *dense; /* location id -> index + 1, when ids are small */
+  uint32_t *dense;    /* location id -> index + 1, when ids are small */
   size_t n_dense;
   char *addr; /* storage for the "0x..." names of frames without function */
 } pprof__frame_names;
@@ -136,8 +135,8 @@ typedef struct pprof__frame_names {
 /* The name id folded stacks and flame graphs give a sample without any
  * location, so its value still shows up (as "[unknown]", perf's word). */
 #define PPROF__UNKNOWN_FRAME UINT32_MAX
-static inline const char *pprof__frame_name_str(const pprof__frame_names *f,
-                                           uint32_t id) {
+static inline const char *
+pprof__frame_name_str(const pprof__frame_names *f, uint32_t id) {
   return id == PPROF__UNKNOWN_FRAME ? "[unknown]" : f->name[id];
 }
 
@@ -147,7 +146,7 @@ void pprof__frame_names_destroy(pprof__frame_names *f);
 /* Sample s's frames as name ids, leaf first, appended to out (emptied
  * first). FNP_EPARSE when s names a location p does not have. */
 int pprof__sample_names(const pprof__frame_names *f, const pprof_sample *s,
-                            pprof__idvec *out) FNP_MUST_CHECK;
+                        pprof__idvec *out) FNP_MUST_CHECK;
 
 /*
  * Re-creates other profiles' functions, locations and mappings in `out`,

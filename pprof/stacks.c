@@ -49,14 +49,6 @@ int pprof__flush(FILE *out) {
   return 0;
 }
 
-int pprof__idvec_push(pprof__idvec *v, uint32_t x) {
-  int rc = pprof__reserve((void **)&v->v, &v->cap, v->n + 1, sizeof *v->v);
-  if (rc < 0)
-    return rc;
-  v->v[v->n++] = x;
-  return 0;
-}
-
 /* ---- keytab ------------------------------------------------------------ */
 
 static uint64_t key_hash(const int64_t *key, size_t len) {
@@ -134,7 +126,8 @@ void pprof__keytab_destroy(pprof__keytab *t) {
 
 /* ---- frames by name ---------------------------------------------------- */
 
-/* A throwaway string set for frames_init: name -> name id, by content. */
+/* A throwaway string set for pprof__frame_names_init: name -> name id, by
+ * content. */
 typedef struct name_set {
   uint32_t *slot; /* name id + 1 */
   uint64_t *hash; /* per name id */
