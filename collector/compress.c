@@ -146,7 +146,8 @@ static int zlib_decompress(const void *in, size_t len, int window_bits,
     }
     size_t want = room < INFLATE_CHUNK_BYTES ? room : INFLATE_CHUNK_BYTES;
     if ((rc = fnp_buf_reserve(out, want)) < 0) {
-      fnp_fail(err, rc, "inflate: %s", fnp_strerror(rc));
+      fnp_fail(err, rc, "inflate: output exceeds the %zu byte limit%s", cap,
+               rc == FNP_ETOOBIG ? "" : " (out of memory)");
       break;
     }
     zs.next_out = out->data + out->len;

@@ -258,9 +258,11 @@ int export__ship_post(export__ship *sh, const char *url, const void *body,
     int rc = attempt(sh, url, body, len, hcb, hctx, deadline_ms, res);
     if (rc == 0 || !res->retryable)
       return rc;
-    int64_t wait = res->retry_after_ms >= 0
-                       ? res->retry_after_ms
-                       : export__backoff_ms(&sh->o, n, next_rand(sh));
+    /* Retry-After is a floor: never sooner than the server asked, and
+     * never in a tight loop when it says 0. */
+    int64_t wait = export__backoff_ms(&sh->o, n, next_rand(sh));
+    if (res->retry_after_ms > wait)
+      wait = res->retry_after_ms;
     if (export_now_ms() + wait >= deadline_ms)
       return rc; /* the caller spools it; waiting would miss the deadline */
     sleep_ms(wait);
