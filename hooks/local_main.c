@@ -365,20 +365,24 @@ static pid_t start_instance(const local_opts *o) {
   _exit(127);
 }
 
-/* Waits for the instance to exit, then TERM, then KILL. Its status. */
+/* After /pre-stop the platform destroys the instance: SIGTERM to the group
+ * (the sidecar, already exiting, ignores it), SIGKILL if it lingers. */
 static int destroy_instance(pid_t pid) {
   int64_t deadline = mono_ms() + LOCAL_EXIT_WAIT_MS;
-  int status = 0, sig = 0;
-  for (;;) {
-    if (waitpid(pid, &status, WNOHANG) == pid)
-      break;
+  int status = 0;
+  usleep(100000); /* the sidecar exits on its own right after /pre-stop */
+  if (waitpid(pid, &status, WNOHANG) == pid)
+    goto out;
+  kill(-pid, SIGTERM);
+  while (waitpid(pid, &status, WNOHANG) != pid) {
     if (mono_ms() > deadline) {
-      sig = sig ? SIGKILL : SIGTERM;
-      kill(-pid, sig);
-      deadline = mono_ms() + LOCAL_EXIT_WAIT_MS;
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
     }
     usleep(10000);
   }
+out:
   kill(-pid, SIGKILL); /* whatever the instance left behind */
   return status;
 }

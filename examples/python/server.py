@@ -6,6 +6,7 @@ Endpoints (event invocations are POST /invoke; the payload picks the action):
   /spike           build_report_cache() allocates and keeps ~10 MiB
   /echo            answers with what it received (method, path, query,
                    headers, body digest) so a test can compare answers
+  /slow            holds the request 300 ms (concurrency tests)
   /crash           the process exits in the middle of the request
   /pre-freeze, /pre-stop, /initialize   the lifecycle hooks
 Logs use FC's recommended `time requestId [LEVEL] message` format for some
@@ -18,6 +19,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPORT_CACHE = []  # what the spike endpoint keeps alive
@@ -66,6 +68,10 @@ class Handler(BaseHTTPRequestHandler):
             n = build_report_cache()
             log(rid, "INFO", "report cache built: %d bytes" % n)
             return self.answer(200, json.dumps({"cached": len(REPORT_CACHE)}))
+        if path == "/slow":  # holds the request, for concurrency tests
+            time.sleep(0.3)
+            log(rid, "INFO", "slow request done")
+            return self.answer(200, json.dumps({"ok": True, "path": path}))
         if path == "/crash":
             log(rid, "ERROR", "about to crash")
             os._exit(3)

@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Integration tests for fnprof-sidecar and fnprof-local. One scenario per
+ctest test: `hooks_test.py SCENARIO [ARG]`. Real functions (examples/), real
+processes, loopback only. See CMakeLists.txt for what each asserts."""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness import (BOOTSTRAPS, LOCAL, SIDECAR, Sidecar, Store, check_no_duplicates,
+                     check_start_end, fail, file_records, free_port, http_request)
+
+SECRET = "s3cr3t-VALUE-never-printed"
+
+
+def run_local(tmp, lang, args, env_extra=None, sidecar=True):
+    out_dir = os.path.join(tmp, "out")
+    os.makedirs(out_dir, exist_ok=True)
+    cmd = [LOCAL, "--port", str(free_port())]
+    if sidecar:
+        cmd += ["--sidecar", SIDECAR, "--sidecar-arg=--listen=127.0.0.1",
+                "--sidecar-arg=--export=file://" + out_dir,
+                "--sidecar-arg=--instance-id=local"]
+    env = dict(os.environ, **(env_extra or {}))
+    p = subprocess.run(cmd + args + ["--"] + BOOTSTRAPS[lang], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=90)
+    return p, out_dir
+
+
+def results(stdout):
+    """fnprof-local's lines: (what, request id, status, x-fc-status)."""
+    rows = re.findall(rb"^(\S+)\s+([0-9a-f-]{36}) status=(\d+) x-fc-status=(\S+)",
+                      stdout, re.M)
+    return [(w.decode(), i.decode(), int(s), f.decode()) for w, i, s, f in rows]
+
+
+def bodies(stdout):
+    return {m.group(1).decode(): m.group(2) for m in
+            re.finditer(rb"^body (\S+) (.*)$", stdout, re.M)}
+
+
+def normalized_echo(body):
+    e = json.loads(body)
+    for h in ("x-fc-request-id", "host"):
+        e["headers"].pop(h, None)
+    return e
+
+
+def scenario_function(lang):
+    """Every request answered as without the sidecar; Start/End lines for
+    every request on stdout and in the export; every function log line
+    exported with its request id."""
+    args = ["--invoke", "steady", "--invoke", "spike", "--http", "GET /steady?q=1",
+            "--http", "POST /echo?a=b hello-body", "--rounds", "2", "--show-body"]
+    with tempfile.TemporaryDirectory() as tmp:
+        p, out_dir = run_local(tmp, lang, args)
+        if p.returncode != 0:
+            fail("fnprof-local failed %d: %s" % (p.returncode, p.stderr[-2000:]))
+        rows = results(p.stdout)
+        invokes = [r for r in rows if r[0] in ("invoke", "/steady?q=1", "/echo?a=b")]
+        if len(invokes) != 8 or any(r[2] != 200 for r in invokes):
+            fail("invocations: %r" % (rows,))
+        records = file_records(out_dir)
+        check_no_duplicates(records)
+        check_start_end(records, [r[1] for r in invokes])
+        init = [r for r in rows if r[0] == "/initialize"]
+        check_start_end(records, [init[0][1]], "Initialize")
+        for rid in (r[1] for r in invokes):
+            line = b"FC Invoke Start RequestId: " + rid.encode()
+            if p.stdout.count(line) != 1:
+                fail("stdout lacks %r" % line)
+        logs = [r for r in records if r.get("stream") == "stdout"]
+        for r in logs:
+            m = re.match(r"\S+ (\S+) \[\w+\]", r["message"])
+            if m and m.group(1) != "-" and m.group(1) != r["request_id"]:
+                fail("line %r exported with id %r" % (r["message"], r["request_id"]))
+            if r["message"].startswith("plain line") and r["request_id"] not in [x[1] for x in invokes]:
+                fail("plain line not attributed: %r" % (r,))
+        wanted = {rid for _, rid, _, _ in invokes}
+        got = {r["request_id"] for r in logs}
+        if not wanted <= got:
+            fail("no exported log line for %r" % (wanted - got))
+        # The same echo straight to the function, no sidecar in between.
+        with tempfile.TemporaryDirectory() as tmp2:
+            d, _ = run_local(tmp2, lang, ["--http", "POST /echo?a=b hello-body",
+                                          "--show-body"], sidecar=False)
+        via = [normalized_echo(b) for i, b in bodies(p.stdout).items()
+               if b.startswith(b"{\"body_len") or b.startswith(b"{\"body")]
+        direct = [normalized_echo(b) for b in bodies(d.stdout).values()
+                  if b.startswith(b"{\"body")]
+        if lang != "c" and (not via or not direct or any(v != direct[0] for v in via)):
+            fail("echo differs:\nvia sidecar %r\ndirect %r" % (via, direct))
+
+
+def start_c(tmp, exports, extra=()):
+    sc = Sidecar(tmp, BOOTSTRAPS["c"], exports, extra)
+    sc.wait_listening()
+    return sc
+
+
+def invoke(sc, rid, payload=b"steady"):
+    return sc.request("POST", "/invoke", payload, {"x-fc-request-id": rid,
+                                                     "x-fc-control-path": "/invoke"})
+
+
+def scenario_freeze_store_down():
+    """Store hanging, then down, during /pre-freeze: the answer comes within
+    the budget; after the thaw everything arrives, once."""
+    store = Store()
+    store.start("hang")
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = start_c(tmp, [store.url()], ["--freeze-budget", "300"])
+        try:
+            ids = ["r%d" % i for i in range(3)]
+            for rid in ids:
+                if invoke(sc, rid)[0] != 200:
+                    fail("invoke failed")
+            t0 = time.monotonic()
+            st, _, body = sc.request("GET", "/pre-freeze")
+            took = time.monotonic() - t0
+            if st != 200 or took > 0.3 + 0.25:
+                fail("pre-freeze with a hanging store: %d after %.3fs" % (st, took))
+            if json.loads(body)["flushed"]:
+                fail("claims flushed with a hanging store")
+            sc.freeze(True)
+            time.sleep(0.5)
+            store.mode = "up"
+            sc.freeze(False)
+            deadline = time.time() + 10
+            while time.time() < deadline and len([l for l in store.lines if l.get("stream") == "platform"]) < 9:
+                time.sleep(0.05)
+            check_start_end(store.lines, ids)
+            check_no_duplicates(store.lines)
+        finally:
+            sc.stop()
+    # Down: nothing listens on the store's port.
+    down = Store()
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = start_c(tmp, [down.url()], ["--freeze-budget", "300"])
+        try:
+            invoke(sc, "d1")
+            t0 = time.monotonic()
+            st, _, _ = sc.request("GET", "/pre-freeze")
+            if st != 200 or time.monotonic() - t0 > 0.55:
+                fail("pre-freeze with the store down took too long")
+            down.start("up")
+            invoke(sc, "d2")
+            sc.request("GET", "/pre-freeze")
+            check_start_end(down.lines, ["d1", "d2"])
+            check_no_duplicates(down.lines)
+        finally:
+            sc.stop()
+
+
+def scenario_freeze_thaw_once():
+    """Frozen right after /pre-freeze, thawed, more work, frozen again: every
+    record reaches the store exactly once."""
+    store = Store()
+    store.start("up")
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = start_c(tmp, [store.url()])
+        try:
+            ids = []
+            for rnd in range(3):
+                for i in range(4):
+                    rid = "t%d-%d" % (rnd, i)
+                    ids.append(rid)
+                    invoke(sc, rid)
+                st, _, body = sc.request("GET", "/pre-freeze")
+                if st != 200 or not json.loads(body)["flushed"]:
+                    fail("pre-freeze with the store up did not flush: %r" % body)
+                sc.freeze(True)
+                time.sleep(0.2)
+                sc.freeze(False)
+            check_start_end(store.lines, ids)
+            check_no_duplicates(store.lines)
+            freezes = [l for l in store.lines if l.get("event") == "pre-freeze"]
+            if len(freezes) != 3:
+                fail("instance records: %d" % len(freezes))
+        finally:
+            sc.stop()
+
+
+def scenario_concurrency16():
+    """16 slow requests in flight, /pre-freeze meanwhile (answered without
+    waiting for them), all 16 answered and recorded, then a clean flush."""
+    import concurrent.futures
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out")
+        os.makedirs(out)
+        sc = Sidecar(tmp, BOOTSTRAPS["python"], ["file://" + out])
+        try:
+            sc.wait_listening()
+            invoke(sc, "warm")  # held until the function is up
+            ids = ["c%02d" % i for i in range(16)]
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                futs = [pool.submit(invoke, sc, rid, b"slow") for rid in ids]
+                time.sleep(0.1)
+                t0 = time.monotonic()
+                st, _, _ = sc.request("GET", "/pre-freeze")
+                if st != 200 or time.monotonic() - t0 > 1.5:
+                    fail("pre-freeze during requests: %d" % st)
+                if any(f.result()[0] != 200 for f in futs):
+                    fail("a concurrent request failed")
+            st, _, body = sc.request("GET", "/pre-freeze")
+            if not json.loads(body)["flushed"]:
+                fail("final flush failed")
+            records = file_records(out)
+            check_start_end(records, ids)
+            check_no_duplicates(records)
+            for rid in ids:
+                if not any(r.get("request_id") == rid and "slow request done" in r.get("message", "")
+                           for r in records):
+                    fail("log line of %s missing" % rid)
+        finally:
+            sc.stop()
+
+
+def raw(port, data, read=True):
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    s.sendall(data)
+    resp = s.recv(65536) if read else b""
+    s.close()
+    return resp
+
+
+def scenario_hostile():
+    """Oversized headers / target / body, a client gone mid-body: platform
+    style 4xx answers, and the sidecar keeps serving."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = start_c(tmp, [])
+        try:
+            invoke(sc, "h0")
+            st, _, body = sc.request("GET", "/steady", headers={"x-big": "a" * 5000})
+            if st != 400 or json.loads(body)["ErrorCode"] != "InvalidArgument":
+                fail("big headers: %d %r" % (st, body))
+            st, _, body = sc.request("GET", "/steady?" + "q" * 5000)
+            if st != 400 or json.loads(body)["ErrorCode"] != "InvalidArgument":
+                fail("big target: %d %r" % (st, body))
+            resp = raw(sc.port, b"POST /invoke HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Length: 17000000\r\n\r\nabc")
+            if not re.match(rb"HTTP/1\.1 4\d\d", resp):
+                fail("17 MB body: %r" % resp[:100])
+            raw(sc.port, b"POST /invoke HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Length: 1000\r\n\r\nonly-a-little", read=False)
+            raw(sc.port, b"GET /ste", read=False)
+            if invoke(sc, "h1")[0] != 200:
+                fail("sidecar stopped serving after hostile input")
+            if sc.proc.poll() is not None:
+                fail("sidecar died")
+        finally:
+            sc.stop()
+
+
+def scenario_never_opens_port():
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = Sidecar(tmp, ["sleep", "30"], [], ["--start-timeout", "500"])
+        try:
+            sc.wait_listening()
+            t0 = time.monotonic()
+            st, _, body = invoke(sc, "n1")
+            if st != 503 or json.loads(body)["ErrorCode"] != "FunctionNotStarted":
+                fail("never started: %d %r" % (st, body))
+            if time.monotonic() - t0 > 2:
+                fail("held past the start limit")
+            if sc.wait(5) != 3:
+                fail("sidecar exit code %r, want 3" % sc.proc.returncode)
+        finally:
+            sc.stop()
+
+
+def scenario_crash():
+    """The function dies mid-request: FC's crash shape, its last log line
+    exported with the request id, the sidecar exits with the function's code."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out")
+        os.makedirs(out)
+        sc = start_c(tmp, ["file://" + out])
+        try:
+            invoke(sc, "k0", b"spike")
+            st, hdrs, body = invoke(sc, "k1", b"crash")
+            msg = json.loads(body)
+            if st != 404 or hdrs.get("x-fc-status") != "404" or \
+               hdrs.get("x-fc-error-type") != "UnhandledInvocationError":
+                fail("crash answer: %d %r" % (st, hdrs))
+            if not re.match(r"Process exited unexpectedly before completing request "
+                            r"\(duration: \d+ms, maxMemoryUsage: \d+\.\d\dMB\)$",
+                            msg["errorMessage"]):
+                fail("crash message %r" % msg)
+            if sc.wait(5) != 3:
+                fail("sidecar exit code %r, want the function's 3" % sc.proc.returncode)
+            records = file_records(out)
+            if not any(r.get("request_id") == "k1" and "about to crash" in r.get("message", "")
+                       for r in records):
+                fail("last log line not exported")
+            check_start_end(records, ["k0", "k1"])
+        finally:
+            sc.stop()
+
+
+def scenario_secrets():
+    """Per-request credentials reach no output: not the sidecar's stdout or
+    stderr, not fnprof-local's, not the exported records."""
+    env = {"FNPROF_ACCESS_KEY_ID": "AKID-test", "FNPROF_ACCESS_KEY_SECRET": SECRET,
+           "FNPROF_SECURITY_TOKEN": SECRET + "-token"}
+    with tempfile.TemporaryDirectory() as tmp:
+        p, out_dir = run_local(tmp, "c", ["--invoke", "steady", "--invoke", "crash"], env)
+        everything = p.stdout + p.stderr
+        for path in os.listdir(out_dir):
+            with open(os.path.join(out_dir, path), "rb") as f:
+                everything += f.read()
+        if b"FC Invoke Start" not in everything:
+            fail("nothing captured")
+        if SECRET.encode() in everything:
+            fail("the secret leaked")
+
+
+def scenario_exit_on_sigterm():
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = start_c(tmp, [])
+        try:
+            invoke(sc, "s1")
+            sc.proc.terminate()
+            if sc.wait(5) != 0:
+                fail("SIGTERM exit %r" % sc.proc.returncode)
+        finally:
+            sc.stop()
+
+
+if __name__ == "__main__":
+    fn = globals()["scenario_" + sys.argv[1]]
+    fn(*sys.argv[2:])
+    print("ok", sys.argv[1:])
