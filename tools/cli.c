@@ -26,13 +26,19 @@ int cli_bad_option(const char *verb, int c, char *const argv[]) {
   /* optind already points past the offending word. */
   const char *word = optind > 0 ? argv[optind - 1] : "?";
   if (c == ':')
-    return cli_fail(verb, CLI_EXIT_USAGE, "option '%s' needs a value (see "
-                    "fnprof %s --help)", word, verb);
+    return cli_fail(verb, CLI_EXIT_USAGE,
+                    "option '%s' needs a value (see "
+                    "fnprof %s --help)",
+                    word, verb);
   if (optopt != 0 && optopt != '?')
-    return cli_fail(verb, CLI_EXIT_USAGE, "unknown option '-%c' (see fnprof "
-                    "%s --help)", optopt, verb);
-  return cli_fail(verb, CLI_EXIT_USAGE, "unknown option '%s' (see fnprof %s "
-                  "--help)", word, verb);
+    return cli_fail(verb, CLI_EXIT_USAGE,
+                    "unknown option '-%c' (see fnprof "
+                    "%s --help)",
+                    optopt, verb);
+  return cli_fail(verb, CLI_EXIT_USAGE,
+                  "unknown option '%s' (see fnprof %s "
+                  "--help)",
+                  word, verb);
 }
 
 int cli_parse_count(const char *verb, const char *opt, const char *s,
@@ -80,8 +86,8 @@ int cli_load(const char *verb, const char *path, bool symbolize,
   return CLI_EXIT_OK;
 }
 
-int cli_sample_index(const char *verb, const pprof_profile *p,
-                     const char *type, int *index) {
+int cli_sample_index(const char *verb, const pprof_profile *p, const char *type,
+                     int *index) {
   int i = pprof_sample_type_index(p, type);
   if (i >= 0) {
     *index = i;
@@ -133,8 +139,7 @@ void cli_format_percent(int64_t v, int64_t total, char *buf, size_t len) {
     snprintf(buf, len, "%.2g%%", ratio);
 }
 
-int cli_emit(const char *verb, const char *path, const void *data,
-             size_t len) {
+int cli_emit(const char *verb, const char *path, const void *data, size_t len) {
   if (path == NULL || strcmp(path, "-") == 0) {
     if (fwrite(data, 1, len, stdout) != len)
       return cli_fail(verb, CLI_EXIT_ERROR, "writing stdout: %s",

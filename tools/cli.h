@@ -44,8 +44,8 @@ int cli_load(const char *verb, const char *path, bool symbolize,
 
 /* The index of sample type `type` (NULL: the profile's default). Unknown
  * types are a usage error that lists the ones the profile has. */
-int cli_sample_index(const char *verb, const pprof_profile *p,
-                     const char *type, int *index);
+int cli_sample_index(const char *verb, const pprof_profile *p, const char *type,
+                     int *index);
 
 /* Sum of one sample type's values over all samples. */
 int64_t cli_total(const pprof_profile *p, int index);

@@ -35,8 +35,11 @@ typedef struct diff_report {
   int64_t base_total, total;
   pprof_top_entry *fn; /* per function, largest |flat| first */
   size_t n_fn;
-  struct ranked { int64_t v; size_t sample; } *stacks; /* grew desc, then
-                                                          shrank asc */
+  struct ranked {
+    int64_t v;
+    size_t sample;
+  } * stacks; /* grew desc, then
+                 shrank asc */
   size_t n_grew, n_shrank;
 } diff_report;
 
@@ -83,7 +86,9 @@ static int diff_parse(int argc, char **argv, diff_args *a) {
       if ((rc = cli_parse_count("diff", "-n", optarg, &a->rows)) != 0)
         return rc;
       break;
-    case 't': a->type = optarg; break;
+    case 't':
+      a->type = optarg;
+      break;
     case OPT_FAIL_OVER:
       if (fnp_parse_bytes(optarg, &a->fail_over) != 0 || a->fail_over < 0)
         return cli_fail("diff", CLI_EXIT_USAGE,
@@ -91,10 +96,17 @@ static int diff_parse(int argc, char **argv, diff_args *a) {
                         optarg);
       a->has_fail_over = true;
       break;
-    case OPT_JSON: a->json = true; break;
-    case OPT_SYMBOLIZE: a->symbolize = true; break;
-    case 'h': diff_usage(stdout); return cli_finish("diff", CLI_EXIT_OK);
-    default: return cli_bad_option("diff", c, argv);
+    case OPT_JSON:
+      a->json = true;
+      break;
+    case OPT_SYMBOLIZE:
+      a->symbolize = true;
+      break;
+    case 'h':
+      diff_usage(stdout);
+      return cli_finish("diff", CLI_EXIT_OK);
+    default:
+      return cli_bad_option("diff", c, argv);
     }
   }
   if (argc - optind != 2)
@@ -236,8 +248,8 @@ static void json_functions(const diff_report *r, const diff_args *a,
     fprintf(f, "%s{", shown++ ? "," : "");
     json_key(f, true, "name");
     json_string(f, r->fn[i].name);
-    fprintf(f, ",\"delta\":%lld,\"cum_delta\":%lld}",
-            (long long)r->fn[i].flat, (long long)r->fn[i].cum);
+    fprintf(f, ",\"delta\":%lld,\"cum_delta\":%lld}", (long long)r->fn[i].flat,
+            (long long)r->fn[i].cum);
   }
   fputc(']', f);
 }

@@ -22,6 +22,7 @@ typedef struct art_args {
   const char *out;
   const char *title;
   int width_px;
+  const char *base; /* flame --base: draw PROFILE minus BASE */
   bool json;
   bool symbolize;
   const char *path;
@@ -34,6 +35,9 @@ static void art_usage(const art_args *a, FILE *out) {
                  "red,\nshrinkage blue).\n\n"
                  "  -o, --output FILE      write the SVG to FILE (default "
                  "stdout)\n"
+                 "      --base BASE        draw PROFILE minus BASE (a "
+                 "differential\n"
+                 "                         flame graph)\n"
                  "      --title TEXT       graph title\n"
                  "      --width PX         image width (default 1200)\n");
   else
@@ -53,20 +57,25 @@ static void art_usage(const art_args *a, FILE *out) {
                "  -h, --help             this help\n");
 }
 
-enum { OPT_JSON = 256, OPT_SYMBOLIZE, OPT_TITLE, OPT_WIDTH };
+enum { OPT_JSON = 256, OPT_SYMBOLIZE, OPT_TITLE, OPT_WIDTH, OPT_BASE };
 
+/* Shared by both tables; clang-format cannot lay out a brace list inside
+ * a macro. */
+// clang-format off
 #define ART_COMMON_OPTS                                                       \
   {"output", required_argument, NULL, 'o'},                                   \
-      {"sample-type", required_argument, NULL, 't'},                          \
-      {"json", no_argument, NULL, OPT_JSON},                                  \
-      {"symbolize", no_argument, NULL, OPT_SYMBOLIZE},                        \
-      {"help", no_argument, NULL, 'h'}
+  {"sample-type", required_argument, NULL, 't'},                              \
+  {"json", no_argument, NULL, OPT_JSON},                                      \
+  {"symbolize", no_argument, NULL, OPT_SYMBOLIZE},                            \
+  {"help", no_argument, NULL, 'h'}
+// clang-format on
 
 /* Two tables so getopt itself rejects flame's options given to folded. */
 static const struct option FLAME_OPTS[] = {
     ART_COMMON_OPTS,
     {"title", required_argument, NULL, OPT_TITLE},
     {"width", required_argument, NULL, OPT_WIDTH},
+    {"base", required_argument, NULL, OPT_BASE},
     {NULL, 0, NULL, 0}};
 static const struct option FOLDED_OPTS[] = {ART_COMMON_OPTS,
                                             {NULL, 0, NULL, 0}};
@@ -78,9 +87,18 @@ static int art_parse(int argc, char **argv, art_args *a) {
   size_t width;
   while ((c = getopt_long(argc, argv, ":o:t:h", opts, NULL)) != -1) {
     switch (c) {
-    case 'o': a->out = optarg; break;
-    case 't': a->type = optarg; break;
-    case OPT_TITLE: a->title = optarg; break;
+    case 'o':
+      a->out = optarg;
+      break;
+    case 't':
+      a->type = optarg;
+      break;
+    case OPT_TITLE:
+      a->title = optarg;
+      break;
+    case OPT_BASE:
+      a->base = optarg;
+      break;
     case OPT_WIDTH:
       if ((rc = cli_parse_count(a->verb, "--width", optarg, &width)) != 0)
         return rc;
@@ -89,16 +107,22 @@ static int art_parse(int argc, char **argv, art_args *a) {
                         "--width wants 1..100000 pixels");
       a->width_px = (int)width;
       break;
-    case OPT_JSON: a->json = true; break;
-    case OPT_SYMBOLIZE: a->symbolize = true; break;
-    case 'h': art_usage(a, stdout); return cli_finish(a->verb, CLI_EXIT_OK);
-    default: return cli_bad_option(a->verb, c, argv);
+    case OPT_JSON:
+      a->json = true;
+      break;
+    case OPT_SYMBOLIZE:
+      a->symbolize = true;
+      break;
+    case 'h':
+      art_usage(a, stdout);
+      return cli_finish(a->verb, CLI_EXIT_OK);
+    default:
+      return cli_bad_option(a->verb, c, argv);
     }
   }
   if (argc - optind != 1)
     return cli_fail(a->verb, CLI_EXIT_USAGE,
-                    "want exactly one PROFILE (see fnprof %s --help)",
-                    a->verb);
+                    "want exactly one PROFILE (see fnprof %s --help)", a->verb);
   a->path = argv[optind];
   return -1;
 }
@@ -169,6 +193,24 @@ static void art_json(const art_args *a, const pprof_profile *p, int idx,
   fputs("}\n", f);
 }
 
+/* Loads PROFILE, or with --base the diff PROFILE minus BASE (which
+ * pprof_write_flame_svg colours by sign). Returns an exit code. */
+static int art_load(const art_args *a, pprof_profile **out) {
+  if (a->base == NULL)
+    return cli_load(a->verb, a->path, a->symbolize, out);
+  pprof_profile *base = NULL, *cur = NULL;
+  fnp_error err = {0};
+  int rc;
+  if ((rc = cli_load(a->verb, a->base, a->symbolize, &base)) == 0 &&
+      (rc = cli_load(a->verb, a->path, a->symbolize, &cur)) == 0 &&
+      (rc = pprof_diff(base, cur, out, &err)) < 0)
+    rc = cli_fail(a->verb, CLI_EXIT_ERROR, "%s vs %s: %s", a->base, a->path,
+                  err.msg[0] ? err.msg : fnp_strerror(rc));
+  pprof_profile_free(cur);
+  pprof_profile_free(base);
+  return rc;
+}
+
 static int art_run(int argc, char **argv, art_args *a) {
   int rc = art_parse(argc, argv, a);
   if (rc >= 0)
@@ -177,7 +219,7 @@ static int art_run(int argc, char **argv, art_args *a) {
   char *data = NULL;
   size_t len = 0;
   int idx;
-  if ((rc = cli_load(a->verb, a->path, a->symbolize, &p)) != 0 ||
+  if ((rc = art_load(a, &p)) != 0 ||
       (rc = cli_sample_index(a->verb, p, a->type, &idx)) != 0 ||
       (rc = art_render(a, p, idx, &data, &len)) != 0)
     goto out;

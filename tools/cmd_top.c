@@ -59,12 +59,23 @@ static int top_parse(int argc, char **argv, top_args *a) {
       if ((rc = cli_parse_count("top", "-n", optarg, &a->rows)) != 0)
         return rc;
       break;
-    case 't': a->type = optarg; break;
-    case OPT_CUM: a->sort = PPROF_SORT_CUM; break;
-    case OPT_JSON: a->json = true; break;
-    case OPT_SYMBOLIZE: a->symbolize = true; break;
-    case 'h': top_usage(stdout); return cli_finish("top", CLI_EXIT_OK);
-    default: return cli_bad_option("top", c, argv);
+    case 't':
+      a->type = optarg;
+      break;
+    case OPT_CUM:
+      a->sort = PPROF_SORT_CUM;
+      break;
+    case OPT_JSON:
+      a->json = true;
+      break;
+    case OPT_SYMBOLIZE:
+      a->symbolize = true;
+      break;
+    case 'h':
+      top_usage(stdout);
+      return cli_finish("top", CLI_EXIT_OK);
+    default:
+      return cli_bad_option("top", c, argv);
     }
   }
   if (argc - optind != 1)
@@ -93,8 +104,8 @@ static void top_text(const pprof_profile *p, int idx, const top_args *a,
   printf("Showing nodes accounting for %s, %s of %s total\n", v1, p1, v2);
   if (shown < n)
     printf("Showing top %zu nodes out of %zu\n", shown, n);
-  printf("%10s %7s %7s %10s %7s  %s\n", "flat", "flat%", "sum%", "cum",
-         "cum%", "name");
+  printf("%10s %7s %7s %10s %7s  %s\n", "flat", "flat%", "sum%", "cum", "cum%",
+         "name");
   int64_t sum = 0;
   for (size_t i = 0; i < shown; i++) {
     sum += e[i].flat;

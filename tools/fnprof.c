@@ -30,16 +30,15 @@ static void usage(FILE *out) {
                "verbs:\n");
   for (size_t i = 0; i < sizeof VERBS / sizeof VERBS[0]; i++)
     fprintf(out, "  %-8s %s\n", VERBS[i].name, VERBS[i].summary);
-  fprintf(out,
-          "\n'fnprof VERB --help' describes a verb's options. Every verb "
-          "takes --json.\n"
-          "Profiles are pprof protobuf files, gzip'd or raw.\n\n"
-          "exit status:\n"
-          "  0  success\n"
-          "  1  runtime error (unreadable or malformed profile, I/O)\n"
-          "  2  usage error (bad option, missing argument, unknown sample "
-          "type)\n"
-          "  3  diff only: growth exceeded --fail-over\n");
+  fprintf(out, "\n'fnprof VERB --help' describes a verb's options. Every verb "
+               "takes --json.\n"
+               "Profiles are pprof protobuf files, gzip'd or raw.\n\n"
+               "exit status:\n"
+               "  0  success\n"
+               "  1  runtime error (unreadable or malformed profile, I/O)\n"
+               "  2  usage error (bad option, missing argument, unknown sample "
+               "type)\n"
+               "  3  diff only: growth exceeded --fail-over\n");
 }
 
 int main(int argc, char **argv) {

@@ -95,8 +95,7 @@ static int add_code(pprof_profile *p, size_t n_locs) {
 }
 
 /* One sample's stack and values; `grown` changes the values. */
-static int add_sample(pprof_profile *p, size_t n_locs, bool grown,
-                      bool keep) {
+static int add_sample(pprof_profile *p, size_t n_locs, bool grown, bool keep) {
   uint64_t loc[MAX_DEPTH];
   size_t depth = MIN_DEPTH + rng() % (MAX_DEPTH - MIN_DEPTH + 1);
   /* Roots come from a small set, as real programs have few entry points;

@@ -47,9 +47,12 @@ check 1 "^fnprof top: missing.pb.gz: .*(No such file|not found)" \
 check 1 "^fnprof top: \.: " "$FNPROF" top .
 echo "ok malformed and missing files"
 
-# Every prefix of a valid raw profile: an error or (at a field boundary, if
-# what remains is consistent) a profile, never a crash.
-for ((n = 1; n < size; n++)); do
+# Prefixes of a valid raw profile, cut all through it (about 130 of them,
+# plus the last few bytes, where the string table ends): an error or (at a
+# field boundary, if what remains is consistent) a profile, never a crash.
+# Exhaustive mutation is the fuzz target's job; this checks the CLI path.
+step=$((size / 128 + 1))
+for n in $(seq 1 "$step" "$size") $(seq $((size - 8)) $((size - 1))); do
   head -c "$n" good.pb >prefix.pb
   got=0
   "$FNPROF" top prefix.pb >/dev/null 2>err.txt || got=$?
@@ -60,7 +63,7 @@ for ((n = 1; n < size; n++)); do
   *) fail "prefix $n of $size bytes: exit $got ($(cat err.txt))" ;;
   esac
 done
-echo "ok all $size prefixes of a raw profile"
+echo "ok prefixes of a $size-byte raw profile"
 
 # Usage errors: status 2.
 check 2 '^usage: fnprof' "$FNPROF"

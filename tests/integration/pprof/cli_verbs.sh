@@ -86,6 +86,9 @@ json flame.json 'j.svg.startsWith("<") && j.output === null' | grep -q true ||
 "$FNPROF" flame --json -o f2.svg base.pb.gz >flame2.json
 [ "$(json flame2.json 'j.output')" = f2.svg ] && [ -s f2.svg ] ||
   fail "flame --json -o"
+"$FNPROF" flame --base base.pb.gz -o diff.svg grown.pb.gz
+grep -q 'cache_insert' diff.svg && tail -c 20 diff.svg | grep -q '</svg>' ||
+  fail "flame --base: no differential graph"
 echo "ok flame"
 
 # diff: cache_insert grew by 9 x 1500 x 512 bytes in use, parse_json's
@@ -119,4 +122,19 @@ grep -qx 'fnprof diff: inuse_space grew by +6\.58MB, over --fail-over 1\.00MB' \
 [ "$(json <("$FNPROF" diff --json base.pb.gz base.pb.gz) \
   'j.grew.length + j.shrank.length + j.grew_stacks.length')" = 0 ] ||
   fail "diff of a profile with itself is not empty"
+echo "ok diff gate"
+
+# --symbolize: bare addresses inside write_sample_profile itself, resolved
+# from the executable on disk (top and diff).
+"$WRITER" --unsymbolized bare.pb.gz || fail "write_sample_profile --unsymbolized"
+[ "$(json <("$FNPROF" top --json bare.pb.gz) 'j.entries[0].name')" != \
+  add_samples ] || fail "bare profile already has names"
+"$FNPROF" top --json --symbolize bare.pb.gz >sym.json
+[ "$(json sym.json 'j.entries.slice(0, 3).map(e => e.name + ":" + e.flat).join(" ")')" \
+  = "add_samples:3072 add_code:2048 add_header:1024" ] ||
+  fail "top --symbolize: $(json sym.json 'j.entries')"
+[ "$(json sym.json 'j.entries.find(e => e.name === "add_mappings").cum')" = \
+  6144 ] || fail "top --symbolize: root frame"
+[ "$(json <("$FNPROF" diff --json --symbolize bare.pb.gz bare.pb.gz) \
+  'j.grew.length')" = 0 ] || fail "diff --symbolize of a profile with itself"
 echo "PASS cli_verbs"

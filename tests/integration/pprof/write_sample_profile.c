@@ -8,10 +8,13 @@
  * Values are chosen so every top list is unambiguous (no ties), and names
  * include characters JSON and SVG must escape.
  *
- * Usage: write_sample_profile [--grown] OUT.pb.gz
+ * Usage: write_sample_profile [--grown | --unsymbolized] OUT.pb.gz
  * --grown writes the "later" profile diff tests compare against: the
  * cache_insert stack allocates and holds ten times as much and the
  * parse_json stack is gone (inuse_space: +6912000 and -12288 bytes).
+ * --unsymbolized writes what the agent writes: bare addresses (return PC - 1
+ * style, inside this program's own functions) and a mapping of this
+ * executable without symbols, so `fnprof top --symbolize` has real work.
  */
 #include <fnprof/pprof.h>
 
@@ -55,14 +58,14 @@ static const stack STACKS[] = {
     {{4, 0}, 2, {1, 8 * 1024 * KIB, 1, 8 * 1024 * KIB}, "main"},
 };
 
-#define CHECK(call)                                                           \
-  do {                                                                        \
-    int rc_ = (call);                                                         \
-    if (rc_ < 0) {                                                            \
-      fprintf(stderr, "write_sample_profile: %s: %s\n", #call,              \
-              fnp_strerror(rc_));                                             \
-      goto fail;                                                              \
-    }                                                                         \
+#define CHECK(call)                                                            \
+  do {                                                                         \
+    int rc_ = (call);                                                          \
+    if (rc_ < 0) {                                                             \
+      fprintf(stderr, "write_sample_profile: %s: %s\n", #call,                 \
+              fnp_strerror(rc_));                                              \
+      goto fail;                                                               \
+    }                                                                          \
   } while (0)
 
 static int add_header(pprof_profile *p) {
@@ -85,17 +88,25 @@ fail:
 
 static int add_mappings(pprof_profile *p) {
   pprof_mapping exe = {
-      .id = 1, .memory_start = 0x400000, .memory_limit = 0x480000,
+      .id = 1,
+      .memory_start = 0x400000,
+      .memory_limit = 0x480000,
       .filename = pprof_string(p, "/usr/local/bin/fakeserver"),
       .build_id = pprof_string(p, "6c1f1e2d3c4b5a69788796a5b4c3d2e1f0011223"),
-      .has_functions = true, .has_filenames = true, .has_line_numbers = true,
+      .has_functions = true,
+      .has_filenames = true,
+      .has_line_numbers = true,
       .has_inline_frames = true};
   pprof_mapping libc = {
-      .id = 2, .memory_start = 0x7f0000000000, .memory_limit = 0x7f0000180000,
+      .id = 2,
+      .memory_start = 0x7f0000000000,
+      .memory_limit = 0x7f0000180000,
       .file_offset = 0x28000,
       .filename = pprof_string(p, "/lib/x86_64-linux-gnu/libc.so.6"),
       .build_id = pprof_string(p, "a1b2c3d4e5f60718293a4b5c6d7e8f9001122334"),
-      .has_functions = true, .has_filenames = true, .has_line_numbers = true,
+      .has_functions = true,
+      .has_filenames = true,
+      .has_line_numbers = true,
       .has_inline_frames = true};
   CHECK(pprof_add_mapping(p, &exe));
   CHECK(pprof_add_mapping(p, &libc));
@@ -113,15 +124,15 @@ static int add_code(pprof_profile *p) {
     pprof_function f = {.id = (uint64_t)i + 1,
                         .name = pprof_string(p, FUNC_NAMES[i]),
                         .system_name = pprof_string(p, FUNC_NAMES[i]),
-                        .filename = pprof_string(p, i == 6 ? "vector.h"
-                                                           : "server.c"),
+                        .filename =
+                            pprof_string(p, i == 6 ? "vector.h" : "server.c"),
                         .start_line = 10 * i + 1};
     CHECK(pprof_add_function(p, &f));
   }
   for (int i = 0; i < N_LOCS; i++) {
-    pprof_line lines[2] = {{.function_id = N_FUNCS, .line = 7},
-                           {.function_id = (uint64_t)i + 1,
-                            .line = 10 * i + 5}};
+    pprof_line lines[2] = {
+        {.function_id = N_FUNCS, .line = 7},
+        {.function_id = (uint64_t)i + 1, .line = 10 * i + 5}};
     bool inlined = i == 1;
     pprof_location l = {.id = (uint64_t)i + 1,
                         .mapping_id = i == 6 ? 2 : 1,
@@ -168,17 +179,74 @@ fail:
   return -1;
 }
 
+/* The executable mapping of /proc/self/maps that holds pc. */
+static int self_mapping(pprof_profile *p, uintptr_t pc, pprof_mapping *m) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[4096];
+  int rc = -1;
+  while (f != NULL && rc < 0 && fgets(line, sizeof line, f)) {
+    unsigned long start, end, off;
+    int path_at = 0;
+    if (sscanf(line, "%lx-%lx %*s %lx %*s %*s %n", &start, &end, &off,
+               &path_at) < 3 ||
+        path_at == 0 || pc < start || pc >= end)
+      continue;
+    line[strcspn(line, "\n")] = '\0';
+    *m = (pprof_mapping){.id = 1,
+                         .memory_start = start,
+                         .memory_limit = end,
+                         .file_offset = off,
+                         .filename = pprof_string(p, line + path_at)};
+    rc = 0;
+  }
+  if (f)
+    fclose(f);
+  return rc;
+}
+
+/* Three stacks through this file's functions (add_mappings as the root,
+ * leaves add_header, add_code, add_samples with 1, 2, 3 KiB); addresses are
+ * one byte into each function, as a return PC - 1 would be. */
+static int add_unsymbolized(pprof_profile *p) {
+  const uintptr_t code[] = {(uintptr_t)add_header, (uintptr_t)add_code,
+                            (uintptr_t)add_samples, (uintptr_t)add_mappings};
+  pprof_mapping m;
+  if (self_mapping(p, code[0], &m) < 0) {
+    fprintf(stderr, "write_sample_profile: own mapping not found\n");
+    return -1;
+  }
+  CHECK(pprof_add_mapping(p, &m));
+  for (size_t i = 0; i < 4; i++) {
+    pprof_location l = {.id = i + 1, .mapping_id = 1, .address = code[i] + 1};
+    CHECK(pprof_add_location(p, &l));
+  }
+  for (uint64_t leaf = 1; leaf <= 3; leaf++) {
+    uint64_t loc[2] = {leaf, 4};
+    int64_t v[4] = {1, (int64_t)leaf * KIB, 1, (int64_t)leaf * KIB};
+    CHECK(pprof_add_sample(p, loc, 2, v, NULL, 0));
+  }
+  return 0;
+fail:
+  return -1;
+}
+
 int main(int argc, char **argv) {
-  bool grown = argc == 3 && strcmp(argv[1], "--grown") == 0;
-  if (argc != 2 && !grown) {
-    fprintf(stderr, "usage: write_sample_profile [--grown] OUT.pb.gz\n");
+  const char *variant = argc == 3 ? argv[1] : "";
+  bool grown = strcmp(variant, "--grown") == 0;
+  bool bare = strcmp(variant, "--unsymbolized") == 0;
+  if (argc != 2 && !grown && !bare) {
+    fprintf(stderr, "usage: write_sample_profile [--grown | --unsymbolized] "
+                    "OUT.pb.gz\n");
     return 2;
   }
   const char *path = argv[argc - 1];
   fnp_error err = {0};
   pprof_profile *p = pprof_profile_new();
-  if (p == NULL || add_header(p) < 0 || add_mappings(p) < 0 ||
-      add_code(p) < 0 || add_samples(p, grown) < 0)
+  if (p == NULL || add_header(p) < 0)
+    goto fail;
+  if (bare
+          ? add_unsymbolized(p) < 0
+          : add_mappings(p) < 0 || add_code(p) < 0 || add_samples(p, grown) < 0)
     goto fail;
   CHECK(pprof_validate(p, &err));
   CHECK(pprof_write_file(p, path, &err));
