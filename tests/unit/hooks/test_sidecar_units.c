@@ -1,0 +1,127 @@
+/* hooks/: the pieces of the sidecar that need no process or socket: the
+ * request-id prefix parser, JSON escaping, the bounded record buffer (drops
+ * counted, whole lines, release by absolute offset), the child's environment
+ * and the option parser. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+static void test_reqid_prefix(void **state) {
+  const char *id;
+  size_t n;
+  const char *ok = "2020-03-13T04:06:49.099Z f84a9f4f-1 [INFO] hello world";
+  (void)state;
+  assert_int_equal(sc__logcap_parse_reqid(ok, strlen(ok), &id, &n), 0);
+  assert_int_equal(n, strlen("f84a9f4f-1"));
+  assert_memory_equal(id, "f84a9f4f-1", n);
+  assert_true(sc__logcap_parse_reqid("plain line here", 15, &id, &n) < 0);
+  assert_true(sc__logcap_parse_reqid("a b c", 5, &id, &n) < 0);
+  assert_true(sc__logcap_parse_reqid("t id [INFO", 10, &id, &n) < 0);
+  assert_true(sc__logcap_parse_reqid("", 0, &id, &n) < 0);
+  assert_true(sc__logcap_parse_reqid(" id [X] m", 9, &id, &n) < 0);
+}
+
+static void test_json_escapes_and_replaces_bad_utf8(void **state) {
+  fnp_buf b;
+  (void)state;
+  fnp_buf_init(&b, 256);
+  assert_int_equal(sc__json_str(&b, "a\"\\\n\x01\xc3\xa9\xff", 8), 0);
+  assert_int_equal(b.len, strlen("\"a\\\"\\\\\\n\\u0001\xc3\xa9\xef\xbf\xbd\""));
+  assert_memory_equal(b.data, "\"a\\\"\\\\\\n\\u0001\xc3\xa9\xef\xbf\xbd\"", b.len);
+  fnp_buf_destroy(&b);
+}
+
+static void test_records_bounded_and_counted(void **state) {
+  sc_records r;
+  uint8_t *out;
+  size_t len;
+  (void)state;
+  assert_int_equal(sc__records_init(&r, 20), 0);
+  assert_int_equal(sc__records_add(&r, "{\"a\":1}", 7), 0);   /* 8 bytes */
+  assert_int_equal(sc__records_add(&r, "{\"b\":22}", 8), 0);  /* 17 */
+  assert_true(sc__records_add(&r, "{\"c\":3}", 7) < 0);       /* over cap */
+  assert_int_equal(r.dropped, 1);
+  sc__records_note_drops(&r, "inst"); /* headroom: never itself dropped */
+  assert_int_equal(r.dropped, 0);
+  assert_int_equal(sc__records_copy(&r, 0, 10, &out, &len), 0);
+  assert_int_equal(len, 8); /* whole lines only */
+  free(out);
+  assert_int_equal(sc__records_copy(&r, 0, 3, &out, &len), 0);
+  assert_int_equal(len, 8); /* at least one line even past max */
+  free(out);
+  sc__records_release(&r, 8);
+  assert_int_equal(r.base, 8);
+  assert_int_equal(sc__records_copy(&r, 8, 9, &out, &len), 0);
+  assert_memory_equal(out, "{\"b\":22}\n", 9);
+  free(out);
+  assert_true(sc__records_copy(&r, 0, 9, &out, &len) < 0); /* released */
+  sc__records_destroy(&r);
+}
+
+static const char *find(char **env, const char *name) {
+  size_t n = strlen(name);
+  for (; *env; env++)
+    if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+      return *env + n + 1;
+  return NULL;
+}
+
+static void test_env_adds_agent_and_port(void **state) {
+  char *in[] = {"PATH=/bin", "LD_PRELOAD=/lib/other.so", "PORT=1",
+                "FC_SERVER_PORT=2", NULL};
+  char **e;
+  (void)state;
+  assert_int_equal(sc__env_build(in, "/x/libfnprof.so", 4567, &e), 0);
+  assert_string_equal(find(e, "LD_PRELOAD"), "/x/libfnprof.so:/lib/other.so");
+  assert_string_equal(find(e, "PORT"), "4567");
+  assert_string_equal(find(e, "FC_SERVER_PORT"), "4567");
+  assert_string_equal(find(e, "PATH"), "/bin");
+  assert_string_equal(find(e, "PYTHONUNBUFFERED"), "1");
+  sc__env_free(e);
+  assert_int_equal(sc__env_build(in + 3, NULL, 1, &e), 0);
+  assert_null(find(e, "LD_PRELOAD"));
+  sc__env_free(e);
+}
+
+static void test_options(void **state) {
+  char *argv[] = {"sc", "--port", "9100", "--export", "file:///tmp/x",
+                  "--", "./bootstrap", "--port", "1", NULL};
+  char *envp[] = {"FNPROF_PORT=9200", "FNPROF_EXPORT=file:///a http://h/p",
+                  "FNPROF_FREEZE_BUDGET_MS=250", NULL};
+  char *bad[] = {"sc", "--port", "70000", "--", "x", NULL};
+  sidecar_config c;
+  fnp_error err = {0};
+  (void)state;
+  sidecar_config_init(&c);
+  assert_int_equal(sidecar_config_from_env(&c, envp, &err), 0);
+  assert_int_equal(c.port, 9200);
+  assert_int_equal(c.n_exports, 2);
+  assert_int_equal(c.freeze_budget_ms, 250);
+  assert_int_equal(sidecar_config_from_args(&c, 9, argv, &err), 0);
+  assert_int_equal(c.port, 9100); /* the command line wins */
+  assert_int_equal(c.n_exports, 3);
+  assert_string_equal(c.argv[0], "./bootstrap");
+  assert_string_equal(c.argv[1], "--port"); /* the bootstrap's own */
+  sidecar_config_destroy(&c);
+  sidecar_config_init(&c);
+  assert_int_equal(sidecar_config_from_args(&c, 5, bad, &err), FNP_EUSAGE);
+  sidecar_config_destroy(&c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_reqid_prefix),
+      cmocka_unit_test(test_json_escapes_and_replaces_bad_utf8),
+      cmocka_unit_test(test_records_bounded_and_counted),
+      cmocka_unit_test(test_env_adds_agent_and_port),
+      cmocka_unit_test(test_options),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
