@@ -57,13 +57,25 @@ typedef struct free_slot {
 typedef struct free_span {
   struct free_span *next;
   size_t bytes;
+  bool dirty; /* pages still resident (not returned with MADV_DONTNEED) */
 } free_span;
+
+/* Freed spans keep their pages up to this many bytes in total, so a program
+ * that frees and reallocates sampled large blocks does not pay a madvise
+ * (and its TLB shootdown on every CPU) each time: jemalloc's dirty pages,
+ * without the decay. Counted in the RSS budget. */
+#define DIRTY_MAX_BYTES ((size_t)16 << 20)
+static size_t dirty_bytes;
 
 static size_t class_size[MAX_CLASSES];
 static int n_classes;
 static free_slot *class_free[MAX_CLASSES];
 static uintptr_t class_bump[MAX_CLASSES]; /* next unused slot in the slab */
 static uintptr_t class_bump_end[MAX_CLASSES];
+/* Freed spans by page count (exact fit, no search) up to SPAN_BINS pages;
+ * longer ones on one first-fit list with splitting. */
+#define SPAN_BINS 128
+static free_span *span_bin[SPAN_BINS + 1];
 static free_span *spans_free;
 
 /* Slot classes: 16-byte steps up to 256, then four per doubling (at most
@@ -152,20 +164,32 @@ void *agent__region_boot_alloc(size_t size) {
 /* A new span of `bytes` (page multiple) from the free list or the bump
  * pointer, read-write. Under region_lock. */
 static uintptr_t span_get(size_t bytes) {
+  size_t pages = bytes / PAGE_BYTES;
+  if (pages <= SPAN_BINS && span_bin[pages]) {
+    free_span *s = span_bin[pages];
+    span_bin[pages] = s->next;
+    if (s->dirty)
+      dirty_bytes -= bytes;
+    return (uintptr_t)s;
+  }
   for (free_span **pp = &spans_free; *pp; pp = &(*pp)->next) {
     free_span *s = *pp;
     if (s->bytes < bytes)
       continue;
+    bool dirty = s->dirty;
     if (s->bytes - bytes >= PAGE_BYTES) {
-      /* Split: the tail stays free. */
+      /* Split: the tail stays free (and as dirty as it was). */
       free_span *rest = (free_span *)((uintptr_t)s + bytes);
       rest->next = s->next;
       rest->bytes = s->bytes - bytes;
+      rest->dirty = dirty;
       *pp = rest;
     } else {
       bytes = s->bytes;
       *pp = s->next;
     }
+    if (dirty)
+      dirty_bytes -= bytes;
     return (uintptr_t)s;
   }
   if (bytes > region_end - region_top)
@@ -178,13 +202,18 @@ static uintptr_t span_get(size_t bytes) {
 }
 
 static void span_put(uintptr_t s, size_t bytes) {
-  /* Give the memory back but keep the first page for the list link. */
-  if (bytes > PAGE_BYTES)
+  bool dirty = dirty_bytes + bytes <= DIRTY_MAX_BYTES;
+  if (dirty)
+    dirty_bytes += bytes;
+  else if (bytes > PAGE_BYTES) /* give it back; the first page holds the link */
     madvise((void *)(s + PAGE_BYTES), bytes - PAGE_BYTES, MADV_DONTNEED);
   free_span *f = (free_span *)s;
   f->bytes = bytes;
-  f->next = spans_free;
-  spans_free = f;
+  f->dirty = dirty;
+  size_t pages = bytes / PAGE_BYTES;
+  free_span **list = pages <= SPAN_BINS ? &span_bin[pages] : &spans_free;
+  f->next = *list;
+  *list = f;
 }
 
 void *agent__region_alloc(size_t size, size_t align) {

@@ -1,0 +1,103 @@
+/* The owned region: the one-compare ownership test, placement, alignment,
+ * usable sizes, reuse of freed slots and spans, the bootstrap pool. */
+#include "internal.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+static int setup(void **state) {
+  (void)state;
+  return agent__region_init();
+}
+
+static void test_owned_check(void **state) {
+  (void)state;
+  void *p = agent__region_alloc(100, 16);
+  assert_non_null(p);
+  assert_true(agent__owned(p));
+  int local;
+  void *heap = malloc(100);
+  assert_false(agent__owned(&local));
+  assert_false(agent__owned(heap));
+  assert_false(agent__owned(NULL));
+  assert_false(agent__owned(test_owned_check));
+  free(heap);
+  agent__region_free(p);
+}
+
+static void test_sizes_and_alignment(void **state) {
+  (void)state;
+  const size_t sizes[] = {0, 1, 16, 100, 4000, 32768, 70000, 1 << 20, 5 << 20};
+  const size_t aligns[] = {16, 32, 64, 4096, 65536};
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+    for (size_t j = 0; j < sizeof(aligns) / sizeof(aligns[0]); j++) {
+      char *p = agent__region_alloc(sizes[i], aligns[j]);
+      assert_non_null(p);
+      assert_int_equal((uintptr_t)p % aligns[j], 0);
+      assert_true(agent__region_usable(p) >= sizes[i]);
+      assert_int_equal(agent__hdr(p)->size, sizes[i]);
+      memset(p, 0xab, agent__region_usable(p)); /* all of it is writable */
+      agent__region_free(p);
+    }
+}
+
+static void test_reuse(void **state) {
+  (void)state;
+  uint64_t r0 = agent__region_resident();
+  void *a = agent__region_alloc(200, 16);
+  agent__region_free(a);
+  void *b = agent__region_alloc(200, 16);
+  assert_ptr_equal(a, b); /* same class: the freed slot comes back */
+  agent__region_free(b);
+  void *big = agent__region_alloc(3 << 20, 16);
+  agent__region_free(big);
+  void *big2 = agent__region_alloc(3 << 20, 16);
+  assert_ptr_equal(big, big2); /* the freed span is reused */
+  agent__region_free(big2);
+  assert_int_equal(agent__region_resident(), r0);
+}
+
+static void test_many_blocks(void **state) {
+  (void)state;
+  enum { N = 20000 };
+  static void *p[N];
+  for (int i = 0; i < N; i++) {
+    p[i] = agent__region_alloc((size_t)(i % 997) * 7, 16);
+    assert_non_null(p[i]);
+    memset(p[i], i & 0xff, (size_t)(i % 997) * 7);
+  }
+  for (int i = 0; i < N; i++) {
+    size_t n = (size_t)(i % 997) * 7;
+    for (size_t k = 0; k < n; k += 61)
+      assert_int_equal(((unsigned char *)p[i])[k], i & 0xff);
+    agent__region_free(p[i]);
+  }
+}
+
+static void test_boot_pool(void **state) {
+  (void)state;
+  char *p = agent__region_boot_alloc(64);
+  assert_non_null(p);
+  assert_true(agent__owned(p));
+  assert_true(agent__region_is_boot(p));
+  for (int i = 0; i < 64; i++)
+    assert_int_equal(p[i], 0);
+  assert_true(agent__region_usable(p) >= 64);
+  assert_null(agent__region_boot_alloc(1 << 20)); /* bounded */
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_owned_check),
+      cmocka_unit_test(test_sizes_and_alignment),
+      cmocka_unit_test(test_reuse),
+      cmocka_unit_test(test_many_blocks),
+      cmocka_unit_test(test_boot_pool),
+  };
+  return cmocka_run_group_tests(tests, setup, NULL);
+}
