@@ -165,7 +165,8 @@ static int scan(export__spool *sp, fnp_error *err) {
   closedir(d);
   if (rc < 0)
     return fnp_fail(err, rc, "spool %s: %s", sp->dir, fnp_strerror(rc));
-  qsort(sp->segs, sp->n, sizeof *sp->segs, cmp_seg);
+  if (sp->n > 1) /* qsort(NULL, 0, ...) is undefined */
+    qsort(sp->segs, sp->n, sizeof *sp->segs, cmp_seg);
   return 0;
 }
 

@@ -1,0 +1,141 @@
+/*
+ * Collector benchmarks.
+ *   bench_collector encode [RECORDS]   one core: LogGroup encode alone and
+ *       encode + zstd / deflate / lz4, on realistic function log lines;
+ *       records/s, MB/s of raw LogGroup, bytes per record.
+ *   bench_collector ingest URL [RECORDS]   end to end: batches through the
+ *       export library (zstd, signed) into fnprof-collector, each one
+ *       acknowledged (committed) before the next is counted.
+ */
+#include <fnprof/export.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_RECORDS 2048 /* the C producer's batch size */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Lines shaped like a function's access and application logs. */
+static export_batch *make_batch(long base) {
+  static const char *const paths[] = {"/api/orders", "/api/users/42",
+                                      "/invoke", "/api/cart/items",
+                                      "/healthz"};
+  static const char *const levels[] = {"INFO", "INFO", "INFO", "WARN",
+                                       "ERROR"};
+  export_batch *b;
+  export_batch_limits lim = {.max_records = BATCH_RECORDS,
+                             .max_bytes = 8u << 20};
+  if (export_batch_new(&lim, 0, &b) < 0)
+    return NULL;
+  for (long i = base; i < base + BATCH_RECORDS; i++) {
+    char msg[200], req[48], dur[16];
+    snprintf(req, sizeof req, "1-6751f3a2-%08lx%08lx", i * 2654435761u, i);
+    snprintf(dur, sizeof dur, "%ld", 3 + (i * 7919) % 480);
+    snprintf(msg, sizeof msg,
+             "%s %s %d %sms user=u%ld bytes=%ld cold=%s",
+             i % 3 ? "GET" : "POST", paths[i % 5], i % 17 ? 200 : 500, dur,
+             i % 1000, 200 + (i * 31) % 5000, i % 50 ? "false" : "true");
+    export_field f[] = {{"message", msg}, {"level", levels[i % 5]},
+                        {"duration_ms", dur}, {"function", "order-service"}};
+    export_record r = {.time_ns = 1714564800000000000LL + i * 1000003LL,
+                       .instance = "c-6751f3a2-1f9b2c8e4d01",
+                       .request_id = req, .fields = f, .n_fields = 4};
+    if (export_batch_add(b, &r) < 0) {
+      export_batch_free(b);
+      return NULL;
+    }
+  }
+  return b;
+}
+
+static int bench_encode(long records) {
+  long nb = records / BATCH_RECORDS;
+  export_batch **bs = calloc((size_t)nb, sizeof *bs);
+  for (long i = 0; i < nb; i++)
+    if ((bs[i] = make_batch(i * BATCH_RECORDS)) == NULL)
+      return 1;
+  static const struct {
+    const char *name;
+    int c; /* -1: encode only */
+  } modes[] = {{"encode only", -1},
+               {"encode+zstd", EXPORT_COMPRESS_ZSTD},
+               {"encode+deflate", EXPORT_COMPRESS_DEFLATE},
+               {"encode+lz4", EXPORT_COMPRESS_LZ4}};
+  fnp_buf raw, out;
+  fnp_buf_init(&raw, 64u << 20);
+  fnp_buf_init(&out, 64u << 20);
+  printf("%-16s %12s %10s %12s %8s\n", "mode", "records/s", "raw MB/s",
+         "bytes/record", "ratio");
+  for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+    size_t raw_total = 0, out_total = 0;
+    export_sls_meta meta = {.topic = "fnprof", .pack_id = "BENCH-1"};
+    double t0 = now_s();
+    for (long i = 0; i < nb; i++) {
+      fnp_buf_reset(&raw);
+      fnp_buf_reset(&out);
+      if (export_sls_encode(bs[i], &meta, &raw, NULL) < 0)
+        return 1;
+      raw_total += raw.len;
+      if (modes[m].c >= 0 &&
+          export_compress_buf((export_compress)modes[m].c, raw.data, raw.len,
+                              &out, NULL) < 0)
+        return 1;
+      out_total += modes[m].c >= 0 ? out.len : raw.len;
+    }
+    double dt = now_s() - t0;
+    printf("%-16s %12.0f %10.1f %12.1f %8.2f\n", modes[m].name,
+           (double)(nb * BATCH_RECORDS) / dt, (double)raw_total / dt / 1e6,
+           (double)out_total / (double)(nb * BATCH_RECORDS),
+           (double)raw_total / (double)out_total);
+  }
+  fnp_buf_destroy(&raw);
+  fnp_buf_destroy(&out);
+  for (long i = 0; i < nb; i++)
+    export_batch_free(bs[i]);
+  free(bs);
+  return 0;
+}
+
+static int bench_ingest(const char *url, long records) {
+  export_sink_opts o = {.access_key_id = "BENCH", .access_key_secret = "b3nch",
+                        .request_timeout_ms = 30000};
+  export_sink *s;
+  fnp_error err = {0};
+  if (export_sink_new(url, &o, &s, &err) < 0) {
+    fprintf(stderr, "%s\n", err.msg);
+    return 1;
+  }
+  long nb = records / BATCH_RECORDS, acked = 0;
+  double t0 = now_s();
+  for (long i = 0; i < nb; i++) {
+    export_flush_result r;
+    if (export_sink_push(s, make_batch(i * BATCH_RECORDS), &err) < 0 ||
+        export_sink_flush(s, export_now_ms() + 30000, &r) < 0) {
+      fprintf(stderr, "batch %ld: %s %s\n", i, err.msg, r.why);
+      return 1;
+    }
+    acked += (long)r.acked_records;
+  }
+  double dt = now_s() - t0;
+  printf("ingest: %ld records acknowledged in %.2f s = %.0f records/s "
+         "(batches of %d, zstd, signed, one commit per batch)\n",
+         acked, dt, (double)acked / dt, BATCH_RECORDS);
+  export_sink_free(s);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "encode") == 0)
+    return bench_encode(argc > 2 ? atol(argv[2]) : 1000000);
+  if (argc >= 3 && strcmp(argv[1], "ingest") == 0)
+    return bench_ingest(argv[2], argc > 3 ? atol(argv[3]) : 400000);
+  fprintf(stderr, "usage: bench_collector encode [N] | ingest URL [N]\n");
+  return 2;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the collector benchmarks from a build tree:
+#   bench/collector/run.sh build-coll
+# encode: one core, realistic log lines; ingest: the export library into a
+# fresh fnprof-collector (default durability: synchronous=FULL).
+set -euo pipefail
+b=${1:?build dir}
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+taskset -c 0 "$b/bench/collector/bench_collector" encode 1000000 2>/dev/null ||
+  "$b/bench/collector/bench_collector" encode 1000000
+for sync in full normal; do
+  extra=(); [ $sync = normal ] && extra=(--sync normal)
+  rm -f "$work"/db*
+  "$b/collector/fnprof-collector" --listen 127.0.0.1:0 --db "$work/db" \
+    --access-key BENCH:b3nch "${extra[@]}" >"$work/out" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 100); do [ -s "$work/out" ] && break; sleep 0.05; done
+  port=$(head -1 "$work/out" | sed 's/.*://')
+  echo -n "sync=$sync "
+  "$b/bench/collector/bench_collector" ingest "sls://127.0.0.1:$port/bench/logs" 409600
+  kill $pid; wait $pid 2>/dev/null || true
+done
