@@ -68,22 +68,9 @@ char *pprof__strdup(pprof_profile *p, const char *str, size_t len) {
   return d;
 }
 
-/* Grows *arr (of elem bytes each) so that it holds at least n+1. */
-static int reserve(void **arr, size_t *cap, size_t n, size_t elem) {
-  if (n < *cap)
-    return 0;
-  size_t ncap = *cap ? *cap * 2 : 16;
-  if (ncap > SIZE_MAX / elem)
-    return -ENOMEM;
-  void *a = realloc(*arr, ncap * elem);
-  if (a == NULL)
-    return -ENOMEM;
-  *arr = a;
-  *cap = ncap;
-  return 0;
-}
+/* Room for one more element after the first n. */
 #define RESERVE(arr, capfield, n)                                             \
-  reserve((void **)&(arr), &p->store_->capfield, (n), sizeof *(arr))
+  pprof__reserve((void **)&(arr), &p->store_->capfield, (n) + 1, sizeof *(arr))
 
 pprof_profile *pprof_profile_new(void) {
   pprof_profile *p = calloc(1, sizeof *p);
