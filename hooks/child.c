@@ -1,7 +1,8 @@
 /*
  * child.c - starts the function's bootstrap: its stdout/stderr on pipes the
- * sidecar reads (logcap.c), the agent added to LD_PRELOAD, its port moved to
- * an inner loopback port. The child stays in the sidecar's process group so
+ * sidecar reads (logcap.c), the agent added to LD_PRELOAD (with the control
+ * socket and profile directory agent_ctl.c chose), its port moved to an
+ * inner loopback port. The child stays in the sidecar's process group so
  * that freezing the instance (SIGSTOP to the group, as `fnprof-local` does;
  * the platform freezes the whole container) freezes both. Stopping and
  * reaping are sidecar.c's.
@@ -43,10 +44,14 @@ static int is_named(const char *entry, const char *name) {
 
 /* Copies env without the variables the sidecar sets itself. */
 static int env_copy(char *const *env, char **out, size_t *n,
-                    const char **old_preload, int *has_default) {
+                    const char **old_preload, int *has_default,
+                    int own_control) {
   size_t i;
   for (; env && *env; env++) {
-    int skip = is_named(*env, "LD_PRELOAD");
+    int skip = is_named(*env, "LD_PRELOAD") ||
+               (own_control && is_named(*env, "FNPROF_CONTROL"));
+    if (is_named(*env, "FNPROF_DIR") && (*env)[11] != '\0')
+      has_default[1] = 1; /* the user's profile directory wins */
     if (skip)
       *old_preload = *env + strlen("LD_PRELOAD=");
     for (i = 0; i < 2; i++)
@@ -67,8 +72,14 @@ static int env_copy(char *const *env, char **out, size_t *n,
 
 int sc__env_build(char *const *env, const char *agent, int inner_port,
                   char ***out) {
+  return sc__env_build_agent(env, agent, inner_port, NULL, NULL, out);
+}
+
+int sc__env_build_agent(char *const *env, const char *agent, int inner_port,
+                        const char *control, const char *prof_dir,
+                        char ***out) {
   const char *old_preload = NULL;
-  int has_default[1] = {0};
+  int has_default[2] = {0, 0}; /* PYTHONUNBUFFERED, FNPROF_DIR set */
   char port[16];
   size_t count = 0, n = 0, i;
   char **e;
@@ -78,7 +89,7 @@ int sc__env_build(char *const *env, const char *agent, int inner_port,
   e = calloc(count + 8, sizeof(*e));
   if (e == NULL)
     return -ENOMEM;
-  rc = env_copy(env, e, &n, &old_preload, has_default);
+  rc = env_copy(env, e, &n, &old_preload, has_default, control != NULL);
   snprintf(port, sizeof(port), "%d", inner_port);
   for (i = 0; rc == 0 && i < 2; i++)
     rc = env_push(e, &n, "%s=%s", ENV_PORT_NAMES[i], port);
@@ -92,6 +103,10 @@ int sc__env_build(char *const *env, const char *agent, int inner_port,
     rc = env_push(e, &n, "LD_PRELOAD=%s%s", old_preload, "");
   if (rc == 0 && !has_default[0])
     rc = env_push(e, &n, "%s%s", ENV_DEFAULTS[0], "");
+  if (rc == 0 && control)
+    rc = env_push(e, &n, "FNPROF_CONTROL=%s%s", control, "");
+  if (rc == 0 && prof_dir && !has_default[1])
+    rc = env_push(e, &n, "FNPROF_DIR=%s%s", prof_dir, "");
   if (rc < 0) {
     sc__env_free(e);
     return rc;
@@ -177,6 +192,7 @@ static int make_pipe(int fds[2]) {
 }
 
 int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
+                    const char *control, const char *prof_dir,
                     int inner_port, fnp_error *err) {
   int out[2] = {-1, -1}, errp[2] = {-1, -1}, rc;
   char **env = NULL;
@@ -186,7 +202,8 @@ int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
   if (rc == 0)
     rc = make_pipe(errp);
   if (rc == 0)
-    rc = sc__env_build(environ, agent, inner_port, &env);
+    rc = sc__env_build_agent(environ, agent, inner_port, control, prof_dir,
+                             &env);
   if (rc < 0)
     goto fail;
   c->started_mono_ns = sc__mono_ns();

@@ -20,6 +20,7 @@ void sidecar_config_init(sidecar_config *cfg) {
   cfg->freeze_budget_ms = SIDECAR_FREEZE_BUDGET_MS;
   cfg->stop_grace_ms = SIDECAR_STOP_GRACE_MS;
   cfg->buffer_bytes = SIDECAR_BUFFER_BYTES;
+  cfg->freeze_profile = 1;
 }
 
 void sidecar_config_destroy(sidecar_config *cfg) {
@@ -31,9 +32,14 @@ const char *sidecar_usage(void) {
   return "usage: fnprof-sidecar [options] -- BOOTSTRAP [ARGS...]\n"
          "  --port N             platform port (FNPROF_PORT, default 9000)\n"
          "  --listen ADDR        listen address (FNPROF_LISTEN, 0.0.0.0)\n"
-         "  --export URL         file://DIR or http://HOST:PORT/PATH, "
-         "repeatable\n"
-         "                       (FNPROF_EXPORT, space-separated)\n"
+         "  --export URL         repeatable (FNPROF_EXPORT, space-separated):\n"
+         "                       sls://HOST:PORT/PROJECT/LOGSTORE (keys from\n"
+         "                       FNPROF_ACCESS_KEY_ID/_SECRET or the request\n"
+         "                       headers), otlp+http://HOST:PORT[/BASE],\n"
+         "                       file://DIR, http://HOST:PORT/PATH (NDJSON)\n"
+         "  --spool DIR          keep undelivered batches here (FNPROF_SPOOL)\n"
+         "  --no-freeze-profile  no inuse profile at /pre-freeze\n"
+         "                       (FNPROF_FREEZE_PROFILE=0)\n"
          "  --agent PATH         libfnprof.so to preload (FNPROF_AGENT)\n"
          "  --no-agent           preload nothing (FNPROF_AGENT=none)\n"
          "  --start-timeout MS   function start limit (120000)\n"
@@ -125,6 +131,10 @@ static int env_one(sidecar_config *cfg, const char *name, const char *v,
     return parse_buffer(v, &cfg->buffer_bytes, err);
   if (strcmp(name, "FNPROF_INSTANCE_ID") == 0)
     return (cfg->instance_id = v), 0;
+  if (strcmp(name, "FNPROF_SPOOL") == 0)
+    return (cfg->spool_dir = *v ? v : NULL), 0;
+  if (strcmp(name, "FNPROF_FREEZE_PROFILE") == 0)
+    return (cfg->freeze_profile = strcmp(v, "0") != 0), 0;
   return 0;
 }
 
@@ -152,7 +162,8 @@ int sidecar_config_from_env(sidecar_config *cfg, char *const *envp,
 
 enum {
   OPT_PORT = 256, OPT_LISTEN, OPT_EXPORT, OPT_AGENT, OPT_NO_AGENT,
-  OPT_START, OPT_FREEZE, OPT_GRACE, OPT_BUFFER, OPT_INSTANCE
+  OPT_START, OPT_FREEZE, OPT_GRACE, OPT_BUFFER, OPT_INSTANCE, OPT_SPOOL,
+  OPT_FREEZE_PROFILE, OPT_NO_FREEZE_PROFILE
 };
 
 static const struct option LONG_OPTS[] = {
@@ -166,6 +177,9 @@ static const struct option LONG_OPTS[] = {
     {"stop-grace", required_argument, NULL, OPT_GRACE},
     {"buffer", required_argument, NULL, OPT_BUFFER},
     {"instance-id", required_argument, NULL, OPT_INSTANCE},
+    {"spool", required_argument, NULL, OPT_SPOOL},
+    {"freeze-profile", no_argument, NULL, OPT_FREEZE_PROFILE},
+    {"no-freeze-profile", no_argument, NULL, OPT_NO_FREEZE_PROFILE},
     {NULL, 0, NULL, 0}};
 
 static int arg_one(sidecar_config *cfg, int opt, const char *v,
@@ -191,6 +205,11 @@ static int arg_one(sidecar_config *cfg, int opt, const char *v,
     return parse_buffer(v, &cfg->buffer_bytes, err);
   case OPT_INSTANCE:
     return (cfg->instance_id = v), 0;
+  case OPT_SPOOL:
+    return (cfg->spool_dir = v), 0;
+  case OPT_FREEZE_PROFILE:
+  case OPT_NO_FREEZE_PROFILE:
+    return (cfg->freeze_profile = opt == OPT_FREEZE_PROFILE), 0;
   default:
     return fnp_fail(err, FNP_EUSAGE, "unknown option");
   }

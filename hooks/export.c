@@ -9,11 +9,14 @@
  * offset, so each byte reaches each sink once (modulo an ack lost on the
  * wire, which the stable `start` offset lets a store de-duplicate).
  *
- * INTERIM: file:// and http:// are hooks' own sinks (sink_file.c,
- * sink_http.c). When collector/include/fnprof/export.h lands, an sc_sink_ops
- * wrapping it (sls://, otlp+http://, file://) replaces them here.
+ * Profiles do not go through the record buffer (they are binary and large):
+ * they wait in a capped queue of their own and, at the next flush, are
+ * handed to every sink that carries profiles before the records are caught
+ * up, so the same flush delivers both. The platform's credentials reach the
+ * sinks from this thread too (the library's sinks are not thread-safe).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +27,9 @@
 /* One send carries at most this much, so a deadline is checked often. */
 #define EXPORT_BATCH_MAX_BYTES (1u << 20)
 
-static const sc_sink_ops *const SINK_OPS[] = {&sc__sink_file, &sc__sink_http};
+static const sc_sink_ops *const SINK_OPS[] = {
+    &sc__sink_lib_sls,     &sc__sink_lib_sls_tls, &sc__sink_lib_otlp,
+    &sc__sink_lib_otlp_tls, &sc__sink_lib_file,   &sc__sink_http};
 
 static const sc_sink_ops *sink_ops_for(const char *url) {
   size_t i, n;
@@ -49,6 +54,8 @@ static int sink_catch_up(sc_exporter *x, sc_sink *s, uint64_t end,
     pthread_mutex_lock(&x->lock);
     from = s->acked;
     pthread_mutex_unlock(&x->lock);
+    if (from >= end && s->ops->flush) /* what the sink itself still holds */
+      return s->ops->flush(s->ctx, deadline, &err);
     if (from >= end || sc__mono_ns() >= deadline)
       return from >= end ? 0 : -ETIMEDOUT;
     rc = sc__records_copy(x->records, from, EXPORT_BATCH_MAX_BYTES, &data,
@@ -80,10 +87,69 @@ static void release_acked(sc_exporter *x) {
   sc__records_release(x->records, low);
 }
 
+/* Hands the queued profiles to every sink that takes them. A profile a
+ * sink cannot take (out of memory, over its size limit) is counted as
+ * dropped; sinks without profiles (http://, otlp) are skipped. */
+static void push_profiles(sc_exporter *x) {
+  sc_profile *p, *next;
+  fnp_error err = {0};
+  uint64_t sent = 0, dropped = 0;
+  size_t i;
+  int rc, took;
+  pthread_mutex_lock(&x->lock);
+  p = x->profiles;
+  x->profiles = NULL;
+  x->profiles_bytes = 0;
+  pthread_mutex_unlock(&x->lock);
+  for (; p; p = next) {
+    next = p->next;
+    took = 0;
+    for (i = 0; i < x->n_sinks; i++) {
+      if (x->sinks[i].ops->profile == NULL)
+        continue;
+      rc = x->sinks[i].ops->profile(x->sinks[i].ctx, p->kind, p->time_ns,
+                                    p->data, p->len, &err);
+      if (rc == 0)
+        took = 1;
+      else if (rc != FNP_EUSAGE)
+        dropped++;
+    }
+    sent += took;
+    free(p->data);
+    free(p);
+  }
+  pthread_mutex_lock(&x->lock);
+  x->profiles_sent += sent;
+  x->profiles_dropped += dropped;
+  pthread_mutex_unlock(&x->lock);
+}
+
+/* New platform credentials go to the sinks from this thread. */
+static void push_creds(sc_exporter *x, uint64_t *seen) {
+  sc_creds c;
+  size_t i;
+  pthread_mutex_lock(&x->lock);
+  if (x->creds_gen == *seen) {
+    pthread_mutex_unlock(&x->lock);
+    return;
+  }
+  *seen = x->creds_gen;
+  c = x->creds;
+  pthread_mutex_unlock(&x->lock);
+  for (i = 0; i < x->n_sinks; i++)
+    if (x->sinks[i].ops->creds)
+      x->sinks[i].ops->creds(x->sinks[i].ctx, &c);
+  explicit_bzero(&c, sizeof(c));
+}
+
 static int flush_all(sc_exporter *x, int64_t deadline) {
-  uint64_t end = sc__records_end(x->records);
+  uint64_t end;
   int rc = 0, r;
   size_t i;
+  /* Profiles first, then the end: a profile's record (added before the
+   * profile was queued) is then always within this flush. */
+  push_profiles(x);
+  end = sc__records_end(x->records);
   for (i = 0; i < x->n_sinks; i++) {
     r = sink_catch_up(x, &x->sinks[i], end, deadline);
     if (r < 0)
@@ -95,7 +161,7 @@ static int flush_all(sc_exporter *x, int64_t deadline) {
 
 static void *export_thread(void *arg) {
   sc_exporter *x = arg;
-  uint64_t gen;
+  uint64_t gen, creds_seen = 0;
   int64_t deadline;
   int rc;
   pthread_mutex_lock(&x->lock);
@@ -107,6 +173,7 @@ static void *export_thread(void *arg) {
     gen = x->gen_req;
     deadline = x->deadline_ns;
     pthread_mutex_unlock(&x->lock);
+    push_creds(x, &creds_seen);
     rc = flush_all(x, deadline);
     pthread_mutex_lock(&x->lock);
     x->gen_done = gen;
@@ -147,10 +214,10 @@ static int open_sinks(sc_exporter *x, const sidecar_config *cfg,
     ops = sink_ops_for(cfg->exports[i]);
     if (ops == NULL)
       return fnp_fail(err, FNP_EUSAGE,
-                      "--export %s: unsupported scheme (interim sinks: "
-                      "file://DIR, http://HOST:PORT/PATH)",
+                      "--export %s: unsupported scheme (sls://, "
+                      "sls+https://, otlp+http(s)://, file://, http://)",
                       cfg->exports[i]);
-    rc = ops->open(cfg->exports[i], cfg->instance_id, &x->sinks[i].ctx, err);
+    rc = ops->open(cfg->exports[i], cfg, &x->sinks[i].ctx, err);
     if (rc < 0)
       return rc;
     x->sinks[i].ops = ops;
@@ -221,6 +288,7 @@ void sc__exporter_set_creds(sc_exporter *x, const struct evkeyvalq *headers) {
               sizeof(c->project));
   take_header(headers, "x-fc-service-logstore", c->logstore,
               sizeof(c->logstore));
+  x->creds_gen++;
   pthread_mutex_unlock(&x->lock);
 }
 
@@ -228,6 +296,33 @@ void sc__exporter_forget_cb(sc_exporter *x) {
   pthread_mutex_lock(&x->lock);
   x->cb = NULL;
   pthread_mutex_unlock(&x->lock);
+}
+
+int sc__exporter_add_profile(sc_exporter *x, const char *kind,
+                             int64_t time_ns, uint8_t *data, size_t len) {
+  sc_profile *p = calloc(1, sizeof(*p)), **tail;
+  int rc = 0;
+  pthread_mutex_lock(&x->lock);
+  if (p == NULL || x->profiles_bytes + len > SC_PROFILES_MAX_BYTES) {
+    x->profiles_dropped++;
+    rc = p ? FNP_ETOOBIG : -ENOMEM;
+    goto out;
+  }
+  snprintf(p->kind, sizeof(p->kind), "%s", kind);
+  p->time_ns = time_ns;
+  p->data = data;
+  p->len = len;
+  for (tail = &x->profiles; *tail; tail = &(*tail)->next)
+    ;
+  *tail = p;
+  x->profiles_bytes += len;
+  p = NULL;
+  data = NULL;
+out:
+  pthread_mutex_unlock(&x->lock);
+  free(p);
+  free(data);
+  return rc;
 }
 
 uint64_t sc__exporter_pending(sc_exporter *x) {
@@ -258,6 +353,12 @@ void sc__exporter_stop(sc_exporter *x) {
     event_free(x->done_ev);
   x->done_ev = NULL;
   explicit_bzero(&x->creds, sizeof(x->creds));
+  while (x->profiles) {
+    sc_profile *p = x->profiles;
+    x->profiles = p->next;
+    free(p->data);
+    free(p);
+  }
   pthread_cond_destroy(&x->cond);
   pthread_mutex_destroy(&x->lock);
 }

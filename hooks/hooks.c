@@ -2,15 +2,19 @@
  * hooks.c - the platform's lifecycle hooks, answered by the sidecar itself.
  *
  * GET /pre-freeze: forward to the function (404 means it has no hook), then
- * flush the export buffer through the export thread, answering 200 when every
- * sink acknowledged or when the budget runs out, whichever comes first. The
+ * collect from the agent (metrics, spike reports, the inuse profile; at most
+ * half the budget), then flush the export buffer through the export thread,
+ * answering 200 when every sink acknowledged or when the budget (counted
+ * from the function's answer) runs out, whichever comes first. The
  * instance may be SIGSTOPped the moment the answer leaves; whatever was not
  * acknowledged stays buffered and a retry timer (which cannot fire while
  * frozen) sends it after the thaw from the same offset: once.
  *
- * GET /pre-stop: forward, SIGTERM the function, SIGKILL after the grace
- * period, read its last output, final instance record, flush within the
- * budget, answer 200, exit 0. Invocations arriving meanwhile get 503.
+ * GET /pre-stop: forward, collect the final and alloc profiles and metrics
+ * from the agent (within the budget, while the function still lives),
+ * SIGTERM the function, SIGKILL after the grace period, read its last
+ * output, final instance record, flush within the budget, answer 200, exit
+ * 0. Invocations arriving meanwhile get 503.
  */
 #include <errno.h>
 #include <signal.h>
@@ -99,23 +103,39 @@ static void freeze_flushed(void *arg, int rc) {
 
 static void hook_timer(evutil_socket_t fd, short what, void *arg);
 
-/* Flushes what is buffered; answers by the budget at the latest. */
-static void flush_then_answer(sidecar *sc, sc_flush_cb cb) {
-  int64_t budget = sc->cfg->freeze_budget_ms;
+static int64_t budget_ns(sidecar *sc) {
+  return sc->cfg->freeze_budget_ms * 1000000;
+}
+
+/* Flushes what is buffered; answers by the deadline at the latest. */
+static void flush_then_answer(sidecar *sc, sc_flush_cb cb, int64_t deadline) {
+  int64_t left_ms = (deadline - sc__mono_ns()) / 1000000;
   struct timeval tv;
   sc__logcap_drain(sc);
   sc__record_instance(sc, sc->state == SC_STOPPING ? "pre-stop"
                                                    : "pre-freeze");
   sc__records_note_drops(&sc->records, sc->cfg->instance_id);
-  sc__exporter_flush(&sc->exporter, sc__mono_ns() + budget * 1000000, cb, sc);
-  ms_to_tv(budget, &tv);
+  sc__exporter_flush(&sc->exporter, deadline, cb, sc);
+  ms_to_tv(left_ms > 0 ? left_ms : 0, &tv);
   evtimer_add(sc->hook_ev, &tv);
+}
+
+static void freeze_collected(void *arg) {
+  sidecar *sc = arg;
+  if (sc->hook == NULL)
+    return; /* the budget ran out first and answered; the retry sends it */
+  flush_then_answer(sc, freeze_flushed, sc->hook_deadline_ns);
 }
 
 static void freeze_fn_done(sc_call *call, int status) {
   sidecar *sc = call->sc;
+  struct timeval tv;
   sc->hook_fn_status = status;
-  flush_then_answer(sc, freeze_flushed);
+  sc->hook_deadline_ns = sc__mono_ns() + budget_ns(sc);
+  ms_to_tv(sc->cfg->freeze_budget_ms, &tv);
+  evtimer_add(sc->hook_ev, &tv);
+  sc__agent_collect(&sc->agent_ctl, SC_AGENT_FREEZE,
+                    sc__mono_ns() + budget_ns(sc) / 2, freeze_collected, sc);
 }
 
 static int hook_begin(sidecar *sc, struct evhttp_request *req, int forward,
@@ -177,9 +197,10 @@ static void hook_timer(evutil_socket_t fd, short what, void *arg) {
     kill(sc->child.pid, SIGKILL); /* sc__hook_stop_exited follows */
     return;
   }
-  /* The flush goes on in the export thread; its callback must not answer
-   * a later hook. */
+  /* The flush (or the collect) goes on in its thread; its callback must
+   * not answer a later hook. */
   sc__exporter_forget_cb(&sc->exporter);
+  sc__agent_forget_cb(&sc->agent_ctl);
   if (sc->state == SC_STOPPING)
     return stop_flushed(sc, -ETIMEDOUT);
   freeze_flushed(sc, -ETIMEDOUT);
@@ -187,18 +208,27 @@ static void hook_timer(evutil_socket_t fd, short what, void *arg) {
 
 void sc__hook_stop_exited(sidecar *sc) {
   if (sc->hook)
-    flush_then_answer(sc, stop_flushed);
+    flush_then_answer(sc, stop_flushed, sc__mono_ns() + budget_ns(sc));
+}
+
+/* The agent's last words are in (or its budget is over): stop it. */
+static void stop_collected(void *arg) {
+  sidecar *sc = arg;
+  struct timeval tv;
+  if (sc->hook == NULL || sc->child.exited)
+    return; /* it exited meanwhile: sc__hook_stop_exited took over */
+  kill(sc->child.pid, SIGTERM);
+  ms_to_tv(sc->cfg->stop_grace_ms, &tv);
+  evtimer_add(sc->hook_ev, &tv);
 }
 
 static void stop_fn_done(sc_call *call, int status) {
   sidecar *sc = call->sc;
-  struct timeval tv;
   sc->hook_fn_status = status;
   if (sc->child.exited)
     return sc__hook_stop_exited(sc);
-  kill(sc->child.pid, SIGTERM);
-  ms_to_tv(sc->cfg->stop_grace_ms, &tv);
-  evtimer_add(sc->hook_ev, &tv);
+  sc__agent_collect(&sc->agent_ctl, SC_AGENT_STOP,
+                    sc__mono_ns() + budget_ns(sc), stop_collected, sc);
 }
 
 void sc__hook_pre_stop(sidecar *sc, struct evhttp_request *req) {

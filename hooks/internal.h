@@ -9,13 +9,19 @@
  *   hooks.c    GET /pre-freeze and GET /pre-stop
  *   reply.c    the platform's error shapes
  *   records.c  the bounded export buffer
- *   export.c   the export thread and the sink interface
- *   sink_file.c, sink_http.c  interim sinks (see export.c)
+ *   export.c   the export thread, the sink interface, queued profiles
+ *   sink_lib.c sls://, otlp+http(s)://, file:// through the collector's
+ *              export library (collector/include/fnprof/export.h)
+ *   sink_http.c  http:// NDJSON sink (a plain webhook; tests' fake store)
+ *   agent_ctl.c  the conversation with the agent's control socket
  *   metrics.c  /proc readings and per-instance counters
- *   json.c     JSON string escaping
+ *   json.c     JSON string escaping and reading back our own flat records
  * Threads: everything runs on the event loop thread except the export
- * thread (export.c), which touches only sc_records (under its lock) and the
- * sinks.
+ * thread (export.c), which touches only sc_records and the profile queue
+ * (under their locks) and the sinks, and the agent thread (agent_ctl.c),
+ * which touches only its job queue (under its lock), sc_records and the
+ * exporter's profile queue. Lock order: agent lock, then exporter lock,
+ * then records lock (no path takes two of them today).
  */
 #ifndef FNPROF_HOOKS_INTERNAL_H
 #define FNPROF_HOOKS_INTERNAL_H
@@ -62,6 +68,17 @@
 int64_t sc__realtime_ns(void);
 int64_t sc__mono_ns(void);
 int sc__json_str(fnp_buf *b, const char *s, size_t n) FNP_MUST_CHECK;
+/* Reads one flat JSON object as we write them (string, number, true/false
+ * values; no nesting): cb gets each key and value, unescaped and
+ * NUL-terminated, valid only during the call. FNP_EPARSE at the offset that
+ * is not such an object. */
+typedef int (*sc_json_field_cb)(void *arg, const char *key, const char *value);
+int sc__json_flat(const char *s, size_t n, sc_json_field_cb cb, void *arg,
+                  fnp_error *err) FNP_MUST_CHECK;
+/* Finds "key": in json and reads the string after it into out (unescaped,
+ * cut at cap); 0 if found. For the agent's own reports. */
+int sc__json_find_str(const char *json, const char *key, char *out,
+                      size_t cap);
 
 /* records.c: JSON lines waiting for export. Offsets are absolute (bytes ever
  * appended) so each sink can remember how far it was acknowledged. */
@@ -90,24 +107,37 @@ int sc__records_copy(sc_records *r, uint64_t from, size_t max, uint8_t **out,
 void sc__records_release(sc_records *r, uint64_t upto);
 
 /*
- * export.c: the sink interface. This is the adapter that the collector's
- * export library (collector/include/fnprof/export.h) will sit behind; until
- * it lands, file:// and http:// are served by hooks' own interim sinks.
- * send() must deliver data completely or fail, by the monotonic deadline;
+ * export.c: the sink interface, with the collector's export library
+ * (sink_lib.c) and the NDJSON webhook (sink_http.c) behind it. send() must deliver data completely or fail, by the monotonic deadline;
  * `start` (absolute offset) is stable across retries of the same data, so a
  * sink can use it as an idempotency key (exactly once across a freeze).
  */
+typedef struct sc_creds sc_creds;
+
 typedef struct sc_sink_ops {
-  const char *scheme;
-  int (*open)(const char *url, const char *instance_id, void **ctx,
+  const char *scheme; /* matched against the URL's "SCHEME://" prefix */
+  int (*open)(const char *url, const sidecar_config *cfg, void **ctx,
               fnp_error *err);
   int (*send)(void *ctx, const uint8_t *data, size_t len, uint64_t start,
               int64_t deadline_mono_ns, fnp_error *err);
   void (*close)(void *ctx);
+  /* Optional. Delivers what the sink still holds of its own (queue,
+   * spool) by the deadline; called when the buffer has nothing new. */
+  int (*flush)(void *ctx, int64_t deadline_mono_ns, fnp_error *err);
+  /* Optional. Takes a profile (pprof bytes, borrowed for the call);
+   * FNP_EUSAGE when this kind of sink cannot carry profiles. */
+  int (*profile)(void *ctx, const char *kind, int64_t time_ns,
+                 const uint8_t *data, size_t len, fnp_error *err);
+  /* Optional. The platform's credentials changed (export thread). */
+  void (*creds)(void *ctx, const sc_creds *c);
 } sc_sink_ops;
 
-extern const sc_sink_ops sc__sink_file;
 extern const sc_sink_ops sc__sink_http;
+extern const sc_sink_ops sc__sink_lib_sls;
+extern const sc_sink_ops sc__sink_lib_sls_tls;
+extern const sc_sink_ops sc__sink_lib_otlp;
+extern const sc_sink_ops sc__sink_lib_otlp_tls;
+extern const sc_sink_ops sc__sink_lib_file;
 
 typedef struct sc_sink {
   const sc_sink_ops *ops;
@@ -119,14 +149,28 @@ typedef struct sc_sink {
 
 /* The platform's per-request credentials and log destination (reference
  * A.4). Secrets: used for signing by the export library's sls sink, never
- * printed, logged or exported. The interim sinks do not need them. */
-typedef struct sc_creds {
+ * printed, logged or exported. Project/logstore are taken but the sls://
+ * URL's win (an export sink's destination is fixed when it opens). */
+struct sc_creds {
   char key_id[128];
   char secret[256];
   char token[4096];
   char project[128];
   char logstore[128];
-} sc_creds;
+};
+
+/* A profile waiting for the export thread (export.c). */
+typedef struct sc_profile {
+  struct sc_profile *next;
+  char kind[32];
+  int64_t time_ns;
+  uint8_t *data; /* malloc'd pprof bytes */
+  size_t len;
+} sc_profile;
+
+/* Profiles held for export at most; past it new ones are dropped and
+ * counted (a frozen instance with a dead store must not grow forever). */
+#define SC_PROFILES_MAX_BYTES (64u << 20)
 
 typedef void (*sc_flush_cb)(void *arg, int rc);
 
@@ -144,6 +188,10 @@ typedef struct sc_exporter {
   int stop;
   struct event *done_ev; /* activated from the thread */
   sc_creds creds;        /* newest from the platform; under lock */
+  uint64_t creds_gen;    /* bumped on every change; under lock */
+  sc_profile *profiles;  /* queued, oldest first; under lock */
+  size_t profiles_bytes;
+  uint64_t profiles_dropped, profiles_sent; /* under lock */
   sc_flush_cb cb;        /* loop thread only */
   void *cb_arg;
 } sc_exporter;
@@ -160,6 +208,10 @@ void sc__exporter_flush(sc_exporter *x, int64_t deadline_mono_ns,
 void sc__exporter_forget_cb(sc_exporter *x);
 /* Takes the platform's credentials from a request's headers (if any). */
 void sc__exporter_set_creds(sc_exporter *x, const struct evkeyvalq *headers);
+/* Queues a profile for every sink that carries profiles; takes data
+ * (malloc'd) in every case. Any thread. FNP_ETOOBIG: dropped, counted. */
+int sc__exporter_add_profile(sc_exporter *x, const char *kind,
+                             int64_t time_ns, uint8_t *data, size_t len);
 /* Bytes some sink has not acknowledged. */
 uint64_t sc__exporter_pending(sc_exporter *x);
 void sc__exporter_stop(sc_exporter *x);
@@ -174,11 +226,18 @@ typedef struct sc_child {
 } sc_child;
 
 int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
+                    const char *control, const char *prof_dir,
                     int inner_port, fnp_error *err) FNP_MUST_CHECK;
 /* Builds the child's environment: env + overrides (NAME=VALUE). The array
  * and its strings are malloc'd; free with sc__env_free. */
 int sc__env_build(char *const *env, const char *agent, int inner_port,
                   char ***out) FNP_MUST_CHECK;
+/* Same, plus the agent's settings: control socket path (always set, the
+ * sidecar must know it) and profile directory (only when the user has not
+ * set FNPROF_DIR); either may be NULL. */
+int sc__env_build_agent(char *const *env, const char *agent, int inner_port,
+                        const char *control, const char *prof_dir,
+                        char ***out) FNP_MUST_CHECK;
 void sc__env_free(char **env);
 /* Resolves the agent: explicit path, or libfnprof.so next to the sidecar's
  * binary (build tree ../agent/, install ../lib/). *out is malloc'd or NULL. */
@@ -242,6 +301,83 @@ typedef struct sc_logstream {
   int eof;
 } sc_logstream;
 
+/*
+ * agent_ctl.c: the agent's control socket, spoken from a thread of its own
+ * so the event loop never waits on it. Jobs run in order; each opens one
+ * connection (the agent serves one at a time, so none is held open), asks,
+ * and closes. Every job has a deadline; a collect's deadline also clamps
+ * the jobs queued before it, so a hung agent costs a hook at most its
+ * budget. Without a socket a job fails at connect, at once: no agent data.
+ */
+enum sc_agent_job_kind {
+  SC_AGENT_START,   /* invocation-start <id> */
+  SC_AGENT_END,     /* invocation-end <id>, metrics: heap after */
+  SC_AGENT_FREEZE,  /* end-cycle, metrics, spikes, [profile inuse] */
+  SC_AGENT_STOP,    /* profile final, profile alloc, metrics, spikes */
+};
+
+typedef struct sc_agent_job {
+  STAILQ_ENTRY(sc_agent_job) link;
+  enum sc_agent_job_kind kind;
+  char request_id[SC_REQID_MAX];
+  char *record; /* END: the invocation record without its closing '}' */
+  int64_t deadline_ns;
+  uint64_t gen; /* collects: the generation that completes */
+} sc_agent_job;
+
+STAILQ_HEAD(sc_agent_jobs, sc_agent_job);
+
+typedef void (*sc_agent_cb)(void *arg);
+
+/* Queued jobs at most; past it start/end jobs are skipped (the invocation
+ * record goes out without heap numbers) and counted. */
+#define SC_AGENT_QUEUE_MAX 1024
+
+typedef struct sc_agent {
+  int enabled;          /* an agent is preloaded and a socket path set */
+  char dir[96];         /* private 0700 directory, "" when none */
+  char sock[108];       /* control socket path for FNPROF_CONTROL */
+  char prof_dir[300];   /* where the agent writes profiles */
+  int own_prof_dir;     /* 1: ours (in dir), set as FNPROF_DIR; 0: user's */
+  int inited;           /* lock and cond exist */
+  sc_records *records;  /* borrowed from the sidecar */
+  sc_exporter *exporter;
+  const char *instance;
+  int freeze_profile;
+  pthread_t thread;
+  int thread_started;
+  pthread_mutex_t lock; /* guards everything below */
+  pthread_cond_t cond;
+  struct sc_agent_jobs jobs;
+  size_t n_jobs;
+  int stop;
+  uint64_t gen_req, gen_done;
+  sc_agent_cb cb; /* loop thread runs it when gen_done reaches gen_req */
+  void *cb_arg;
+  struct event *done_ev;
+  uint64_t failures, skipped; /* conversations failed; jobs skipped */
+  int64_t heap_last;          /* bytes, -1 unknown; agent thread only */
+} sc_agent;
+
+/* Makes the private directory and starts the thread (no-op when agent is
+ * NULL: then everything below runs nothing and collects complete at once). */
+int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
+                   sc_records *r, sc_exporter *x, const sidecar_config *cfg,
+                   fnp_error *err) FNP_MUST_CHECK;
+void sc__agent_invocation_start(sc_agent *a, const char *request_id);
+/* Takes record (malloc'd, without its final '}'): the agent thread adds the
+ * heap numbers and queues it. record may be NULL. */
+void sc__agent_invocation_end(sc_agent *a, const char *request_id,
+                              char *record);
+/* Runs a FREEZE or STOP collect by the deadline; cb runs on the loop thread
+ * after it (at once when there is no agent). A new collect replaces the
+ * pending callback. */
+void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
+                       int64_t deadline_mono_ns, sc_agent_cb cb, void *arg);
+void sc__agent_forget_cb(sc_agent *a);
+/* Stops the thread, removes the private directory. */
+void sc__agent_destroy(sc_agent *a);
+
 struct sidecar {
   const sidecar_config *cfg; /* points at cfg_copy */
   sidecar_config cfg_copy;   /* with the instance id filled in */
@@ -254,6 +390,7 @@ struct sidecar {
   sc_logstream streams[2];
   sc_records records;
   sc_exporter exporter;
+  sc_agent agent_ctl;
   sc_instance_stats stats;
   struct sc_call_list calls; /* in flight (server side not yet ended) */
   struct sc_call_list held;  /* also in calls: waiting for the port */
@@ -264,6 +401,7 @@ struct sidecar {
   sc_call *hook;          /* the lifecycle hook running, at most one */
   struct event *hook_ev;  /* its budget or grace timer */
   int hook_fn_status;     /* the function's answer to it, 0: none */
+  int64_t hook_deadline_ns; /* monotonic: /pre-freeze answers by then */
   int64_t last_hwm;
   int64_t retry_ms;
   int exit_code;

@@ -2,7 +2,8 @@
  * invoke.c - one request's life on the sidecar's side: its id and kind, the
  * platform's Start/End log lines, the execution summary (duration, billed
  * duration, memory limit, max memory used) and the invocation's metrics
- * record. Proxying is proxy.c's; crashes are sidecar.c's.
+ * record, and telling the agent (agent_ctl.c) when it starts and ends.
+ * Proxying is proxy.c's; crashes are sidecar.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,8 @@ void sc__call_start(sc_call *call) {
                    kind_word(call->kind), call->request_id);
   if (sc->child.exited)
     return;
+  /* Queued, not awaited: the agent labels samples from its answer on. */
+  sc__agent_invocation_start(&sc->agent_ctl, call->request_id);
   /* Alone on the instance: the peak from here on is this invocation's. */
   if (sc->n_calls == 1)
     (void)sc__proc_reset_hwm(sc->child.pid);
@@ -102,7 +105,7 @@ static int metrics_record(sc_call *call, int64_t dur_ns) {
       "{\"kind\":\"invocation\",\"time_ns\":%lld,\"instance\":\"%.128s\","
       "\"request_id\":\"%s\",\"type\":\"%s\",\"duration_ns\":%lld,"
       "\"status\":%d,\"error_type\":\"%s\",\"bytes_in\":%zu,"
-      "\"bytes_out\":%zu,\"max_rss_bytes\":%lld,\"memory_mb\":%d}",
+      "\"bytes_out\":%zu,\"max_rss_bytes\":%lld,\"memory_mb\":%d",
       (long long)call->start_ns, sc->cfg->instance_id, call->request_id,
       call->kind == SC_INITIALIZE ? "initialize"
       : call->kind == SC_HTTP     ? "http"
@@ -111,7 +114,12 @@ static int metrics_record(sc_call *call, int64_t dur_ns) {
       call->error_type ? call->error_type : "", call->bytes_in,
       call->bytes_out, (long long)call->max_rss, call->memory_mb);
   if (rc == 0)
-    sc__records_add(&sc->records, b.data, b.len);
+    rc = fnp_buf_append(&b, "", 1);
+  /* Without its '}': the agent thread adds the heap before/after (or just
+   * closes it when there is no agent). */
+  if (rc == 0)
+    sc__agent_invocation_end(&sc->agent_ctl, call->request_id,
+                             (char *)fnp_buf_steal(&b, NULL));
   else
     sc__records_drop(&sc->records);
   fnp_buf_destroy(&b);

@@ -1,8 +1,13 @@
 /*
- * json.c - escaping text for the JSON lines the sidecar exports, and the two
- * clocks it reads. Invalid UTF-8 from the function's output becomes U+FFFD so
- * every exported line is valid JSON; everything else is kept byte for byte.
+ * json.c - escaping text for the JSON lines the sidecar exports, reading
+ * those flat lines back (the export library wants fields, not JSON), and the
+ * two clocks it reads. Invalid UTF-8 from the function's output becomes
+ * U+FFFD so every exported line is valid JSON; everything else is kept byte
+ * for byte. The reader is for our own records, not a general JSON parser.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "internal.h"
@@ -79,5 +84,183 @@ int sc__json_str(fnp_buf *b, const char *str, size_t n) {
   }
   if (rc == 0)
     rc = fnp_buf_append(b, "\"", 1);
+  return rc;
+}
+
+/* A scalar value read back: strings unescaped, numbers/literals as text. */
+#define JSON_VALUE_MAX_BYTES (SC_LINE_MAX_BYTES * 4)
+
+static int hex4(const char *s, size_t n, size_t i, unsigned *out) {
+  unsigned v = 0;
+  if (i + 4 > n)
+    return -1;
+  for (size_t k = 0; k < 4; k++) {
+    char c = s[i + k];
+    v <<= 4;
+    if (c >= '0' && c <= '9')
+      v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+      v |= (unsigned)(c - 'A' + 10);
+    else
+      return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int put_utf8(fnp_buf *b, unsigned cp) {
+  unsigned char u[4];
+  size_t n;
+  if (cp < 0x80)
+    u[0] = (unsigned char)cp, n = 1;
+  else if (cp < 0x800)
+    u[0] = (unsigned char)(0xc0 | cp >> 6),
+    u[1] = (unsigned char)(0x80 | (cp & 0x3f)), n = 2;
+  else if (cp < 0x10000)
+    u[0] = (unsigned char)(0xe0 | cp >> 12),
+    u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
+    u[2] = (unsigned char)(0x80 | (cp & 0x3f)), n = 3;
+  else
+    u[0] = (unsigned char)(0xf0 | cp >> 18),
+    u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
+    u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
+    u[3] = (unsigned char)(0x80 | (cp & 0x3f)), n = 4;
+  return fnp_buf_append(b, u, n);
+}
+
+/* Reads the string starting after its opening quote at *i into b (NUL
+ * terminated); *i ends after the closing quote. */
+static int read_str(const char *s, size_t n, size_t *i, fnp_buf *b) {
+  static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+  fnp_buf_reset(b);
+  while (*i < n && s[*i] != '"') {
+    char c = s[(*i)++];
+    int rc;
+    if (c != '\\') {
+      rc = fnp_buf_append(b, &c, 1);
+    } else if (*i < n && s[*i] == 'u') {
+      unsigned cp, lo;
+      if (hex4(s, n, *i + 1, &cp) < 0)
+        return -1;
+      *i += 5;
+      if (cp >= 0xd800 && cp <= 0xdbff && *i + 6 <= n && s[*i] == '\\' &&
+          s[*i + 1] == 'u' && hex4(s, n, *i + 2, &lo) == 0 && lo >= 0xdc00 &&
+          lo <= 0xdfff) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        *i += 6;
+      } else if (cp >= 0xd800 && cp <= 0xdfff) {
+        cp = 0xfffd;
+      }
+      rc = put_utf8(b, cp);
+    } else {
+      const char *e = *i < n ? strchr(esc_in, s[*i]) : NULL;
+      if (e == NULL || s[*i] == '\0')
+        return -1;
+      (*i)++;
+      rc = fnp_buf_append(b, &esc_out[e - esc_in], 1);
+    }
+    if (rc < 0)
+      return -1;
+  }
+  if (*i >= n)
+    return -1;
+  (*i)++;
+  return fnp_buf_append(b, "", 1);
+}
+
+static void skip_ws(const char *s, size_t n, size_t *i) {
+  while (*i < n && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' ||
+                    s[*i] == '\n'))
+    (*i)++;
+}
+
+/* A number or literal: its characters up to the next ',' or '}'. */
+static int read_scalar(const char *s, size_t n, size_t *i, fnp_buf *b) {
+  size_t start = *i;
+  fnp_buf_reset(b);
+  while (*i < n && s[*i] != ',' && s[*i] != '}' && s[*i] != ' ')
+    (*i)++;
+  if (*i == start || memchr("-0123456789tfn", s[start], 14) == NULL)
+    return -1;
+  if (fnp_buf_append(b, s + start, *i - start) < 0)
+    return -1;
+  return fnp_buf_append(b, "", 1);
+}
+
+int sc__json_flat(const char *s, size_t n, sc_json_field_cb cb, void *arg,
+                  fnp_error *err) {
+  fnp_buf k, v;
+  size_t i = 0;
+  int rc = 0;
+  fnp_buf_init(&k, 256);
+  fnp_buf_init(&v, JSON_VALUE_MAX_BYTES);
+  skip_ws(s, n, &i);
+  if (i >= n || s[i++] != '{')
+    goto bad;
+  skip_ws(s, n, &i);
+  if (i < n && s[i] == '}')
+    goto done;
+  for (;;) {
+    skip_ws(s, n, &i);
+    if (i >= n || s[i++] != '"' || read_str(s, n, &i, &k) < 0)
+      goto bad;
+    skip_ws(s, n, &i);
+    if (i >= n || s[i++] != ':')
+      goto bad;
+    skip_ws(s, n, &i);
+    if (i < n && s[i] == '"') {
+      i++;
+      if (read_str(s, n, &i, &v) < 0)
+        goto bad;
+    } else if (read_scalar(s, n, &i, &v) < 0) {
+      goto bad;
+    }
+    rc = cb(arg, (const char *)k.data, (const char *)v.data);
+    if (rc < 0)
+      goto out;
+    skip_ws(s, n, &i);
+    if (i < n && s[i] == ',') {
+      i++;
+      continue;
+    }
+    if (i < n && s[i] == '}')
+      break;
+    goto bad;
+  }
+done:
+  rc = 0;
+  goto out;
+bad:
+  rc = fnp_fail(err, FNP_EPARSE, "record: not a flat JSON object at byte %zu",
+                i);
+out:
+  fnp_buf_destroy(&k);
+  fnp_buf_destroy(&v);
+  return rc;
+}
+
+int sc__json_find_str(const char *json, const char *key, char *out,
+                      size_t cap) {
+  char pat[128];
+  const char *p;
+  size_t i = 0, n;
+  fnp_buf b;
+  int rc;
+  snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+  p = strstr(json, pat);
+  if (p == NULL || cap == 0)
+    return -1;
+  p += strlen(pat);
+  n = strlen(p);
+  fnp_buf_init(&b, JSON_VALUE_MAX_BYTES);
+  rc = read_str(p, n, &i, &b);
+  if (rc == 0) {
+    n = b.len - 1 < cap - 1 ? b.len - 1 : cap - 1;
+    memcpy(out, b.data, n);
+    out[n] = '\0';
+  }
+  fnp_buf_destroy(&b);
   return rc;
 }

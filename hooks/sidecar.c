@@ -52,24 +52,38 @@ static int pick_inner_port(int *port) {
 void sc__record_instance(sidecar *sc, const char *event) {
   sc_instance_stats *st = &sc->stats;
   int64_t rss = 0, hwm = 0;
-  char line[1024];
+  uint64_t agent_failures, agent_skipped, prof_sent, prof_dropped;
+  char line[1280];
   int n;
   if (!sc->child.exited)
     (void)sc__proc_mem(sc->child.pid, &rss, &hwm);
+  pthread_mutex_lock(&sc->agent_ctl.lock);
+  agent_failures = sc->agent_ctl.failures;
+  agent_skipped = sc->agent_ctl.skipped;
+  pthread_mutex_unlock(&sc->agent_ctl.lock);
+  pthread_mutex_lock(&sc->exporter.lock);
+  prof_sent = sc->exporter.profiles_sent;
+  prof_dropped = sc->exporter.profiles_dropped;
+  pthread_mutex_unlock(&sc->exporter.lock);
   n = snprintf(
       line, sizeof(line),
       "{\"kind\":\"instance\",\"event\":\"%s\",\"time_ns\":%lld,"
       "\"instance\":\"%s\",\"invocations\":%llu,\"errors\":%llu,"
       "\"initializations\":%llu,\"freezes\":%llu,\"crashes\":%llu,"
       "\"cold_start_ms\":%lld,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-      "\"log_lines\":%llu,\"log_unattributed\":%llu,\"rss_bytes\":%lld}",
+      "\"log_lines\":%llu,\"log_unattributed\":%llu,\"rss_bytes\":%lld,"
+      "\"agent\":%s,\"agent_failures\":%llu,\"agent_skipped\":%llu,"
+      "\"profiles_sent\":%llu,\"profiles_dropped\":%llu}",
       event, (long long)sc__realtime_ns(), sc->instance_id,
       (unsigned long long)st->invocations, (unsigned long long)st->errors,
       (unsigned long long)st->initializations,
       (unsigned long long)st->freezes, (unsigned long long)st->crashes,
       (long long)st->cold_start_ms, (unsigned long long)st->bytes_in,
       (unsigned long long)st->bytes_out, (unsigned long long)st->log_lines,
-      (unsigned long long)st->log_unattributed, (long long)rss);
+      (unsigned long long)st->log_unattributed, (long long)rss,
+      sc->agent_ctl.enabled ? "true" : "false",
+      (unsigned long long)agent_failures, (unsigned long long)agent_skipped,
+      (unsigned long long)prof_sent, (unsigned long long)prof_dropped);
   if (n > 0 && (size_t)n < sizeof(line))
     sc__records_add(&sc->records, line, (size_t)n);
   else
@@ -343,6 +357,9 @@ static int sidecar_init(sidecar *sc, const sidecar_config *cfg,
                             err);
   if (rc == 0)
     rc = sc__agent_find(sc->cfg, &sc->agent, err);
+  if (rc == 0)
+    rc = sc__agent_init(&sc->agent_ctl, sc->base, sc->agent, &sc->records,
+                        &sc->exporter, sc->cfg, err);
   return rc;
 }
 
@@ -354,7 +371,11 @@ static int start_function(sidecar *sc, fnp_error *err) {
   /* Listen before the function starts: the platform may call right away. */
   rc = sc__proxy_start(sc, err);
   if (rc == 0)
-    rc = sc__child_spawn(&sc->child, sc->cfg, sc->agent, sc->inner_port, err);
+    rc = sc__child_spawn(
+        &sc->child, sc->cfg, sc->agent,
+        sc->agent_ctl.enabled ? sc->agent_ctl.sock : NULL,
+        sc->agent_ctl.own_prof_dir ? sc->agent_ctl.prof_dir : NULL,
+        sc->inner_port, err);
   if (rc == 0)
     rc = sc__logcap_start(sc, err);
   if (rc < 0)
@@ -385,8 +406,10 @@ static void sidecar_teardown(sidecar *sc) {
   sc->hook = NULL;
   while (!TAILQ_EMPTY(&sc->calls)) /* answers 503, upstream freed below */
     sc__call_finish(TAILQ_FIRST(&sc->calls));
-  if (sc->base)
+  if (sc->base) {
+    sc__agent_destroy(&sc->agent_ctl); /* before the exporter it feeds */
     sc__exporter_stop(&sc->exporter);
+  }
   sc__proxy_release(sc);
   sc__logcap_stop(sc);
   for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)

@@ -1,6 +1,7 @@
 /*
- * sink_http.c - INTERIM http:// sink (until the collector's export library
- * lands): POSTs each batch as JSON lines (application/x-ndjson) and takes any
+ * sink_http.c - the http:// sink: a plain webhook for the sidecar's own JSON
+ * lines (the store protocols are sink_lib.c's). POSTs each batch as JSON
+ * lines (application/x-ndjson) and takes any
  * 2xx as the store's acknowledgement. X-Fnprof-Instance + X-Fnprof-Offset
  * identify the batch so a store can drop a retry whose first ack was lost.
  * The transfer is aborted at the flush deadline (CURLOPT_TIMEOUT_MS), which is
@@ -22,8 +23,9 @@ typedef struct http_sink {
   char instance_hdr[192];
 } http_sink;
 
-static int http_open(const char *url, const char *instance_id, void **ctx,
+static int http_open(const char *url, const sidecar_config *cfg, void **ctx,
                      fnp_error *err) {
+  const char *instance_id = cfg->instance_id;
   http_sink *h = calloc(1, sizeof(*h));
   if (h == NULL)
     return fnp_fail(err, -ENOMEM, "http sink: out of memory");
@@ -99,4 +101,6 @@ static void http_close(void *ctx) {
   free(h);
 }
 
-const sc_sink_ops sc__sink_http = {"http", http_open, http_send, http_close};
+/* No flush of its own, no profiles (NDJSON only), no credentials. */
+const sc_sink_ops sc__sink_http = {"http", http_open, http_send, http_close,
+                                   NULL,   NULL,      NULL};

@@ -20,6 +20,13 @@
 
 #define REPORT_CACHE_BYTES (10u << 20)
 #define REPORT_CACHE_MAX 64
+/* /steady does what a small API handler does: a few scratch buffers for the
+ * answer (freed before it returns) and a bounded cache of recent sessions
+ * whose entries are replaced, so the live heap stays flat. */
+#define STEADY_SCRATCH_BUFFERS 8
+#define STEADY_SCRATCH_MAX_BYTES (64u << 10)
+#define SESSION_CACHE_ENTRIES 64
+#define SESSION_ENTRY_BYTES 2048
 
 /* What /spike keeps alive. Not static: a cache nobody reads is one the
  * compiler may drop, memset and all. */
@@ -37,8 +44,11 @@ static void log_line(const char *rid, const char *level, const char *msg) {
          msg);
 }
 
-/* The spike: ~10 MiB, every page touched, kept until the process exits. */
-__attribute__((noinline)) static size_t build_report_cache(void) {
+/* The spike: ~10 MiB, every page touched, kept until the process exits.
+ * Not static, and the program is linked with -rdynamic: the agent's spike
+ * report names frames from the dynamic symbol table. */
+size_t build_report_cache(void);
+__attribute__((noinline)) size_t build_report_cache(void) {
   char *block;
   if (report_cache_len == REPORT_CACHE_MAX)
     return 0;
@@ -48,6 +58,33 @@ __attribute__((noinline)) static size_t build_report_cache(void) {
   memset(block, 1, REPORT_CACHE_BYTES);
   report_cache[report_cache_len++] = block;
   return REPORT_CACHE_BYTES;
+}
+
+static char *session_cache[SESSION_CACHE_ENTRIES];
+static unsigned session_next;
+
+/* The steady request's work; returns a checksum so none of it is dead. */
+__attribute__((noinline)) static unsigned steady_work(const char *action) {
+  unsigned sum = 0, seed = session_next * 2654435761u;
+  char *entry;
+  for (int i = 0; i < STEADY_SCRATCH_BUFFERS; i++) {
+    size_t n = 1024 + (seed >> (i * 3)) % STEADY_SCRATCH_MAX_BYTES;
+    char *scratch = malloc(n);
+    if (scratch == NULL)
+      continue;
+    memset(scratch, (int)(i + n), n);
+    sum += (unsigned char)scratch[n / 2] + (unsigned)strlen(action);
+    free(scratch);
+  }
+  entry = malloc(SESSION_ENTRY_BYTES);
+  if (entry) {
+    snprintf(entry, SESSION_ENTRY_BYTES, "session %u for %s", session_next,
+             action);
+    free(session_cache[session_next % SESSION_CACHE_ENTRIES]);
+    session_cache[session_next % SESSION_CACHE_ENTRIES] = entry;
+  }
+  session_next++;
+  return sum;
 }
 
 static void answer(struct evhttp_request *req, const char *body) {
@@ -107,7 +144,8 @@ static void on_request(struct evhttp_request *req, void *arg) {
   }
   log_line(rid, "INFO", "steady request");
   printf("plain line for %s\n", action);
-  snprintf(msg, sizeof(msg), "{\"ok\": true, \"path\": \"%s\"}", action);
+  snprintf(msg, sizeof(msg), "{\"ok\": true, \"path\": \"%s\", \"sum\": %u}",
+           action, steady_work(action));
   answer(req, msg);
 }
 

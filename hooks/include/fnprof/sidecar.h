@@ -46,6 +46,9 @@ typedef struct sidecar_config {
   int64_t stop_grace_ms;
   size_t buffer_bytes;
   const char *instance_id; /* FNPROF_INSTANCE_ID; default host-pid */
+  const char *spool_dir;   /* FNPROF_SPOOL, --spool: export library spool */
+  int freeze_profile;      /* FNPROF_FREEZE_PROFILE, --[no-]freeze-profile:
+                              take the inuse profile at /pre-freeze (1) */
   char *const *argv;       /* bootstrap and its arguments, NULL-ended */
   char *storage;           /* owned copy of FNPROF_EXPORT, split in place */
 } sidecar_config;

@@ -16,6 +16,8 @@ SIDECAR = os.environ["HOOKS_SIDECAR"]
 LOCAL = os.environ["HOOKS_LOCAL"]
 C_FUNCTION = os.environ["HOOKS_C_FUNCTION"]
 EXAMPLES = os.environ["HOOKS_EXAMPLES"]
+AGENT = os.environ.get("HOOKS_AGENT")
+COLLECTOR = os.environ.get("HOOKS_COLLECTOR")
 
 BOOTSTRAPS = {
     "c": [C_FUNCTION],
@@ -103,12 +105,29 @@ def http_request(port, method, path, body=b"", headers=None, timeout=10):
     return resp.status, hdrs, data
 
 
+def flatten(rec):
+    """A record as the export library writes it ({time_ns, kind, instance,
+    request_id, fields}) back in the sidecar's flat shape: the sidecar's
+    own kind travels as the field "record"."""
+    out = dict(rec.get("fields", {}))
+    for k in ("time_ns", "instance", "request_id"):
+        if k in rec:
+            out[k] = rec[k]
+    out.setdefault("request_id", "")
+    if "record" in out:
+        out["kind"] = out.pop("record")
+    for k, v in list(out.items()):
+        if isinstance(v, str) and k.endswith(("_ns", "_bytes")) and v.lstrip("-").isdigit():
+            out[k] = int(v)
+    return out
+
+
 def file_records(directory):
-    """Every record the file:// sink wrote, in offset order."""
+    """Every record the file:// sink wrote, in order."""
     records = []
     for path in sorted(glob.glob(os.path.join(directory, "*.jsonl"))):
         with open(path) as f:
-            records += [json.loads(line) for line in f if line.strip()]
+            records += [flatten(json.loads(line)) for line in f if line.strip()]
     return records
 
 
@@ -168,3 +187,50 @@ def check_start_end(records, ids, word="Invoke"):
             line = "FC %s %s RequestId: %s" % (word, what, rid)
             if msgs.count(line) != 1:
                 fail("%r exported %d times" % (line, msgs.count(line)))
+
+
+class Collector:
+    """fnprof-collector on a free loopback port with a temp SQLite db."""
+
+    KEY_ID, KEY_SECRET = "hooks-test-id", "hooks-test-secret"
+
+    def __init__(self, tmp):
+        self.out = open(os.path.join(tmp, "collector.out"), "w+b")
+        self.proc = subprocess.Popen(
+            [COLLECTOR, "--listen", "127.0.0.1:0", "--db",
+             os.path.join(tmp, "store.db"), "--access-key",
+             "%s:%s" % (self.KEY_ID, self.KEY_SECRET)],
+            stdout=self.out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        self.port = None
+        while self.port is None and time.time() < deadline:
+            self.out.seek(0)
+            first = self.out.readline().decode()
+            if first.endswith("\n"):
+                self.port = int(first.rsplit(":", 1)[1])
+            elif self.proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.02)
+        if self.port is None:
+            self.stop()
+            fail("fnprof-collector did not say its port")
+
+    def sls_url(self, project="hooks", logstore="fn"):
+        return "sls://127.0.0.1:%d/%s/%s" % (self.port, project, logstore)
+
+    def get(self, path):
+        st, _, body = http_request(self.port, "GET", path)
+        if st != 200:
+            fail("collector %s: %d %r" % (path, st, body[:300]))
+        return body
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.out.close()

@@ -11,8 +11,9 @@ import sys
 import tempfile
 import time
 
-from harness import (BOOTSTRAPS, LOCAL, SIDECAR, Sidecar, Store, check_no_duplicates,
-                     check_start_end, fail, file_records, free_port, http_request)
+from harness import (AGENT, BOOTSTRAPS, LOCAL, SIDECAR, Collector, Sidecar, Store,
+                     check_no_duplicates, check_start_end, fail, file_records,
+                     free_port, http_request)
 
 SECRET = "s3cr3t-VALUE-never-printed"
 
@@ -300,6 +301,77 @@ def scenario_crash():
             check_start_end(records, ["k0", "k1"])
         finally:
             sc.stop()
+
+
+def scenario_agent_collector():
+    """The whole chain: fnprof-local -> sidecar -> C function with the agent,
+    exported to fnprof-collector (sls://), checked through its query API."""
+    from urllib.parse import quote
+    steady_before, steady_after = 12, 4  # the detector needs 10 cycles of history
+    lines = ["invoke steady"] * steady_before + ["invoke spike"] + \
+        ["invoke steady"] * steady_after
+    with tempfile.TemporaryDirectory() as tmp:
+        coll = Collector(tmp)
+        try:
+            inv = os.path.join(tmp, "invocations.txt")
+            with open(inv, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            cmd = [LOCAL, "--port", str(free_port()), "--sidecar", SIDECAR,
+                   "--sidecar-arg=--listen=127.0.0.1",
+                   "--sidecar-arg=--export=" + coll.sls_url(),
+                   "--sidecar-arg=--instance-id=agent-test", "--file", inv,
+                   "--"] + BOOTSTRAPS["c"]
+            env = dict(os.environ, FNPROF_AGENT=AGENT,
+                       FNPROF_ACCESS_KEY_ID=coll.KEY_ID,
+                       FNPROF_ACCESS_KEY_SECRET=coll.KEY_SECRET)
+            p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=60)
+            if p.returncode != 0:
+                fail("fnprof-local failed %d: %s" % (p.returncode, p.stderr[-2000:]))
+            rows = [r for r in results(p.stdout) if r[0] == "invoke"]
+            if len(rows) != len(lines) or any(r[2] != 200 for r in rows):
+                fail("invocations: %r" % (rows,))
+            spike_id = rows[steady_before][1]
+            for _, rid, _, _ in rows:
+                got = json.loads(coll.get("/api/logs?limit=1000&request_id=" + quote(rid)))
+                recs = [r["fields"] for r in got["records"]]
+                msgs = [f.get("message", "") for f in recs]
+                for what in ("Start", "End"):
+                    want = "FC Invoke %s RequestId: %s" % (what, rid)
+                    if msgs.count(want) != 1:
+                        fail("%r stored %d times" % (want, msgs.count(want)))
+                text = "report cache built" if rid == spike_id else "steady request"
+                if not any(text in m and rid in m for m in msgs):
+                    fail("function log line of %s not stored: %r" % (rid, msgs))
+                inv_recs = [f for f in recs if f.get("record") == "invocation"]
+                if len(inv_recs) != 1:
+                    fail("%d invocation records for %s" % (len(inv_recs), rid))
+                before = int(inv_recs[0].get("heap_before_bytes", -1))
+                after = int(inv_recs[0].get("heap_after_bytes", -1))
+                if before < 0 or after < 0:
+                    fail("no heap numbers from the agent: %r" % inv_recs[0])
+                if rid == spike_id and after - before < 9 << 20:
+                    fail("spike invocation heap %d -> %d" % (before, after))
+            got = json.loads(coll.get("/api/logs?limit=1000&q=" + quote("heap spike")))
+            spikes = [r["fields"] for r in got["records"]
+                      if r["fields"].get("record") == "spike"]
+            if len(spikes) != 1:
+                fail("%d spike reports stored, want 1" % len(spikes))
+            first = spikes[0]["summary"].splitlines()[0]
+            if "build_report_cache" not in first:
+                fail("spike report does not name build_report_cache: %r" % first)
+            events = [r["fields"].get("event") for r in json.loads(
+                coll.get("/api/logs?limit=1000&q=agent_metrics"))["records"]
+                if r["fields"].get("record") == "agent_metrics"]
+            if sorted(events) != ["pre-freeze", "pre-stop"]:
+                fail("agent metrics records: %r" % events)
+            kinds = sorted(p["kind"] for p in json.loads(
+                coll.get("/api/profiles?limit=100"))["profiles"])
+            want = ["alloc", "final", "inuse", "spike-after", "spike-before", "spike-diff"]
+            if kinds != want:
+                fail("profiles stored: %r, want %r" % (kinds, want))
+        finally:
+            coll.stop()
 
 
 def scenario_secrets():

@@ -90,6 +90,67 @@ static void test_env_adds_agent_and_port(void **state) {
   sc__env_free(e);
 }
 
+static void test_env_agent_settings(void **state) {
+  char *in[] = {"PATH=/bin", "FNPROF_CONTROL=/theirs.sock", NULL};
+  char *user_dir[] = {"FNPROF_DIR=/mine", NULL};
+  char **e;
+  (void)state;
+  assert_int_equal(sc__env_build_agent(in, "/x/libfnprof.so", 1, "/p/a.sock",
+                                       "/p/prof", &e),
+                   0);
+  assert_string_equal(find(e, "FNPROF_CONTROL"), "/p/a.sock"); /* ours wins */
+  assert_string_equal(find(e, "FNPROF_DIR"), "/p/prof");
+  sc__env_free(e);
+  assert_int_equal(sc__env_build_agent(user_dir, "/x/libfnprof.so", 1,
+                                       "/p/a.sock", "/p/prof", &e),
+                   0);
+  assert_string_equal(find(e, "FNPROF_DIR"), "/mine"); /* the user's wins */
+  sc__env_free(e);
+}
+
+typedef struct kv_seen {
+  char keys[8][32], values[8][64];
+  int n;
+} kv_seen;
+
+static int collect_kv(void *arg, const char *k, const char *v) {
+  kv_seen *s = arg;
+  if (s->n == 8)
+    return -1;
+  snprintf(s->keys[s->n], sizeof(s->keys[0]), "%s", k);
+  snprintf(s->values[s->n], sizeof(s->values[0]), "%s", v);
+  s->n++;
+  return 0;
+}
+
+static void test_json_flat_reads_our_records(void **state) {
+  const char *line = "{\"kind\":\"log\",\"time_ns\":-12,\"m\":\"a\\\"b\\n"
+                     "\\u00e9\\ud83d\\ude00\",\"partial\":true}";
+  const char *bad[] = {"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":\"x}",
+                       "{\"a\":1,}", "[1]", "{\"a\":\"\\q\"}"};
+  fnp_error err = {0};
+  kv_seen s = {0};
+  char out[16];
+  (void)state;
+  assert_int_equal(sc__json_flat(line, strlen(line), collect_kv, &s, &err), 0);
+  assert_int_equal(s.n, 4);
+  assert_string_equal(s.keys[1], "time_ns");
+  assert_string_equal(s.values[1], "-12");
+  assert_string_equal(s.values[2], "a\"b\n\xc3\xa9\xf0\x9f\x98\x80");
+  assert_string_equal(s.values[3], "true");
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(sc__json_flat(bad[i], strlen(bad[i]), collect_kv, &s,
+                                   &err),
+                     FNP_EPARSE);
+  }
+  assert_int_equal(sc__json_find_str("{\"x\":1,\"summary\":\"heap \\\"s\\\"\"}",
+                                     "summary", out, sizeof(out)),
+                   0);
+  assert_string_equal(out, "heap \"s\"");
+  assert_true(sc__json_find_str("{}", "summary", out, sizeof(out)) < 0);
+}
+
 static void test_options(void **state) {
   char *argv[] = {"sc", "--port", "9100", "--export", "file:///tmp/x",
                   "--", "./bootstrap", "--port", "1", NULL};
@@ -121,6 +182,8 @@ int main(void) {
       cmocka_unit_test(test_json_escapes_and_replaces_bad_utf8),
       cmocka_unit_test(test_records_bounded_and_counted),
       cmocka_unit_test(test_env_adds_agent_and_port),
+      cmocka_unit_test(test_env_agent_settings),
+      cmocka_unit_test(test_json_flat_reads_our_records),
       cmocka_unit_test(test_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
