@@ -210,9 +210,11 @@ static void fork_prepare(void) {
   agent__buckets_lock_all();
   agent__region_lock_all();
   agent__arena_lock_all();
+  agent__unwind_fork_prepare(); /* last: unwinders hold none of ours */
 }
 
 static void fork_parent(void) {
+  agent__unwind_fork_done(false);
   agent__arena_unlock_all();
   agent__region_unlock_all();
   agent__buckets_unlock_all();
@@ -223,6 +225,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  agent__unwind_fork_done(true);
   agent__arena_reset_locks();
   agent__region_reset_locks();
   agent__buckets_reset_locks();

@@ -207,12 +207,17 @@ void agent__scale(int64_t count, int64_t bytes, int64_t rate, int64_t *ocount,
                   int64_t *obytes);
 /* Expected bytes one sample of `size` stands for: size / (1 - e^-size/rate). */
 double agent__sample_weight(uint64_t size, int64_t rate);
+/* The size part of a bucket's key (a size class, rate.c explains). */
+uint64_t agent__size_key(uint64_t n);
 
 /* ---- stacks (unwind.c) --------------------------------------------------- */
 
 /* Captures up to max return PCs of the caller, agent frames skipped. */
 int agent__unwind(uintptr_t *pcs, int max);
 void agent__unwind_init(void);
+/* Fork: no thread may be inside libunwind (unwind.c). */
+void agent__unwind_fork_prepare(void);
+void agent__unwind_fork_done(bool child);
 /* Is pc inside libfnprof.so's own code? */
 bool agent__is_self_pc(uintptr_t pc);
 
@@ -230,7 +235,7 @@ typedef struct agent__bucket {
   _Atomic(struct agent__bucket *) next; /* hash chain, lock-free read */
   struct agent__bucket *allnext;        /* all buckets, newest first */
   uint64_t hash;
-  uint64_t size; /* requested block size: part of the key, as in Go */
+  uint64_t size; /* size class of the blocks (agent__size_key): in the key */
   uint32_t req;  /* invocation (request id) index: part of the key */
   uint32_t id;   /* dense number, 1.. in creation order */
   uint32_t npc;

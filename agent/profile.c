@@ -101,7 +101,9 @@ static int add_bucket(pprof_profile *p, const agent__bucket *b, loc_map *lm,
     }
     ids[i] = *slot;
   }
-  pprof_label lab[2] = {{.key = bytes_key, .num = (int64_t)b->size}};
+  /* Go's label: the average block size, AllocBytes / AllocObjects. */
+  pprof_label lab[2] = {
+      {.key = bytes_key, .num = (int64_t)(a->alloc_bytes / a->allocs)}};
   size_t nl = 1;
   if (b->req) {
     int64_t s = pprof_string(p, agent__req_name(b->req));

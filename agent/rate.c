@@ -82,3 +82,18 @@ double agent__sample_weight(uint64_t size, int64_t rate) {
     return 0;
   return (double)size / (1.0 - exp(-(double)size / (double)rate));
 }
+
+/* Bucket size key: 16-byte steps up to 256 B, then four classes per power
+ * of two (at most 25 % apart). Go keys buckets by the size-class slot size,
+ * of which there are ~68; keying a C program's arbitrary request sizes
+ * exactly would make one bucket per distinct size (a log-uniform workload
+ * makes tens of thousands). The counters still add exact requested bytes,
+ * and the profile's `bytes` label is the bucket's average, as Go's is
+ * (AllocBytes / AllocObjects). */
+uint64_t agent__size_key(uint64_t n) {
+  if (n <= 256)
+    return (n + 15) & ~(uint64_t)15;
+  int lg = 63 - __builtin_clzll(n - 1); /* 2^lg < n <= 2^(lg+1) */
+  uint64_t step = ((uint64_t)1 << lg) / 4;
+  return (n + step - 1) / step * step;
+}

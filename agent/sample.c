@@ -69,7 +69,7 @@ static void *sample_alloc(size_t n, size_t align, bool zero) {
   uintptr_t pcs[AGENT_MAX_DEPTH];
   int npc = agent__unwind(pcs, agent__cfg.depth);
   uint32_t req = atomic_load_explicit(&agent__cur_req, memory_order_relaxed);
-  agent__bucket *b = agent__bucket_get(pcs, npc, n, req);
+  agent__bucket *b = agent__bucket_get(pcs, npc, agent__size_key(n), req);
   void *p = b ? agent__region_alloc(n, align) : NULL;
   if (!p) {
     atomic_fetch_add_explicit(&agent__st.dropped, 1, memory_order_relaxed);

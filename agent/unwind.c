@@ -11,6 +11,7 @@
 
 #include <libunwind.h>
 #include <link.h>
+#include <sched.h>
 
 /* libfnprof.so's executable segment, found once at init. */
 static uintptr_t self_lo, self_hi;
@@ -40,7 +41,40 @@ void agent__unwind_init(void) {
 
 bool agent__is_self_pc(uintptr_t pc) { return pc - self_lo < self_hi - self_lo; }
 
+/* Fork gate. libunwind and dl_iterate_phdr take locks of their own that
+ * pthread_atfork cannot reach; a fork while another thread holds one would
+ * leave it locked forever in the child. So the prepare handler closes the
+ * gate and waits until no thread is inside an unwind; samples taken while
+ * it is closed get an empty stack (counted under an unknown location)
+ * rather than waiting. */
+static _Atomic int unwinders;
+static _Atomic int fork_gate;
+
+void agent__unwind_fork_prepare(void) {
+  atomic_store(&fork_gate, 1);
+  while (atomic_load(&unwinders) != 0)
+    sched_yield();
+}
+
+void agent__unwind_fork_done(bool child) {
+  if (child)
+    atomic_store(&unwinders, 0);
+  atomic_store(&fork_gate, 0);
+}
+
+static int unwind_raw(uintptr_t *pcs, int max);
+
 int agent__unwind(uintptr_t *pcs, int max) {
+  atomic_fetch_add(&unwinders, 1);
+  int n = 0;
+  if (!atomic_load(&fork_gate))
+    n = unwind_raw(pcs, max);
+  atomic_fetch_sub(&unwinders, 1);
+  return n;
+}
+
+/* Kept out of line so its frame is one of ours, skipped like the rest. */
+__attribute__((noinline)) static int unwind_raw(uintptr_t *pcs, int max) {
   /* Room for our own frames on top of what the caller keeps. */
   enum { SELF_FRAMES_MAX = 8 };
   void *buf[AGENT_MAX_DEPTH + SELF_FRAMES_MAX];

@@ -218,8 +218,12 @@ static int mode_threads(long ops) {
 static volatile int fork_stop;
 static void *fork_busy(void *arg) {
   (void)arg;
-  while (!fork_stop)
-    free(site_a(rnd_size()));
+  struct timespec pause = {0, 50 * 1000};
+  for (unsigned i = 0; !fork_stop; i++) {
+    free(site_a((i * 2654435761u) % 4096 + 1));
+    if (i % 64 == 0) /* busy, but leave the CPUs to the children */
+      nanosleep(&pause, NULL);
+  }
   return NULL;
 }
 

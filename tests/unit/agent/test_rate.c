@@ -83,12 +83,29 @@ static void test_scale(void **state) {
   assert_true(fabs(agent__sample_weight(64 << 20, 524288) - (64 << 20)) < 1);
 }
 
+static void test_size_key(void **state) {
+  (void)state;
+  assert_int_equal(agent__size_key(0), 0);
+  assert_int_equal(agent__size_key(1), 16);
+  assert_int_equal(agent__size_key(256), 256);
+  assert_int_equal(agent__size_key(257), 320);
+  assert_int_equal(agent__size_key(1000), 1024);
+  assert_int_equal(agent__size_key(1025), 1280);
+  for (uint64_t n = 1; n < (1 << 22); n = n * 3 / 2 + 1) {
+    uint64_t k = agent__size_key(n);
+    assert_true(k >= n);
+    assert_true(k - n <= n / 4 + 15); /* classes at most 25 % apart */
+    assert_int_equal(agent__size_key(k), k);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_interval_mean),
       cmocka_unit_test(test_rate_one_and_off),
       cmocka_unit_test(test_sampling_probability),
       cmocka_unit_test(test_scale),
+      cmocka_unit_test(test_size_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
