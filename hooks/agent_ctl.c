@@ -445,6 +445,8 @@ static void *agent_thread(void *arg) {
     pthread_mutex_unlock(&a->lock);
     run_job(a, j);
     pthread_mutex_lock(&a->lock);
+    if (j->kind <= SC_AGENT_END && --a->n_io == 0 && a->drained_ev)
+      event_active(a->drained_ev, EV_READ, 0);
     if (j->gen) {
       a->gen_done = j->gen;
       event_active(a->done_ev, EV_READ, 0);
@@ -472,6 +474,15 @@ static void collect_done(evutil_socket_t fd, short what, void *arg) {
   pthread_mutex_unlock(&a->lock);
   if (cb)
     cb(cb_arg);
+}
+
+/* Loop thread: the start/end jobs drained. */
+static void drained_fire(evutil_socket_t fd, short what, void *arg) {
+  sc_agent *a = arg;
+  (void)fd;
+  (void)what;
+  if (a->drained_cb)
+    a->drained_cb(a->drained_arg);
 }
 
 /* ---- the loop's side ---------------------------------------------------- */
@@ -533,7 +544,8 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
   if (rc < 0)
     return rc;
   a->done_ev = event_new(base, -1, 0, collect_done, a);
-  if (a->done_ev == NULL)
+  a->drained_ev = event_new(base, -1, 0, drained_fire, a);
+  if (a->done_ev == NULL || a->drained_ev == NULL)
     return fnp_fail(err, -ENOMEM, "agent: event_new failed");
   rc = pthread_create(&a->thread, NULL, agent_thread, a);
   if (rc != 0)
@@ -543,16 +555,17 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
   return 0;
 }
 
-/* Queues a job; start/end jobs past the queue cap are skipped. */
+/* Queues a start/end job; past the queue cap they are skipped. */
 static int enqueue(sc_agent *a, sc_agent_job *j) {
   pthread_mutex_lock(&a->lock);
-  if (j->gen == 0 && a->n_jobs >= SC_AGENT_QUEUE_MAX) {
+  if (a->n_jobs >= SC_AGENT_QUEUE_MAX) {
     a->skipped++;
     pthread_mutex_unlock(&a->lock);
     return -EAGAIN;
   }
   STAILQ_INSERT_TAIL(&a->jobs, j, link);
   a->n_jobs++;
+  a->n_io++;
   pthread_cond_signal(&a->cond);
   pthread_mutex_unlock(&a->lock);
   return 0;
@@ -622,6 +635,21 @@ void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
   pthread_mutex_unlock(&a->lock);
 }
 
+int sc__agent_busy(sc_agent *a) {
+  int busy;
+  if (!a->enabled)
+    return 0;
+  pthread_mutex_lock(&a->lock);
+  busy = a->n_io > 0;
+  pthread_mutex_unlock(&a->lock);
+  return busy;
+}
+
+void sc__agent_on_drained(sc_agent *a, sc_agent_cb drained, void *arg) {
+  a->drained_cb = drained;
+  a->drained_arg = arg;
+}
+
 void sc__agent_forget_cb(sc_agent *a) {
   pthread_mutex_lock(&a->lock);
   a->cb = NULL;
@@ -667,7 +695,9 @@ void sc__agent_destroy(sc_agent *a) {
   }
   if (a->done_ev)
     event_free(a->done_ev);
-  a->done_ev = NULL;
+  if (a->drained_ev)
+    event_free(a->drained_ev);
+  a->done_ev = a->drained_ev = NULL;
   if (a->dir[0])
     remove_tree(a->dir);
   a->dir[0] = '\0';

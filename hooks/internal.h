@@ -332,6 +332,9 @@ typedef void (*sc_agent_cb)(void *arg);
 /* Queued jobs at most; past it start/end jobs are skipped (the invocation
  * record goes out without heap numbers) and counted. */
 #define SC_AGENT_QUEUE_MAX 1024
+/* An invocation waits for the agent's start/end jobs at most this long; a
+ * round trip takes well under a millisecond when the agent is healthy. */
+#define SC_AGENT_GATE_MS 100
 
 typedef struct sc_agent {
   int enabled;          /* an agent is preloaded and a socket path set */
@@ -356,6 +359,10 @@ typedef struct sc_agent {
   void *cb_arg;
   struct event *done_ev;
   uint64_t failures, skipped; /* conversations failed; jobs skipped */
+  size_t n_io;                /* start/end jobs queued or running */
+  struct event *drained_ev;   /* activated when n_io drops to 0 */
+  sc_agent_cb drained_cb;     /* loop thread; set before the first job */
+  void *drained_arg;
   int64_t heap_last;          /* bytes, -1 unknown; agent thread only */
 } sc_agent;
 
@@ -375,6 +382,14 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id,
 void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
                        int64_t deadline_mono_ns, sc_agent_cb cb, void *arg);
 void sc__agent_forget_cb(sc_agent *a);
+/* Whether start/end jobs are still queued or running. While they are, new
+ * invocations wait (at most SC_AGENT_GATE_MS) so that the agent hears of
+ * an invocation before the function starts on it: its samples then carry
+ * the right request id, and the previous invocation's heap-after is not
+ * measured with the next one's allocations in it. */
+int sc__agent_busy(sc_agent *a);
+/* drained runs on the loop thread each time the start/end jobs drain. */
+void sc__agent_on_drained(sc_agent *a, sc_agent_cb drained, void *arg);
 /* Stops the thread, removes the private directory. */
 void sc__agent_destroy(sc_agent *a);
 
@@ -398,6 +413,7 @@ struct sidecar {
   sc_upstream upstream[SC_UPSTREAM_MAX];
   struct event *probe_ev, *start_timeout_ev, *rss_ev, *retry_ev;
   struct event *sigchld_ev, *sigterm_ev, *sigint_ev, *exit_ev, *stop_ev;
+  struct event *gate_ev; /* bounds how long invocations wait for the agent */
   sc_call *hook;          /* the lifecycle hook running, at most one */
   struct event *hook_ev;  /* its budget or grace timer */
   int hook_fn_status;     /* the function's answer to it, 0: none */
@@ -413,6 +429,9 @@ struct sidecar {
 int sc__proxy_start(sidecar *sc, fnp_error *err) FNP_MUST_CHECK;
 void sc__proxy_dispatch(sc_call *call);
 void sc__proxy_release(sidecar *sc);
+/* Dispatches every held request (the function is up, the agent is ready
+ * or took too long). */
+void sc__proxy_release_held(sidecar *sc);
 /* Forwards call->req to the function; used by hooks.c too. */
 int sc__proxy_forward(sc_call *call, const char *uri) FNP_MUST_CHECK;
 
