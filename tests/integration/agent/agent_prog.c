@@ -395,6 +395,102 @@ static int mode_spike(void) {
   return 0;
 }
 
+/* ---- control socket ------------------------------------------------------ */
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+/* Sends one request line; returns the payload (malloc'd, NUL-terminated)
+ * and whether the header said ok. */
+static char *ctl(int fd, const char *req, int *ok, size_t *len) {
+  char line[300];
+  int n = snprintf(line, sizeof(line), "%s\n", req);
+  CHECK(write(fd, line, (size_t)n) == n);
+  char hdr[64];
+  size_t h = 0;
+  while (h < sizeof(hdr) - 1) {
+    CHECK(read(fd, &hdr[h], 1) == 1);
+    if (hdr[h++] == '\n')
+      break;
+  }
+  hdr[h] = '\0';
+  size_t plen = 0;
+  char word[8];
+  CHECK(sscanf(hdr, "%7s %zu", word, &plen) == 2);
+  *ok = strcmp(word, "ok") == 0;
+  char *p = malloc(plen + 1);
+  CHECK(p);
+  for (size_t got = 0; got < plen;) {
+    ssize_t r = read(fd, p + got, plen - got);
+    CHECK(r > 0);
+    got += (size_t)r;
+  }
+  p[plen] = '\0';
+  if (len)
+    *len = plen;
+  return p;
+}
+
+NOINLINE void *invocation_work(void) { return malloc(300000); }
+
+static int mode_control(const char *path) {
+  struct stat st;
+  for (int i = 0; i < 200 && stat(path, &st) != 0; i++)
+    usleep(10000); /* the background thread binds it at start-up */
+  CHECK(stat(path, &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+  CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+  int ok;
+  size_t len;
+  char *r = ctl(fd, "metrics", &ok, &len);
+  CHECK(ok && r[0] == '{' && strstr(r, "\"rate\":1,"));
+  free(r);
+  r = ctl(fd, "end-cycle", &ok, &len);
+  CHECK(ok && atoi(r) >= 1);
+  free(r);
+  r = ctl(fd, "invocation-start req-42", &ok, &len);
+  CHECK(ok && len == 0);
+  free(r);
+  void *kept = invocation_work();
+  r = ctl(fd, "invocation-end req-42", &ok, &len);
+  CHECK(ok);
+  free(r);
+  r = ctl(fd, "profile final", &ok, &len);
+  CHECK(ok && len > 0);
+  pprof_profile *p = NULL;
+  CHECK(pprof_decode(r, len, NULL, &p, NULL) == 0);
+  free(r);
+  int labelled = 0;
+  for (size_t i = 0; i < p->n_sample; i++)
+    for (size_t k = 0; k < p->sample[i].n_label; k++)
+      if (strcmp(pprof_str(p, p->sample[i].label[k].key), "request") == 0 &&
+          strcmp(pprof_str(p, p->sample[i].label[k].str), "req-42") == 0 &&
+          sample_has(p, &p->sample[i], "invocation_work"))
+        labelled++;
+  CHECK(labelled == 1);
+  pprof_profile_free(p);
+  r = ctl(fd, "profile bogus", &ok, &len);
+  CHECK(!ok && len > 0);
+  free(r);
+  r = ctl(fd, "no-such-request", &ok, &len);
+  CHECK(!ok);
+  free(r);
+  r = ctl(fd, "spikes", &ok, &len);
+  CHECK(ok && strcmp(r, "[]") == 0);
+  free(r);
+  r = ctl(fd, "shutdown", &ok, &len);
+  CHECK(ok);
+  free(r);
+  close(fd);
+  CHECK(stat(path, &st) != 0); /* the socket is gone */
+  free(kept);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s MODE [ARG]\n", argv[0]);
@@ -416,6 +512,8 @@ int main(int argc, char **argv) {
     return mode_sigstop();
   if (strcmp(m, "dlclose") == 0 && argc > 2)
     return mode_dlclose(argv[2]);
+  if (strcmp(m, "control") == 0 && argc > 2)
+    return mode_control(argv[2]);
   if (strcmp(m, "spike") == 0)
     return mode_spike();
   fprintf(stderr, "unknown mode %s\n", m);
