@@ -20,6 +20,26 @@ int export__json_str(fnp_buf *b, const char *s, size_t len) FNP_MUST_CHECK;
 int export__json_kv(fnp_buf *b, const char *key, const char *value)
     FNP_MUST_CHECK;
 
+/* ---- arena for protobuf-c unpacking (pb_arena.c) ---- */
+
+#include <protobuf-c/protobuf-c.h>
+
+/* Decoded bytes may take at most this many times the wire bytes (plus a
+ * floor): generous for real messages (protobuf-c structs are ~5-15x the
+ * smallest encodings), fatal for amplification bombs. */
+#define EXPORT__DECODE_BUDGET(len) ((len) * 32 + (64u << 10))
+
+typedef struct export__arena {
+  ProtobufCAllocator pb; /* pass &arena->pb to protobuf-c */
+  struct export__arena_chunk *head;
+  size_t total, budget;
+  bool over_budget;
+} export__arena;
+
+void export__arena_init(export__arena *a, size_t budget);
+void *export__arena_alloc(export__arena *a, size_t n); /* 16-aligned */
+void export__arena_destroy(export__arena *a);
+
 /* ---- payloads: an encoded, uncompressed batch (sink.c, spool.c) ---- */
 
 typedef enum export__payload_kind {

@@ -43,6 +43,12 @@ int export__json_str(fnp_buf *b, const char *s, size_t len) {
   size_t run = 0; /* bytes copied verbatim in one append */
   for (size_t i = 0; i < len && rc == 0;) {
     unsigned c = p[i];
+    /* Hot path (ingest): printable ASCII is copied as is. */
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      run++;
+      i++;
+      continue;
+    }
     size_t n = utf8_len(p + i, len - i);
     if (n > 0 && c >= 0x20 && c != '"' && c != '\\') {
       run += n;

@@ -1,7 +1,8 @@
 /*
  * OTLP/HTTP protobuf decoding for fnprof-collector: a nesting pre-check
  * (protobuf-c unpacks recursively, and AnyValue can nest without bound, so
- * hostile input could exhaust the stack), protobuf-c unpack, then flattening
+ * hostile input could exhaust the stack), protobuf-c unpack into an arena
+ * (pb_arena.c: bounded amplification, no per-field malloc), then flattening
  * of log records and data points into export_otlp_items for the store.
  */
 #include "internal.h"
@@ -374,10 +375,18 @@ int export_otlp_decode(const void *data, size_t len, bool metrics,
   int rc = check_depth(data, len, desc, err);
   if (rc < 0)
     return rc;
-  ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, len, data);
-  if (msg == NULL)
-    return fnp_fail(err, FNP_EPARSE,
-                    "OTLP: not a valid %s (%zu bytes)", desc->short_name, len);
+  export__arena a;
+  export__arena_init(&a, EXPORT__DECODE_BUDGET(len));
+  ProtobufCMessage *msg = protobuf_c_message_unpack(desc, &a.pb, len, data);
+  if (msg == NULL) {
+    rc = a.over_budget
+             ? fnp_fail(err, FNP_ETOOBIG, "OTLP: %zu bytes decode to more "
+                        "than %zu", len, a.budget)
+             : fnp_fail(err, FNP_EPARSE, "OTLP: not a valid %s (%zu bytes)",
+                        desc->short_name, len);
+    export__arena_destroy(&a);
+    return rc;
+  }
   export_otlp_data *d = calloc(1, sizeof *d);
   size_t n = count_items(msg, metrics);
   if (d == NULL || n > max_items) {
@@ -396,11 +405,11 @@ int export_otlp_decode(const void *data, size_t len, bool metrics,
     fnp_fail(err, rc, "OTLP: %s while flattening", fnp_strerror(rc));
     goto fail;
   }
-  protobuf_c_message_free_unpacked(msg, NULL);
+  export__arena_destroy(&a); /* the items hold their own copies */
   *out = d;
   return 0;
 fail:
   export_otlp_data_free(d);
-  protobuf_c_message_free_unpacked(msg, NULL);
+  export__arena_destroy(&a);
   return rc;
 }

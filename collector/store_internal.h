@@ -27,10 +27,14 @@ struct store {
   bool in_batch;
   int64_t batch_id;
   int64_t n_records;
+  int64_t last_log_id, last_metric_id; /* of the open batch */
   const char *tag_instance; /* borrowed from the open batch's tags */
   fnp_buf scratch;          /* JSON of one record's fields */
   uint64_t rollback_failures;
 };
+
+/* The 64-bit key indexed in place of an instance or request id string. */
+int64_t store__key(const char *s);
 
 /* Fills err from SQLite's last error on s->db; returns the code. */
 int store__sqlite_fail(store *s, fnp_error *err, const char *what);

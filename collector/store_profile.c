@@ -108,18 +108,19 @@ static int exec(store *s, const char *sql, int64_t arg, fnp_error *err) {
   return rc;
 }
 
-/* Deletes batches received before cutoff_ns, with their rows. */
+/* Deletes batches received before cutoff_ns, with their rows: a prefix of
+ * logs and metrics by id (see the schema note in store.c). */
 static int delete_before(store *s, int64_t cutoff_ns, fnp_error *err) {
   int rc = exec(s, "BEGIN IMMEDIATE", 0, err);
   rc = rc ? rc
           : exec(s,
-                 "DELETE FROM logs WHERE batch_id IN (SELECT id FROM batches"
-                 " WHERE received_ns < ?1)",
+                 "DELETE FROM logs WHERE id <= (SELECT max(last_log_id)"
+                 " FROM batches WHERE received_ns < ?1)",
                  cutoff_ns, err);
   rc = rc ? rc
           : exec(s,
-                 "DELETE FROM metrics WHERE batch_id IN (SELECT id FROM"
-                 " batches WHERE received_ns < ?1)",
+                 "DELETE FROM metrics WHERE id <= (SELECT max(last_metric_id)"
+                 " FROM batches WHERE received_ns < ?1)",
                  cutoff_ns, err);
   rc = rc ? rc
           : exec(s, "DELETE FROM batches WHERE received_ns < ?1", cutoff_ns,

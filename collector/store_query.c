@@ -11,15 +11,16 @@
 #define DEFAULT_LIMIT 100
 #define SQL_MAX_BYTES 2048
 
+#define MAX_BINDS 12
+
+/* A query under construction: fixed SQL fragments, values bound later. */
 typedef struct sqlb {
   char sql[SQL_MAX_BYTES];
   size_t len;
-  const char *text[8]; /* values to bind, in order */
-  int n_text;
-  int64_t num[4];
-  int n_num;
-  const char *order[12]; /* 't' text or 'n' number, bind order */
-  char kinds[12];
+  struct {
+    const char *text; /* NULL: bind num */
+    int64_t num;
+  } bind[MAX_BINDS];
   int n;
 } sqlb;
 
@@ -32,21 +33,20 @@ static void add_sql(sqlb *b, const char *s) {
 }
 
 static void where_text(sqlb *b, const char *clause, const char *v) {
-  if (v == NULL || *v == '\0')
+  if (v == NULL || *v == '\0' || b->n == MAX_BINDS)
     return;
   add_sql(b, clause);
-  b->kinds[b->n] = 't';
-  b->text[b->n_text] = v;
-  b->order[b->n++] = (const char *)(intptr_t)b->n_text++;
+  b->bind[b->n].text = v;
+  b->n++;
 }
 
 static void where_num(sqlb *b, const char *clause, int64_t v) {
-  if (v == 0)
+  if (v == 0 || b->n == MAX_BINDS)
     return;
   add_sql(b, clause);
-  b->kinds[b->n] = 'n';
-  b->num[b->n_num] = v;
-  b->order[b->n++] = (const char *)(intptr_t)b->n_num++;
+  b->bind[b->n].text = NULL;
+  b->bind[b->n].num = v;
+  b->n++;
 }
 
 static int limit_of(const store_query *q) {
@@ -63,11 +63,10 @@ static int prepare(store *s, sqlb *b, int limit, sqlite3_stmt **st,
   if (sqlite3_prepare_v2(s->db, b->sql, -1, st, NULL) != SQLITE_OK)
     return store__sqlite_fail(s, err, "query");
   for (int i = 0; i < b->n; i++) {
-    intptr_t k = (intptr_t)b->order[i];
-    if (b->kinds[i] == 't')
-      sqlite3_bind_text(*st, i + 1, b->text[k], -1, SQLITE_STATIC);
+    if (b->bind[i].text)
+      sqlite3_bind_text(*st, i + 1, b->bind[i].text, -1, SQLITE_STATIC);
     else
-      sqlite3_bind_int64(*st, i + 1, b->num[k]);
+      sqlite3_bind_int64(*st, i + 1, b->bind[i].num);
   }
   return 0;
 }
@@ -132,7 +131,11 @@ int store_query_logs(store *s, const store_query *q, fnp_buf *json,
               " FROM logs l JOIN batches b ON b.id = l.batch_id WHERE 1");
   where_text(&b, " AND b.project = ?", q->project);
   where_text(&b, " AND b.logstore = ?", q->logstore);
+  if (q->request_id && *q->request_id)
+    where_num(&b, " AND l.request_key = ?", store__key(q->request_id));
   where_text(&b, " AND l.request_id = ?", q->request_id);
+  if (q->instance && *q->instance)
+    where_num(&b, " AND l.instance_key = ?", store__key(q->instance));
   where_text(&b, " AND l.instance = ?", q->instance);
   if (q->text && *q->text && strlen(q->text) < 512) {
     like_pattern(q->text, like, sizeof like);

@@ -3,16 +3,19 @@
  *   bench_collector encode [RECORDS]   one core: LogGroup encode alone and
  *       encode + zstd / deflate / lz4, on realistic function log lines;
  *       records/s, MB/s of raw LogGroup, bytes per record.
- *   bench_collector ingest URL [RECORDS]   end to end: batches through the
- *       export library (zstd, signed) into fnprof-collector, each one
- *       acknowledged (committed) before the next is counted.
+ *   bench_collector ingest URL [RECORDS] [CLIENTS]   end to end: batches
+ *       through the export library (zstd, signed) into fnprof-collector,
+ *       each acknowledged (committed) before the client sends its next;
+ *       CLIENTS processes (instances) push concurrently.
  */
 #include <fnprof/export.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BATCH_RECORDS 2048 /* the C producer's batch size */
 
@@ -103,7 +106,8 @@ static int bench_encode(long records) {
   return 0;
 }
 
-static int bench_ingest(const char *url, long records) {
+/* One client: its share of the records, one sink, batch after batch. */
+static int ingest_client(const char *url, long nb, long first) {
   export_sink_opts o = {.access_key_id = "BENCH", .access_key_secret = "b3nch",
                         .request_timeout_ms = 30000};
   export_sink *s;
@@ -112,30 +116,43 @@ static int bench_ingest(const char *url, long records) {
     fprintf(stderr, "%s\n", err.msg);
     return 1;
   }
-  long nb = records / BATCH_RECORDS, acked = 0;
-  double t0 = now_s();
-  for (long i = 0; i < nb; i++) {
-    export_flush_result r;
+  for (long i = first; i < first + nb; i++) {
+    export_flush_result r = {0};
     if (export_sink_push(s, make_batch(i * BATCH_RECORDS), &err) < 0 ||
-        export_sink_flush(s, export_now_ms() + 30000, &r) < 0) {
+        export_sink_flush(s, export_now_ms() + 30000, &r) < 0 ||
+        r.acked_records != BATCH_RECORDS) {
       fprintf(stderr, "batch %ld: %s %s\n", i, err.msg, r.why);
+      export_sink_free(s);
       return 1;
     }
-    acked += (long)r.acked_records;
   }
-  double dt = now_s() - t0;
-  printf("ingest: %ld records acknowledged in %.2f s = %.0f records/s "
-         "(batches of %d, zstd, signed, one commit per batch)\n",
-         acked, dt, (double)acked / dt, BATCH_RECORDS);
   export_sink_free(s);
   return 0;
+}
+
+static int bench_ingest(const char *url, long records, int clients) {
+  long nb = records / BATCH_RECORDS / clients;
+  double t0 = now_s();
+  for (int c = 0; c < clients; c++)
+    if (fork() == 0)
+      _exit(ingest_client(url, nb, c * nb));
+  int failed = 0, st;
+  while (wait(&st) > 0)
+    failed |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+  double dt = now_s() - t0;
+  long acked = nb * clients * BATCH_RECORDS;
+  printf("ingest: %ld records acknowledged in %.2f s = %.0f records/s "
+         "(%d clients, batches of %d, zstd, signed, a commit per batch)\n",
+         acked, dt, (double)acked / dt, clients, BATCH_RECORDS);
+  return failed;
 }
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "encode") == 0)
     return bench_encode(argc > 2 ? atol(argv[2]) : 1000000);
   if (argc >= 3 && strcmp(argv[1], "ingest") == 0)
-    return bench_ingest(argv[2], argc > 3 ? atol(argv[3]) : 400000);
-  fprintf(stderr, "usage: bench_collector encode [N] | ingest URL [N]\n");
+    return bench_ingest(argv[2], argc > 3 ? atol(argv[3]) : 400000,
+                        argc > 4 ? atoi(argv[4]) : 1);
+  fprintf(stderr, "usage: bench_collector encode [N] | ingest URL [N [CLIENTS]]\n");
   return 2;
 }

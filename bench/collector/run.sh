@@ -17,7 +17,10 @@ for sync in full normal; do
   pid=$!
   for _ in $(seq 100); do [ -s "$work/out" ] && break; sleep 0.05; done
   port=$(head -1 "$work/out" | sed 's/.*://')
-  echo -n "sync=$sync "
-  "$b/bench/collector/bench_collector" ingest "sls://127.0.0.1:$port/bench/logs" 409600
+  for clients in 1 2; do
+    echo -n "sync=$sync "
+    "$b/bench/collector/bench_collector" ingest \
+      "sls://127.0.0.1:$port/bench/logs" 819200 $clients
+  done
   kill $pid; wait $pid 2>/dev/null || true
 done

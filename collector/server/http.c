@@ -26,6 +26,26 @@ int64_t srv_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Reusing the buffer spared a malloc + page faults of the whole raw body
+ * per request; more than this is not worth keeping between requests. */
+#define PLAIN_KEEP_BYTES (8u << 20)
+
+fnp_buf *srv_plain(srv *s) {
+  if (s->plain.cap != s->lim.max_raw_bytes) {
+    fnp_buf_destroy(&s->plain);
+    fnp_buf_init(&s->plain, s->lim.max_raw_bytes);
+  }
+  fnp_buf_reset(&s->plain);
+  return &s->plain;
+}
+
+void srv_plain_done(srv *s) {
+  if (s->plain.alloc > PLAIN_KEEP_BYTES) {
+    fnp_buf_destroy(&s->plain);
+    fnp_buf_init(&s->plain, s->lim.max_raw_bytes);
+  }
+}
+
 const char *srv_header(struct evhttp_request *req, const char *name) {
   return evhttp_find_header(evhttp_request_get_input_headers(req), name);
 }

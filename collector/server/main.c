@@ -237,6 +237,7 @@ int main(int argc, char **argv) {
     evhttp_free(s.http);
   store_close(s.db);
   event_base_free(s.base);
+  fnp_buf_destroy(&s.plain);
   for (int i = 0; i < s.n_keys; i++) {
     free(s.keys[i].id);
     explicit_bzero(s.keys[i].secret, strlen(s.keys[i].secret));

@@ -82,19 +82,18 @@ void srv_otlp(srv *s, struct evhttp_request *req, bool metrics) {
   bool gz = enc && strcasecmp(enc, "gzip") == 0;
   if (enc && !gz && strcasecmp(enc, "identity") != 0)
     return otlp_error(s, req, 415, "Content-Encoding must be gzip");
-  fnp_buf plain;
-  fnp_buf_init(&plain, s->lim.max_raw_bytes);
+  fnp_buf *plain = srv_plain(s);
   fnp_error err = {0};
   export_otlp_data *d = NULL;
   int rc = export_decompress_buf(gz ? EXPORT_COMPRESS_GZIP
                                     : EXPORT_COMPRESS_NONE,
-                                 body, len, -1, s->lim.max_raw_bytes, &plain,
+                                 body, len, -1, s->lim.max_raw_bytes, plain,
                                  &err);
   if (rc < 0) {
     otlp_error(s, req, rc == FNP_ETOOBIG ? 413 : 400, "%s", err.msg);
     goto done;
   }
-  rc = export_otlp_decode(plain.data ? plain.data : (uint8_t *)"", plain.len,
+  rc = export_otlp_decode(plain->data ? plain->data : (uint8_t *)"", plain->len,
                           metrics, s->lim.max_logs, &d, &err);
   if (rc < 0) {
     otlp_error(s, req, rc == FNP_ETOOBIG ? 413 : 400, "%s", err.msg);
@@ -106,5 +105,5 @@ void srv_otlp(srv *s, struct evhttp_request *req, bool metrics) {
     srv_reply(s, req, 200, "application/x-protobuf", NULL, 0);
 done:
   export_otlp_data_free(d);
-  fnp_buf_destroy(&plain);
+  srv_plain_done(s);
 }

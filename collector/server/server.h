@@ -52,6 +52,7 @@ typedef struct srv {
   bool paused; /* listener disabled at max_connections */
   uint64_t next_request_id;
   char request_prefix[17];
+  fnp_buf plain; /* decompressed body, reused between requests */
 } srv;
 
 /* http.c */
@@ -90,5 +91,9 @@ void srv_otlp(srv *s, struct evhttp_request *req, bool metrics);
 void srv_api(srv *s, struct evhttp_request *req, const char *path);
 
 int64_t srv_now_ns(void);
+/* The reusable decompression buffer, emptied (capped at max_raw_bytes);
+ * srv_plain_done releases it if one large request grew it. */
+fnp_buf *srv_plain(srv *s);
+void srv_plain_done(srv *s);
 
 #endif

@@ -115,13 +115,12 @@ void srv_sls_putlogs(srv *s, struct evhttp_request *req, const char *project,
   if (srv_auth_sls(s, req, resource, body, len) < 0 ||
       raw_size(s, req, &raw) < 0)
     return;
-  fnp_buf plain;
-  fnp_buf_init(&plain, s->lim.max_raw_bytes);
+  fnp_buf *plain = srv_plain(s);
   export_sls_group *g = NULL;
   fnp_error err = {0};
-  if (decode_body(s, req, body, len, raw, &plain) < 0)
+  if (decode_body(s, req, body, len, raw, plain) < 0)
     goto done;
-  if (export_sls_decode(plain.data ? plain.data : (uint8_t *)"", plain.len,
+  if (export_sls_decode(plain->data ? plain->data : (uint8_t *)"", plain->len,
                         s->lim.max_logs, &g, &err) < 0) {
     srv_reply_error(s, req, err.code == FNP_ETOOBIG ? 413 : 400,
                     err.code == FNP_ETOOBIG ? "PostBodyTooLarge"
@@ -133,5 +132,5 @@ void srv_sls_putlogs(srv *s, struct evhttp_request *req, const char *project,
     srv_reply(s, req, 200, NULL, NULL, 0);
 done:
   export_sls_group_free(g);
-  fnp_buf_destroy(&plain);
+  srv_plain_done(s);
 }

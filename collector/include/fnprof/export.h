@@ -190,12 +190,13 @@ typedef struct export_sls_log {
 } export_sls_log;
 
 typedef struct export_sls_group {
-  char *topic;  /* never NULL ("" when absent) */
-  char *source; /* never NULL */
+  const char *topic;  /* never NULL ("" when absent) */
+  const char *source; /* never NULL */
   export_sls_log *logs;
   size_t n_logs;
   export_field *tags;
   size_t n_tags;
+  void *priv; /* the decoding arena every pointer above points into */
 } export_sls_group;
 
 /* Decodes and validates one LogGroup (at most max_logs logs). */

@@ -31,14 +31,15 @@ def sign(verb, md5, ctype, date, headers, resource):
     return base64.b64encode(hmac.new(SECRET.encode(), s.encode(), hashlib.sha1).digest()).decode()
 
 def put(body, raw=None, compress=None, md5=None, secret_ok=True, date=None,
-        drop=(), extra=None, path=PATH, ctype="application/x-protobuf"):
+        drop=(), extra=None, path=PATH, ctype="application/x-protobuf",
+        signed=None):
     date = date or formatdate(usegmt=True)
     h = {"x-log-apiversion": "0.6.0", "x-log-signaturemethod": "hmac-sha1",
          "x-log-bodyrawsize": str(len(body) if raw is None else raw)}
     if compress: h["x-log-compresstype"] = compress
     for k in drop: h.pop(k, None)  # signed headers: left out before signing
     md5 = md5 or hashlib.md5(body).hexdigest().upper()
-    sig = sign("POST", md5, ctype, date, h, path)
+    sig = sign("POST", md5, ctype, date, h, signed or path)
     if not secret_ok: sig = sig[::-1]
     h.update({"Content-Type": ctype, "Content-MD5": md5, "Date": date,
               "Authorization": "LOG %s:%s" % (KID, sig)})
@@ -74,6 +75,15 @@ def alive():
 
 good = log_group(3)
 expect("valid", put(good), 200)
+# The other request forms SDKs use: Go's bare /logstores/{ls}, KeyHash
+# routing (the query is signed), and the documented path-style fallback
+# (signed over the path without /projects/{p}).
+expect("valid, Go SDK path", put(good, path="/logstores/forms"), 200)
+expect("valid, route?key=", put(good, path="/logstores/forms/shards/route?key=0fab"), 200)
+expect("valid, path-style", put(good, path="/projects/pp/logstores/forms/shards/lb",
+                                signed="/logstores/forms/shards/lb"), 200)
+st, body, _ = request("GET", "/api/logs?logstore=forms&project=pp")
+if json.loads(body)["count"] != 3: print("path-style project not stored"); sys.exit(1)
 expect("truncated protobuf", put(good[:-3]), 400, "PostBodyInvalid")
 expect("garbage", put(b"\xff\xfe\xfd garbage \x00" * 50), 400, "PostBodyInvalid")
 expect("bad signature", put(good, secret_ok=False), 401, "SignatureNotMatch")
