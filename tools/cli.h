@@ -85,5 +85,7 @@ int cmd_top(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
 int cmd_folded(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_local(int argc, char **argv);
 
 #endif

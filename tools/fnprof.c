@@ -22,6 +22,8 @@ static const verb VERBS[] = {
     {"diff", cmd_diff, "what grew and what shrank between two profiles"},
     {"flame", cmd_flame, "a flame graph as a self-contained SVG"},
     {"folded", cmd_folded, "folded stacks (flamegraph.pl input)"},
+    {"run", cmd_run, "run a program with the heap agent preloaded"},
+    {"local", cmd_local, "run a function through the platform's lifecycle"},
 };
 
 static void usage(FILE *out) {
