@@ -1,9 +1,10 @@
-/* Profiles in the store (deduped by SHA-256 of their bytes) and retention
+/* Profiles in the store (deduped by a SHA-256 key) and retention
  * of old batches and profiles by age and database size. */
 #include "store_internal.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,13 +13,26 @@
  * database over its limit shrinks in a few rounds, not one row at a time. */
 #define SIZE_RETAIN_FRACTION 10
 
-static void sha256_hex(const void *d, size_t len, char out[65]) {
+/* The dedupe key: SHA-256 over the metadata and the bytes, so a retried
+ * upload is recognized while two profiles that happen to have identical
+ * bytes (an unchanged heap at two freezes) stay two records. */
+static void profile_key(const store_profile *p, const void *d, size_t len,
+                        char out[65]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
+  char meta[64];
+  snprintf(meta, sizeof meta, "%lld", (long long)p->time_ns);
+  const char *parts[] = {p->project ? p->project : "",
+                         p->instance ? p->instance : "",
+                         p->kind ? p->kind : "", meta};
   out[0] = '\0';
-  if (!EVP_Digest(d, len, md, &n, EVP_sha256(), NULL))
-    return;
-  for (unsigned i = 0; i < n && i < 32; i++)
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+  bool ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+  for (size_t i = 0; ok && i < 4; i++) /* NUL-separated: unambiguous */
+    ok = EVP_DigestUpdate(c, parts[i], strlen(parts[i]) + 1);
+  ok = ok && EVP_DigestUpdate(c, d, len) && EVP_DigestFinal_ex(c, md, &n);
+  EVP_MD_CTX_free(c);
+  for (unsigned i = 0; ok && i < n && i < 32; i++)
     snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
@@ -33,7 +47,9 @@ int store_put_profile(store *s, const store_profile *p, const void *data,
                       size_t len, int64_t *id, bool *duplicate,
                       fnp_error *err) {
   char sha[65];
-  sha256_hex(data, len, sha);
+  profile_key(p, data, len, sha);
+  if (sha[0] == '\0')
+    return fnp_fail(err, -ENOMEM, "profile: hashing failed");
   sqlite3_stmt *st = NULL;
   *duplicate = false;
   int rc = exec_one(s, "SELECT id FROM profiles WHERE sha256 = ?1", &st, err);

@@ -70,7 +70,8 @@ typedef struct store_profile {
   int64_t time_ns;
 } store_profile;
 
-/* Stores a profile (dedupe by SHA-256 of the bytes); *id is its id. */
+/* Stores a profile; *id is its id. A profile with the same metadata and
+ * bytes (a retried upload) is a duplicate: *duplicate, the first's id. */
 EXPORT_API int store_put_profile(store *s, const store_profile *p,
                                  const void *data, size_t len, int64_t *id,
                                  bool *duplicate, fnp_error *err)
