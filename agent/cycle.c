@@ -30,6 +30,14 @@ static _Atomic int bg_stop;
 static int wake_fd = -1;
 static _Atomic int pace_pending;
 static _Atomic uint64_t alloc_at_cycle_start;
+static _Atomic int64_t last_cycle_ns; /* CLOCK_MONOTONIC of the last end */
+
+/* Paced cycles are at least this far apart. A small heap churned fast
+ * would otherwise end hundreds of cycles a second, and each end walks
+ * every bucket and calls mallinfo2, which holds glibc's arena locks while
+ * it walks the bins: contention the application feels. 50 ms still gives
+ * 20 cycles a second, far more than a spike needs. */
+#define PACE_MIN_INTERVAL_NS ((int64_t)50 * 1000000)
 
 /* Cycle history ring, under agent__cycle_lock. */
 static agent__cycle_rec hist[AGENT_CYCLE_HISTORY];
@@ -74,6 +82,7 @@ static uint64_t end_cycle(const char *reason, bool exact) {
   hist[hist_n % AGENT_CYCLE_HISTORY] = rec;
   hist_n++;
   pthread_mutex_unlock(&agent__cycle_lock);
+  atomic_store(&last_cycle_ns, agent__now_ns(CLOCK_MONOTONIC));
   atomic_store(&pace_pending, 0);
   agent__spike_on_cycle(&rec);
   return c;
@@ -109,7 +118,13 @@ void agent__pace_check(void) {
   int64_t goal = live > 0 ? live / 100 * agent__cfg.cycle_percent : 0;
   if (goal < AGENT_MIN_CYCLE_BYTES)
     goal = AGENT_MIN_CYCLE_BYTES;
-  if ((int64_t)a < goal || atomic_exchange(&pace_pending, 1))
+  if ((int64_t)a < goal || atomic_load_explicit(&pace_pending,
+                                                memory_order_relaxed))
+    return;
+  if (agent__now_ns(CLOCK_MONOTONIC) - atomic_load(&last_cycle_ns) <
+      PACE_MIN_INTERVAL_NS)
+    return;
+  if (atomic_exchange(&pace_pending, 1))
     return;
   if (atomic_load(&bg_state) == 1 && wake_fd >= 0) {
     uint64_t one = 1;

@@ -163,22 +163,46 @@ void *agent__region_boot_alloc(size_t size) {
 
 /* A new span of `bytes` (page multiple) from the free list or the bump
  * pointer, read-write. Under region_lock. */
-static uintptr_t span_get(size_t bytes) {
-  size_t pages = bytes / PAGE_BYTES;
-  if (pages <= SPAN_BINS && span_bin[pages]) {
+static void span_list_push(free_span *f) {
+  size_t pages = f->bytes / PAGE_BYTES;
+  free_span **list = pages <= SPAN_BINS ? &span_bin[pages] : &spans_free;
+  f->next = *list;
+  *list = f;
+}
+
+static uintptr_t span_get(size_t *bytes_io) {
+  size_t bytes = *bytes_io;
+  /* Smallest bin that fits, so freed (often still resident) spans are
+   * reused before fresh address space is; the rest of a larger span goes
+   * back to its own bin. */
+  for (size_t pages = bytes / PAGE_BYTES; pages <= SPAN_BINS; pages++) {
     free_span *s = span_bin[pages];
+    if (!s)
+      continue;
     span_bin[pages] = s->next;
     if (s->dirty)
-      dirty_bytes -= bytes;
+      dirty_bytes -= s->bytes;
+    if (s->bytes > bytes) {
+      free_span *rest = (free_span *)((uintptr_t)s + bytes);
+      rest->bytes = s->bytes - bytes;
+      rest->dirty = s->dirty;
+      if (rest->dirty)
+        dirty_bytes += rest->bytes;
+      span_list_push(rest);
+    }
     return (uintptr_t)s;
   }
-  for (free_span **pp = &spans_free; *pp; pp = &(*pp)->next) {
+  /* Spans longer than the bins serve only requests longer than the bins,
+   * first fit, split only when the rest is long too: carving small spans
+   * out of them would leave fragments nothing fits in (there is no
+   * coalescing), and address space, not memory, is what is plentiful. */
+  for (free_span **pp = &spans_free; bytes / PAGE_BYTES > SPAN_BINS && *pp;
+       pp = &(*pp)->next) {
     free_span *s = *pp;
     if (s->bytes < bytes)
       continue;
     bool dirty = s->dirty;
-    if (s->bytes - bytes >= PAGE_BYTES) {
-      /* Split: the tail stays free (and as dirty as it was). */
+    if ((s->bytes - bytes) / PAGE_BYTES > SPAN_BINS) {
       free_span *rest = (free_span *)((uintptr_t)s + bytes);
       rest->next = s->next;
       rest->bytes = s->bytes - bytes;
@@ -190,6 +214,7 @@ static uintptr_t span_get(size_t bytes) {
     }
     if (dirty)
       dirty_bytes -= bytes;
+    *bytes_io = bytes;
     return (uintptr_t)s;
   }
   if (bytes > region_end - region_top)
@@ -210,10 +235,7 @@ static void span_put(uintptr_t s, size_t bytes) {
   free_span *f = (free_span *)s;
   f->bytes = bytes;
   f->dirty = dirty;
-  size_t pages = bytes / PAGE_BYTES;
-  free_span **list = pages <= SPAN_BINS ? &span_bin[pages] : &spans_free;
-  f->next = *list;
-  *list = f;
+  span_list_push(f);
 }
 
 void *agent__region_alloc(size_t size, size_t align) {
@@ -240,7 +262,7 @@ void *agent__region_alloc(size_t size, size_t align) {
         if (slab < SLAB_MIN_BYTES)
           slab = SLAB_MIN_BYTES;
         slab = (slab + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
-        uintptr_t s = span_get(slab);
+        uintptr_t s = span_get(&slab);
         if (s == 0)
           goto done;
         class_bump[c] = s;
@@ -253,7 +275,7 @@ void *agent__region_alloc(size_t size, size_t align) {
     resident_bytes += cs;
   } else {
     size_t bytes = (need + PAGE_BYTES - 1) & ~(PAGE_BYTES - 1);
-    uintptr_t s = span_get(bytes);
+    uintptr_t s = span_get(&bytes); /* may hand out a longer span */
     if (s == 0)
       goto done;
     out = place(s, bytes, size, align);
