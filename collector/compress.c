@@ -19,10 +19,11 @@
 #define ZLIB_LEVEL 6 /* zlib's own default trade-off */
 #define INFLATE_CHUNK_BYTES (64 * 1024)
 
-static const char *const names[] = {
-    [EXPORT_COMPRESS_ZSTD] = "zstd", [EXPORT_COMPRESS_NONE] = "",
-    [EXPORT_COMPRESS_DEFLATE] = "deflate", [EXPORT_COMPRESS_LZ4] = "lz4",
-    [EXPORT_COMPRESS_GZIP] = "gzip"};
+static const char *const names[] = {[EXPORT_COMPRESS_ZSTD] = "zstd",
+                                    [EXPORT_COMPRESS_NONE] = "",
+                                    [EXPORT_COMPRESS_DEFLATE] = "deflate",
+                                    [EXPORT_COMPRESS_LZ4] = "lz4",
+                                    [EXPORT_COMPRESS_GZIP] = "gzip"};
 
 const char *export_compress_name(export_compress c) {
   return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "?";
@@ -92,8 +93,8 @@ static int lz4_compress(const void *in, size_t len, fnp_buf *out,
   int rc = fnp_buf_reserve(out, (size_t)bound);
   if (rc < 0)
     return fnp_fail(err, rc, "lz4: output buffer: %s", fnp_strerror(rc));
-  int n = LZ4_compress_default(in, (char *)out->data + out->len, (int)len,
-                               bound);
+  int n =
+      LZ4_compress_default(in, (char *)out->data + out->len, (int)len, bound);
   /* With a compressBound-sized output LZ4 cannot fail on valid input; an
    * empty input yields one token byte, still a valid block. */
   if (n <= 0)
@@ -155,8 +156,7 @@ static int zlib_decompress(const void *in, size_t len, int window_bits,
     z = inflate(&zs, Z_NO_FLUSH);
     out->len += want - zs.avail_out;
     if (z != Z_OK && z != Z_STREAM_END) {
-      rc = fnp_fail(err, FNP_ECOMPRESS,
-                    "inflate: %s after %lu input bytes",
+      rc = fnp_fail(err, FNP_ECOMPRESS, "inflate: %s after %lu input bytes",
                     z == Z_BUF_ERROR ? "truncated stream"
                                      : (zs.msg ? zs.msg : "corrupt data"),
                     zs.total_in);
@@ -172,8 +172,8 @@ static int zlib_decompress(const void *in, size_t len, int window_bits,
   return rc;
 }
 
-static int zstd_decompress(const void *in, size_t len, size_t raw,
-                           fnp_buf *out, fnp_error *err) {
+static int zstd_decompress(const void *in, size_t len, size_t raw, fnp_buf *out,
+                           fnp_error *err) {
   unsigned long long fcs = ZSTD_getFrameContentSize(in, len);
   if (fcs == ZSTD_CONTENTSIZE_ERROR)
     return fnp_fail(err, FNP_EPARSE, "zstd: not a zstd frame");
@@ -190,21 +190,21 @@ static int zstd_decompress(const void *in, size_t len, size_t raw,
   if (ZSTD_isError(n))
     return fnp_fail(err, FNP_ECOMPRESS, "zstd: %s", ZSTD_getErrorName(n));
   if (n != raw)
-    return fnp_fail(err, FNP_EPARSE, "zstd: %zu bytes, bodyrawsize says %zu",
-                    n, raw);
+    return fnp_fail(err, FNP_EPARSE, "zstd: %zu bytes, bodyrawsize says %zu", n,
+                    raw);
   out->len += n;
   return 0;
 }
 
-static int lz4_decompress(const void *in, size_t len, size_t raw,
-                          fnp_buf *out, fnp_error *err) {
+static int lz4_decompress(const void *in, size_t len, size_t raw, fnp_buf *out,
+                          fnp_error *err) {
   if (len > INT_MAX || raw > INT_MAX)
     return fnp_fail(err, FNP_ETOOBIG, "lz4: sizes over 2 GiB");
   int rc = fnp_buf_reserve(out, raw ? raw : 1);
   if (rc < 0)
     return fnp_fail(err, rc, "lz4: %s", fnp_strerror(rc));
-  int n = LZ4_decompress_safe(in, (char *)out->data + out->len, (int)len,
-                              (int)raw);
+  int n =
+      LZ4_decompress_safe(in, (char *)out->data + out->len, (int)len, (int)raw);
   if (n < 0)
     return fnp_fail(err, FNP_ECOMPRESS,
                     "lz4: corrupt block (error at input offset %d)", -n - 1);

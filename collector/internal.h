@@ -14,11 +14,12 @@
 /* ---- JSON output (json.c) ---- */
 
 /* Appends s (len bytes, or strlen when len == SIZE_MAX) as a JSON string,
- * quotes included. Invalid UTF-8 bytes become U+FFFD so output always parses. */
+ * quotes included. Invalid UTF-8 bytes become U+FFFD so output always parses.
+ */
 int export__json_str(fnp_buf *b, const char *s, size_t len) FNP_MUST_CHECK;
 /* Appends "key":"value" (value NULL -> null). */
-int export__json_kv(fnp_buf *b, const char *key, const char *value)
-    FNP_MUST_CHECK;
+int export__json_kv(fnp_buf *b, const char *key,
+                    const char *value) FNP_MUST_CHECK;
 
 /* ---- arena for protobuf-c unpacking (pb_arena.c) ---- */
 
@@ -27,7 +28,7 @@ int export__json_kv(fnp_buf *b, const char *key, const char *value)
 /* Decoded bytes may take at most this many times the wire bytes (plus a
  * floor): generous for real messages (protobuf-c structs are ~5-15x the
  * smallest encodings), fatal for amplification bombs. */
-#define EXPORT__DECODE_BUDGET(len) ((len) * 32 + (64u << 10))
+#define EXPORT__DECODE_BUDGET(len) ((len)*32 + (64u << 10))
 
 typedef struct export__arena {
   ProtobufCAllocator pb; /* pass &arena->pb to protobuf-c */
@@ -111,8 +112,8 @@ typedef struct export__ship_result {
 typedef int (*export__headers_cb)(void *ctx, struct curl_slist **headers,
                                   fnp_error *err);
 
-int export__ship_new(const export__ship_opts *o, export__ship **out)
-    FNP_MUST_CHECK;
+int export__ship_new(const export__ship_opts *o,
+                     export__ship **out) FNP_MUST_CHECK;
 void export__ship_free(export__ship *sh);
 /* POSTs body to url, retrying retryable failures with exponential backoff
  * and full jitter (Retry-After honoured) until deadline_ms. 0 when a 2xx

@@ -43,8 +43,7 @@ find_field(const ProtobufCMessageDescriptor *d, uint64_t num) {
  * checked here; protobuf-c validates the rest.
  */
 static int check_depth(const uint8_t *p, size_t len,
-                       const ProtobufCMessageDescriptor *root,
-                       fnp_error *err) {
+                       const ProtobufCMessageDescriptor *root, fnp_error *err) {
   struct {
     const uint8_t *end;
     const ProtobufCMessageDescriptor *d;
@@ -112,9 +111,9 @@ static int array_text(fnp_buf *b, Otlp__AnyValue **vals, size_t n) {
     if (i)
       rc = fnp_buf_append(b, ",", 1);
     bool str = vals[i]->value_case == OTLP__ANY_VALUE__VALUE_STRING_VALUE;
-    rc = rc ? rc
-            : str ? export__json_str(b, vals[i]->string_value, SIZE_MAX)
-                  : any_text(b, vals[i]);
+    rc = rc    ? rc
+         : str ? export__json_str(b, vals[i]->string_value, SIZE_MAX)
+               : any_text(b, vals[i]);
   }
   return rc ? rc : fnp_buf_append(b, "]", 1);
 }
@@ -214,8 +213,7 @@ typedef struct ctx {
   const Otlp__Resource *res;
 } ctx;
 
-static export_otlp_item *new_item(ctx *c, size_t n_attrs, int64_t t,
-                                  int *rc) {
+static export_otlp_item *new_item(ctx *c, size_t n_attrs, int64_t t, int *rc) {
   export_otlp_item *it = &c->d->items[c->d->n_items++];
   size_t n_res = c->res ? c->res->n_attributes : 0;
   size_t cap = n_res + n_attrs + 2;
@@ -232,8 +230,8 @@ static export_otlp_item *new_item(ctx *c, size_t n_attrs, int64_t t,
 
 static int take_log(ctx *c, const Otlp__LogRecord *lr) {
   int rc = 0;
-  uint64_t t = lr->time_unix_nano ? lr->time_unix_nano
-                                   : lr->observed_time_unix_nano;
+  uint64_t t =
+      lr->time_unix_nano ? lr->time_unix_nano : lr->observed_time_unix_nano;
   export_otlp_item *it = new_item(c, lr->n_attributes, (int64_t)t, &rc);
   if (rc < 0)
     return rc;
@@ -380,8 +378,10 @@ int export_otlp_decode(const void *data, size_t len, bool metrics,
   ProtobufCMessage *msg = protobuf_c_message_unpack(desc, &a.pb, len, data);
   if (msg == NULL) {
     rc = a.over_budget
-             ? fnp_fail(err, FNP_ETOOBIG, "OTLP: %zu bytes decode to more "
-                        "than %zu", len, a.budget)
+             ? fnp_fail(err, FNP_ETOOBIG,
+                        "OTLP: %zu bytes decode to more "
+                        "than %zu",
+                        len, a.budget)
              : fnp_fail(err, FNP_EPARSE, "OTLP: not a valid %s (%zu bytes)",
                         desc->short_name, len);
     export__arena_destroy(&a);

@@ -101,7 +101,7 @@ static int severity(const char *level) {
   static const struct {
     const char *name;
     int num;
-  } map[] = {{"TRACE", 1}, {"DEBUG", 5}, {"INFO", 9}, {"WARN", 13},
+  } map[] = {{"TRACE", 1},    {"DEBUG", 5},  {"INFO", 9},  {"WARN", 13},
              {"WARNING", 13}, {"ERROR", 17}, {"FATAL", 21}};
   for (size_t i = 0; level && i < sizeof map / sizeof map[0]; i++)
     if (strcasecmp(level, map[i].name) == 0)
@@ -167,9 +167,8 @@ static int finish(pool *p, const ProtobufCMessage *msg, fnp_buf *out,
   return 0;
 }
 
-int export_otlp_encode_logs(const export_batch *b,
-                            const export_otlp_meta *meta, fnp_buf *out,
-                            fnp_error *err) {
+int export_otlp_encode_logs(const export_batch *b, const export_otlp_meta *meta,
+                            fnp_buf *out, fnp_error *err) {
   pool p = {0};
   size_t n = export_batch_count(b);
   Otlp__ExportLogsServiceRequest req;

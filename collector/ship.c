@@ -93,8 +93,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   export__ship *sh = ud;
   size_t len = size * n;
   if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
-    size_t v = len - 12 < sizeof sh->retry_after - 1 ? len - 12
-                                                     : sizeof sh->retry_after - 1;
+    size_t v = len - 12 < sizeof sh->retry_after - 1
+                   ? len - 12
+                   : sizeof sh->retry_after - 1;
     memcpy(sh->retry_after, p + 12, v);
     sh->retry_after[v] = '\0';
   }
@@ -179,8 +180,8 @@ static CURLcode run_transfer(export__ship *sh) {
       if (m->msg == CURLMSG_DONE && m->easy_handle == sh->easy)
         result = m->data.result;
     /* CURLOPT_TIMEOUT_MS bounds the transfer; this only bounds one wait. */
-    if (running && curl_multi_poll(sh->multi, NULL, 0, POLL_SLICE_MS, NULL) !=
-                       CURLM_OK)
+    if (running &&
+        curl_multi_poll(sh->multi, NULL, 0, POLL_SLICE_MS, NULL) != CURLM_OK)
       break;
   }
   curl_multi_remove_handle(sh->multi, sh->easy);

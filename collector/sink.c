@@ -6,8 +6,8 @@
  * "rejected" directory for inspection. The file:// sink lives in
  * sink_file.c. Credentials live only here, in memory, and are wiped on free.
  */
-#include "internal.h"
 #include "sink.h"
+#include "internal.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -44,8 +44,7 @@ static void clear_credentials(export_sink *s) {
 
 int export_sink_set_credentials(export_sink *s, const char *id,
                                 const char *secret, const char *token) {
-  char *i = dup_or_null(id), *k = dup_or_null(secret),
-       *t = dup_or_null(token);
+  char *i = dup_or_null(id), *k = dup_or_null(secret), *t = dup_or_null(token);
   if ((id && !i) || (secret && !k) || (token && !t)) {
     free(i);
     wipe_free(k);
@@ -110,12 +109,11 @@ static int init_opts(export_sink *s, const export_sink_opts *o) {
   if ((o->topic && !s->topic) || (o->source && !s->source))
     rc = -ENOMEM;
   export__ship_opts so = {
-      .connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms
-                                                  : 2000,
-      .request_timeout_ms = o->request_timeout_ms ? o->request_timeout_ms
-                                                  : 10000,
-      .backoff_initial_ms = o->backoff_initial_ms ? o->backoff_initial_ms
-                                                  : 100,
+      .connect_timeout_ms =
+          o->connect_timeout_ms ? o->connect_timeout_ms : 2000,
+      .request_timeout_ms =
+          o->request_timeout_ms ? o->request_timeout_ms : 10000,
+      .backoff_initial_ms = o->backoff_initial_ms ? o->backoff_initial_ms : 100,
       .backoff_max_ms = o->backoff_max_ms ? o->backoff_max_ms : 5000};
   return rc ? rc : export__ship_new(&so, &s->ship);
 }

@@ -19,8 +19,8 @@ struct export_sink {
   char *id_prefix;
   uint64_t next_id;
   export__ship *ship;
-  export__spool *spool;    /* NULL: no spool */
-  export__spool *rejected; /* permanent failures, kept for inspection */
+  export__spool *spool;         /* NULL: no spool */
+  export__spool *rejected;      /* permanent failures, kept for inspection */
   export__payload *head, *tail; /* queue, oldest first */
   size_t queued_bytes;
   uint64_t dropped; /* queue overflow since the last flush */
@@ -29,11 +29,11 @@ struct export_sink {
 
 int export__file_open(export_sink *s, fnp_error *err) FNP_MUST_CHECK;
 void export__file_close(export_sink *s);
-int export__file_push(export_sink *s, const export_batch *b, fnp_error *err)
-    FNP_MUST_CHECK;
-int export__file_profile(export_sink *s, const char *instance,
-                         const char *kind, int64_t time_ns, const void *data,
-                         size_t len, fnp_error *err) FNP_MUST_CHECK;
+int export__file_push(export_sink *s, const export_batch *b,
+                      fnp_error *err) FNP_MUST_CHECK;
+int export__file_profile(export_sink *s, const char *instance, const char *kind,
+                         int64_t time_ns, const void *data, size_t len,
+                         fnp_error *err) FNP_MUST_CHECK;
 int export__file_flush(export_sink *s, export_flush_result *res);
 
 #endif

@@ -93,16 +93,16 @@ static void safe_name(char *dst, size_t cap, const char *s) {
     snprintf(dst, cap, "unknown");
 }
 
-int export__file_profile(export_sink *s, const char *instance,
-                         const char *kind, int64_t time_ns, const void *data,
-                         size_t len, fnp_error *err) {
+int export__file_profile(export_sink *s, const char *instance, const char *kind,
+                         int64_t time_ns, const void *data, size_t len,
+                         fnp_error *err) {
   char inst[128], k[64], path[1400];
   safe_name(inst, sizeof inst, instance);
   safe_name(k, sizeof k, kind);
   const unsigned char *d = data;
   bool gz = len >= 2 && d[0] == 0x1f && d[1] == 0x8b;
-  snprintf(path, sizeof path, "%s/profile-%s-%s-%" PRId64 ".pb%s",
-           s->url.path, inst, k, time_ns, gz ? ".gz" : "");
+  snprintf(path, sizeof path, "%s/profile-%s-%s-%" PRId64 ".pb%s", s->url.path,
+           inst, k, time_ns, gz ? ".gz" : "");
   return fnp_write_file(path, data, len, err);
 }
 

@@ -59,19 +59,21 @@ static int encode(export_sink *s, const export_batch *b, bool metrics,
   snprintf(id, sizeof id, "%s-%llX", s->id_prefix,
            (unsigned long long)s->next_id++);
   if (s->url.scheme == EXPORT_SCHEME_SLS) {
-    export_sls_meta m = {.topic = s->topic, .source = s->source,
-                         .pack_id = id, .tags = s->tags,
+    export_sls_meta m = {.topic = s->topic,
+                         .source = s->source,
+                         .pack_id = id,
+                         .tags = s->tags,
                          .n_tags = s->n_tags};
     return export_sls_encode(b, &m, raw, err);
   }
-  export_otlp_meta m = {.resource = s->tags, .n_resource = s->n_tags,
-                        .batch_id = id};
+  export_otlp_meta m = {
+      .resource = s->tags, .n_resource = s->n_tags, .batch_id = id};
   return metrics ? export_otlp_encode_metrics(b, &m, raw, err)
                  : export_otlp_encode_logs(b, &m, raw, err);
 }
 
-static int push_kind(export_sink *s, export_batch *b,
-                     export__payload_kind kind, fnp_error *err) {
+static int push_kind(export_sink *s, export_batch *b, export__payload_kind kind,
+                     fnp_error *err) {
   fnp_buf raw;
   fnp_buf_init(&raw, BODY_MAX_BYTES);
   int rc = encode(s, b, kind == EXPORT__PAYLOAD_OTLP_METRICS, &raw, err);
@@ -192,8 +194,8 @@ static int sls_headers(req *r, struct curl_slist **l, fnp_error *err) {
     h[n++] = (export_header){"x-log-compresstype", r->encoding};
   if (r->s->token)
     h[n++] = (export_header){"x-acs-security-token", r->s->token};
-  export_sls_sign_input in = {"POST", r->md5, r->content_type, date, h, n,
-                              r->resource};
+  export_sls_sign_input in = {"POST", r->md5, r->content_type, date,
+                              h,      n,      r->resource};
   int rc = 0;
   if (r->s->key_secret == NULL || r->s->key_id == NULL)
     return fnp_fail(err, FNP_EUSAGE, "sink: no AccessKey configured");
@@ -206,8 +208,7 @@ static int sls_headers(req *r, struct curl_slist **l, fnp_error *err) {
     rc = add_header(l, "%s: %s", h[i].name, h[i].value);
   rc = rc ? rc : add_header(l, "Authorization: LOG %s:%s", r->s->key_id, sig);
   rc = rc ? rc : add_header(l, "Expect:%s%s", "", NULL);
-  return rc < 0 ? fnp_fail(err, rc, "sink: headers: %s", fnp_strerror(rc))
-                : 0;
+  return rc < 0 ? fnp_fail(err, rc, "sink: headers: %s", fnp_strerror(rc)) : 0;
 }
 
 static int otlp_headers(req *r, struct curl_slist **l, fnp_error *err) {
@@ -218,8 +219,7 @@ static int otlp_headers(req *r, struct curl_slist **l, fnp_error *err) {
   int rc = add_header(l, "Content-Type: %s%s", r->content_type, NULL);
   rc = rc ? rc : add_header(l, "Content-Encoding: %s%s", "gzip", NULL);
   rc = rc ? rc : add_header(l, "Expect:%s%s", "", NULL);
-  return rc < 0 ? fnp_fail(err, rc, "sink: headers: %s", fnp_strerror(rc))
-                : 0;
+  return rc < 0 ? fnp_fail(err, rc, "sink: headers: %s", fnp_strerror(rc)) : 0;
 }
 
 static int headers_cb(void *ctx, struct curl_slist **l, fnp_error *err) {
@@ -233,8 +233,8 @@ static int headers_cb(void *ctx, struct curl_slist **l, fnp_error *err) {
 }
 
 /* Where the payload goes and how its body is compressed. */
-static int plan(export_sink *s, const export__payload *p, req *r,
-                char *path, size_t plen, export_compress *c) {
+static int plan(export_sink *s, const export__payload *p, req *r, char *path,
+                size_t plen, export_compress *c) {
   r->s = s;
   r->p = p;
   r->raw_len = p->raw_len;
@@ -266,8 +266,7 @@ static void build_url(const export_sink *s, const char *path, char *url,
   const char *scheme = s->url.tls ? "https" : "http";
   connect_to[0] = '\0';
   if (s->url.scheme != EXPORT_SCHEME_SLS) {
-    snprintf(url, len, "%s://%s:%d%s", scheme, s->url.host, s->url.port,
-             path);
+    snprintf(url, len, "%s://%s:%d%s", scheme, s->url.host, s->url.port, path);
     return;
   }
   /* SLS names the project in the Host only. Connect to the endpoint itself
@@ -299,9 +298,8 @@ static int send_payload(export_sink *s, const export__payload *p,
   build_url(s, path, url, sizeof url, connect_to, sizeof connect_to);
   rc = export__ship_connect_to(s->ship, connect_to[0] ? connect_to : NULL);
   if (rc == 0)
-    rc = export__ship_post(s->ship, url,
-                           body.data ? body.data : (uint8_t *)"", body.len,
-                           headers_cb, &r, deadline_ms, res);
+    rc = export__ship_post(s->ship, url, body.data ? body.data : (uint8_t *)"",
+                           body.len, headers_cb, &r, deadline_ms, res);
 done:
   fnp_buf_destroy(&body);
   return rc;

@@ -35,8 +35,7 @@ static int flatten_log(export__arena *a, export_sls_log *d, const Sls__Log *s,
   if (d->contents == NULL)
     return fnp_fail(err, FNP_ETOOBIG, "LogGroup: decoded size over budget");
   for (size_t j = 0; j < s->n_contents; j++)
-    d->contents[j] = (export_field){s->contents[j]->key,
-                                    s->contents[j]->value};
+    d->contents[j] = (export_field){s->contents[j]->key, s->contents[j]->value};
   d->n_contents = s->n_contents;
   return 0;
 }
@@ -84,8 +83,8 @@ int export_sls_decode(const void *data, size_t len, size_t max_logs,
     goto fail;
   }
   if (m->n_logs > max_logs) {
-    rc = fnp_fail(err, FNP_ETOOBIG, "LogGroup: %zu logs, limit %zu",
-                  m->n_logs, max_logs);
+    rc = fnp_fail(err, FNP_ETOOBIG, "LogGroup: %zu logs, limit %zu", m->n_logs,
+                  max_logs);
     goto fail;
   }
   g = export__arena_alloc(a, sizeof *g);

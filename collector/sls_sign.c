@@ -110,10 +110,9 @@ static int put_resource(fnp_buf *b, const char *res) {
 }
 
 static int sign_string(const export_sls_sign_input *in, fnp_buf *b) {
-  int rc = fnp_buf_printf(b, "%s\n%s\n%s\n%s\n", in->verb,
-                          in->content_md5 ? in->content_md5 : "",
-                          in->content_type ? in->content_type : "",
-                          in->date ? in->date : "");
+  int rc = fnp_buf_printf(
+      b, "%s\n%s\n%s\n%s\n", in->verb, in->content_md5 ? in->content_md5 : "",
+      in->content_type ? in->content_type : "", in->date ? in->date : "");
   rc = rc ? rc : put_headers(b, in);
   return rc ? rc : put_resource(b, in->resource);
 }
@@ -167,8 +166,8 @@ void export_http_date(int64_t unix_s, char out[32]) {
   static const char *const mo[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[tm.tm_wday],
-           tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-           tm.tm_min, tm.tm_sec);
+           tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+           tm.tm_sec);
 }
 
 int export_parse_http_date(const char *s, int64_t *unix_s) {
@@ -176,16 +175,20 @@ int export_parse_http_date(const char *s, int64_t *unix_s) {
   char wd[4], mon[4], tz[4];
   int d, y, h, mi, sec, used = 0;
   if (s == NULL || strlen(s) > 40 ||
-      sscanf(s, "%3s, %d %3s %d %d:%d:%d %3s%n", wd, &d, mon, &y, &h, &mi,
-             &sec, tz, &used) != 8 ||
+      sscanf(s, "%3s, %d %3s %d %d:%d:%d %3s%n", wd, &d, mon, &y, &h, &mi, &sec,
+             tz, &used) != 8 ||
       s[used] != '\0' || strcmp(tz, "GMT") != 0)
     return FNP_EPARSE;
   const char *m = strstr(mo, mon);
   if (m == NULL || (m - mo) % 3 != 0 || d < 1 || d > 31 || y < 1970 ||
       y > 9999 || h > 23 || mi > 59 || sec > 60 || h < 0 || mi < 0 || sec < 0)
     return FNP_EPARSE;
-  struct tm tm = {.tm_year = y - 1900, .tm_mon = (int)(m - mo) / 3,
-                  .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+  struct tm tm = {.tm_year = y - 1900,
+                  .tm_mon = (int)(m - mo) / 3,
+                  .tm_mday = d,
+                  .tm_hour = h,
+                  .tm_min = mi,
+                  .tm_sec = sec};
   *unix_s = (int64_t)timegm(&tm);
   return 0;
 }

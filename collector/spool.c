@@ -209,8 +209,7 @@ static void drop_oldest(export__spool *sp) {
 }
 
 /* Header + meta + zstd(raw with checksum) in one buffer. */
-static int build_segment(const export__payload *p, fnp_buf *b,
-                         fnp_error *err) {
+static int build_segment(const export__payload *p, fnp_buf *b, fnp_error *err) {
   size_t meta_len = p->meta ? strlen(p->meta) : 0;
   if (meta_len > SEG_META_MAX_BYTES || p->raw_len > SEG_RAW_MAX_BYTES)
     return fnp_fail(err, FNP_ETOOBIG, "spool: payload too large to spool");
@@ -260,7 +259,9 @@ int export__spool_put(export__spool *sp, const export__payload *p,
   }
   while (sp->n > 0 && sp->bytes + b.len > sp->max_bytes)
     drop_oldest(sp);
-  seg s = {.seq = sp->next_seq, .bytes = b.len, .n_records = p->n_records,
+  seg s = {.seq = sp->next_seq,
+           .bytes = b.len,
+           .n_records = p->n_records,
            .created_ns = p->created_ns};
   char path[4096];
   seg_path(sp, s.seq, path, sizeof path);
@@ -285,8 +286,9 @@ static int load(export__spool *sp, const seg *s, export__payload **out,
   seg_path(sp, s->seq, path, sizeof path);
   uint8_t *data = NULL;
   size_t len = 0;
-  int rc = fnp_read_file(path, SEG_HEADER_BYTES + SEG_META_MAX_BYTES +
-                                   ZSTD_compressBound(SEG_RAW_MAX_BYTES),
+  int rc = fnp_read_file(path,
+                         SEG_HEADER_BYTES + SEG_META_MAX_BYTES +
+                             ZSTD_compressBound(SEG_RAW_MAX_BYTES),
                          &data, &len, err);
   if (rc < 0)
     return rc;
@@ -304,8 +306,8 @@ static int load(export__spool *sp, const seg *s, export__payload **out,
   }
   p->n_records = hs.n_records;
   p->created_ns = hs.created_ns;
-  p->meta = meta_len ? strndup((char *)data + SEG_HEADER_BYTES, meta_len)
-                     : NULL;
+  p->meta =
+      meta_len ? strndup((char *)data + SEG_HEADER_BYTES, meta_len) : NULL;
   p->raw = malloc(p->raw_len ? p->raw_len : 1);
   if (p->raw == NULL || (meta_len && p->meta == NULL)) {
     rc = fnp_fail(err, -ENOMEM, "spool: out of memory");

@@ -82,7 +82,7 @@ static const char *const STMTS[STMT_COUNT] = {
 
 int store__sqlite_fail(store *s, fnp_error *err, const char *what) {
   int code = sqlite3_extended_errcode(s->db);
-  int rc = (code & 0xff) == SQLITE_FULL ? -ENOSPC
+  int rc = (code & 0xff) == SQLITE_FULL    ? -ENOSPC
            : (code & 0xff) == SQLITE_NOMEM ? -ENOMEM
                                            : -EIO;
   return fnp_fail(err, rc, "store: %s: %s", what, sqlite3_errmsg(s->db));
@@ -205,8 +205,7 @@ static int insert_batch(store *s, const store_batch *b, fnp_error *err) {
   bind_text(st, 5, b->logstore ? b->logstore : "");
   bind_text(st, 6, b->topic ? b->topic : "");
   bind_text(st, 7, b->source ? b->source : "");
-  sqlite3_bind_text(st, 8, (char *)tags.data, (int)tags.len - 1,
-                    SQLITE_STATIC);
+  sqlite3_bind_text(st, 8, (char *)tags.data, (int)tags.len - 1, SQLITE_STATIC);
   rc = step_done(s, STMT_ADD_BATCH, err, "insert batch");
   fnp_buf_destroy(&tags);
   s->batch_id = sqlite3_last_insert_rowid(s->db);
@@ -286,8 +285,7 @@ int store_add_metric(store *s, int64_t time_ns, const char *name,
   fnp_buf_reset(&s->scratch);
   int rc = fields_json(&s->scratch, f, n);
   if (rc < 0)
-    return fnp_fail(err, rc, "store: metric attributes: %s",
-                    fnp_strerror(rc));
+    return fnp_fail(err, rc, "store: metric attributes: %s", fnp_strerror(rc));
   const char *inst = lookup(f, n, "instance");
   if (inst == NULL)
     inst = lookup(f, n, "faas.instance");

@@ -28,8 +28,8 @@ struct store {
   int64_t batch_id;
   int64_t n_records;
   int64_t last_log_id, last_metric_id; /* of the open batch */
-  const char *tag_instance; /* borrowed from the open batch's tags */
-  fnp_buf scratch;          /* JSON of one record's fields */
+  const char *tag_instance;            /* borrowed from the open batch's tags */
+  fnp_buf scratch;                     /* JSON of one record's fields */
   uint64_t rollback_failures;
 };
 

@@ -23,8 +23,8 @@ static void profile_key(const store_profile *p, const void *d, size_t len,
   char meta[64];
   snprintf(meta, sizeof meta, "%lld", (long long)p->time_ns);
   const char *parts[] = {p->project ? p->project : "",
-                         p->instance ? p->instance : "",
-                         p->kind ? p->kind : "", meta};
+                         p->instance ? p->instance : "", p->kind ? p->kind : "",
+                         meta};
   out[0] = '\0';
   EVP_MD_CTX *c = EVP_MD_CTX_new();
   bool ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
@@ -181,8 +181,7 @@ static int64_t size_cutoff(store *s) {
   return cut;
 }
 
-int store_retain(store *s, int64_t now_ns, uint64_t *deleted,
-                 fnp_error *err) {
+int store_retain(store *s, int64_t now_ns, uint64_t *deleted, fnp_error *err) {
   int64_t before = sqlite3_total_changes64(s->db);
   int rc = 0;
   if (s->opts.max_age_ms > 0)

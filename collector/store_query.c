@@ -121,9 +121,9 @@ static int rows_json(store *s, sqlite3_stmt *st, const char *list,
 
 int store_query_logs(store *s, const store_query *q, fnp_buf *json,
                      fnp_error *err) {
-  static const char *const cols[] = {
-      "project", "logstore", "topic", "source", "instance", "request_id",
-      "=fields", "=tags", NULL};
+  static const char *const cols[] = {"project", "logstore", "topic",
+                                     "source",  "instance", "request_id",
+                                     "=fields", "=tags",    NULL};
   sqlb b = {0};
   char like[1100];
   add_sql(&b, "SELECT l.id, l.time_ns, b.project, b.logstore, b.topic,"

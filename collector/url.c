@@ -21,8 +21,8 @@ static bool name_ok(const char *s) {
   if (*s == '\0')
     return false;
   for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-          *s == '-' || *s == '_' || (*s >= 'A' && *s <= 'Z')))
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+          *s == '_' || (*s >= 'A' && *s <= 'Z')))
       return false;
   return true;
 }
@@ -59,10 +59,10 @@ static int parse_authority(const char *s, size_t n, export_url *u,
 static int parse_sls_path(const char *path, export_url *u, fnp_error *err) {
   const char *slash = strchr(path, '/');
   if (slash == NULL || strchr(slash + 1, '/') != NULL ||
-      copy_part(u->project, sizeof u->project, path,
-                (size_t)(slash - path)) < 0 ||
-      copy_part(u->logstore, sizeof u->logstore, slash + 1,
-                strlen(slash + 1)) < 0 ||
+      copy_part(u->project, sizeof u->project, path, (size_t)(slash - path)) <
+          0 ||
+      copy_part(u->logstore, sizeof u->logstore, slash + 1, strlen(slash + 1)) <
+          0 ||
       !name_ok(u->project) || !name_ok(u->logstore))
     return fnp_fail(err, FNP_EPARSE,
                     "url: sls:// needs HOST[:PORT]/PROJECT/LOGSTORE");
@@ -82,8 +82,8 @@ int export_url_parse(const char *url, export_url *u, fnp_error *err) {
                  {"file://", EXPORT_SCHEME_FILE, false, 0}};
   memset(u, 0, sizeof *u);
   size_t i = 0, ns = sizeof schemes / sizeof schemes[0];
-  while (i < ns && strncmp(url, schemes[i].prefix,
-                           strlen(schemes[i].prefix)) != 0)
+  while (i < ns &&
+         strncmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) != 0)
     i++;
   if (i == ns)
     return fnp_fail(err, FNP_EPARSE,
@@ -94,8 +94,8 @@ int export_url_parse(const char *url, export_url *u, fnp_error *err) {
   u->port = schemes[i].port;
   const char *rest = url + strlen(schemes[i].prefix);
   if (u->scheme == EXPORT_SCHEME_FILE) {
-    if (rest[0] != '/' || copy_part(u->path, sizeof u->path, rest,
-                                    strlen(rest)) < 0)
+    if (rest[0] != '/' ||
+        copy_part(u->path, sizeof u->path, rest, strlen(rest)) < 0)
       return fnp_fail(err, FNP_EPARSE, "url: file:// needs an absolute DIR");
     return 0;
   }

@@ -27,11 +27,9 @@ static double now_s(void) {
 
 /* Lines shaped like a function's access and application logs. */
 static export_batch *make_batch(long base) {
-  static const char *const paths[] = {"/api/orders", "/api/users/42",
-                                      "/invoke", "/api/cart/items",
-                                      "/healthz"};
-  static const char *const levels[] = {"INFO", "INFO", "INFO", "WARN",
-                                       "ERROR"};
+  static const char *const paths[] = {"/api/orders", "/api/users/42", "/invoke",
+                                      "/api/cart/items", "/healthz"};
+  static const char *const levels[] = {"INFO", "INFO", "INFO", "WARN", "ERROR"};
   export_batch *b;
   export_batch_limits lim = {.max_records = BATCH_RECORDS,
                              .max_bytes = 8u << 20};
@@ -41,15 +39,18 @@ static export_batch *make_batch(long base) {
     char msg[200], req[48], dur[16];
     snprintf(req, sizeof req, "1-6751f3a2-%08lx%08lx", i * 2654435761u, i);
     snprintf(dur, sizeof dur, "%ld", 3 + (i * 7919) % 480);
-    snprintf(msg, sizeof msg,
-             "%s %s %d %sms user=u%ld bytes=%ld cold=%s",
+    snprintf(msg, sizeof msg, "%s %s %d %sms user=u%ld bytes=%ld cold=%s",
              i % 3 ? "GET" : "POST", paths[i % 5], i % 17 ? 200 : 500, dur,
              i % 1000, 200 + (i * 31) % 5000, i % 50 ? "false" : "true");
-    export_field f[] = {{"message", msg}, {"level", levels[i % 5]},
-                        {"duration_ms", dur}, {"function", "order-service"}};
+    export_field f[] = {{"message", msg},
+                        {"level", levels[i % 5]},
+                        {"duration_ms", dur},
+                        {"function", "order-service"}};
     export_record r = {.time_ns = 1714564800000000000LL + i * 1000003LL,
                        .instance = "c-6751f3a2-1f9b2c8e4d01",
-                       .request_id = req, .fields = f, .n_fields = 4};
+                       .request_id = req,
+                       .fields = f,
+                       .n_fields = 4};
     if (export_batch_add(b, &r) < 0) {
       export_batch_free(b);
       return NULL;
@@ -108,7 +109,8 @@ static int bench_encode(long records) {
 
 /* One client: its share of the records, one sink, batch after batch. */
 static int ingest_client(const char *url, long nb, long first) {
-  export_sink_opts o = {.access_key_id = "BENCH", .access_key_secret = "b3nch",
+  export_sink_opts o = {.access_key_id = "BENCH",
+                        .access_key_secret = "b3nch",
                         .request_timeout_ms = 30000};
   export_sink *s;
   fnp_error err = {0};
@@ -153,6 +155,7 @@ int main(int argc, char **argv) {
   if (argc >= 3 && strcmp(argv[1], "ingest") == 0)
     return bench_ingest(argv[2], argc > 3 ? atol(argv[3]) : 400000,
                         argc > 4 ? atoi(argv[4]) : 1);
-  fprintf(stderr, "usage: bench_collector encode [N] | ingest URL [N [CLIENTS]]\n");
+  fprintf(stderr,
+          "usage: bench_collector encode [N] | ingest URL [N [CLIENTS]]\n");
   return 2;
 }

@@ -29,14 +29,16 @@ static int64_t num_param(struct evhttp_request *req, const char *k) {
 
 static void parse_query(struct evhttp_request *req, store_query *q,
                         char p[7][PARAM_MAX]) {
-  static const char *const keys[] = {"project",  "logstore", "request_id",
-                                     "instance", "q",        "name",
-                                     "kind"};
+  static const char *const keys[] = {
+      "project", "logstore", "request_id", "instance", "q", "name", "kind"};
   const char *v[7];
   for (int i = 0; i < 7; i++)
     v[i] = srv_query(req, keys[i], p[i], PARAM_MAX);
-  *q = (store_query){.project = v[0], .logstore = v[1], .request_id = v[2],
-                     .instance = v[3], .text = v[4],
+  *q = (store_query){.project = v[0],
+                     .logstore = v[1],
+                     .request_id = v[2],
+                     .instance = v[3],
+                     .text = v[4],
                      .name = v[5] ? v[5] : v[6],
                      .from_ns = num_param(req, "from"),
                      .to_ns = num_param(req, "to"),
@@ -54,8 +56,8 @@ static bool loopback_peer(struct evhttp_request *req) {
                   strncmp(addr, "::ffff:127.", 11) == 0);
 }
 
-static void answer_json(srv *s, struct evhttp_request *req, int rc,
-                        fnp_buf *j, const fnp_error *err) {
+static void answer_json(srv *s, struct evhttp_request *req, int rc, fnp_buf *j,
+                        const fnp_error *err) {
   if (rc < 0)
     srv_reply_error(s, req, 500, "InternalServerError", "%s", err->msg);
   else
@@ -124,8 +126,7 @@ static void stats(srv *s, struct evhttp_request *req) {
                    (unsigned long long)s->stats.batches,
                    (unsigned long long)s->stats.records,
                    (unsigned long long)s->stats.duplicates,
-                   (unsigned long long)s->stats.rejected,
-                   s->live_connections);
+                   (unsigned long long)s->stats.rejected, s->live_connections);
   srv_reply(s, req, 200, "application/json", out, (size_t)n);
 }
 

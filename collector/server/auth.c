@@ -7,12 +7,12 @@
  */
 #include "server.h"
 
-#include <sys/queue.h> /* TAILQ_FOREACH over evhttp headers */
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h> /* TAILQ_FOREACH over evhttp headers */
 #include <time.h>
 
 #define MAX_SIGNED_HEADERS 64
@@ -93,8 +93,7 @@ static int check_headers(srv *s, struct evhttp_request *req,
   const char *md5 = srv_header(req, "Content-MD5");
   int64_t t;
   if (date == NULL)
-    return srv_reply_error(s, req, 400, "MissingDate", "Date is required"),
-           -1;
+    return srv_reply_error(s, req, 400, "MissingDate", "Date is required"), -1;
   if (export_parse_http_date(date, &t) < 0)
     return srv_reply_error(s, req, 400, "InvalidDateFormat",
                            "Date must be RFC 1123 GMT"),
@@ -146,11 +145,14 @@ static int check_signature(srv *s, struct evhttp_request *req,
              -1;
     h[n++] = (export_header){kv->key, kv->value};
   }
-  export_sls_sign_input in = {"POST", srv_header(req, "Content-MD5"),
+  export_sls_sign_input in = {"POST",
+                              srv_header(req, "Content-MD5"),
                               srv_header(req, "Content-Type"),
-                              srv_header(req, "Date"), h, n, resource};
-  in.verb = evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET"
-                                                               : "POST";
+                              srv_header(req, "Date"),
+                              h,
+                              n,
+                              resource};
+  in.verb = evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "POST";
   char want[EXPORT_SLS_SIG_LEN + 1];
   if (export_sls_sign(&in, k->secret, want, NULL) < 0)
     return srv_reply_error(s, req, 400, "ParameterInvalid",
@@ -179,8 +181,7 @@ int srv_auth_sls(srv *s, struct evhttp_request *req, const char *resource,
   const char *id = auth + 4, *colon = strrchr(id, ':');
   const srv_key *k = colon ? find_key(s, id, (size_t)(colon - id)) : NULL;
   if (k == NULL)
-    return srv_reply_error(s, req, 401, "Unauthorized",
-                           "unknown AccessKeyId"),
+    return srv_reply_error(s, req, 401, "Unauthorized", "unknown AccessKeyId"),
            -1;
   return check_signature(s, req, resource, k, colon + 1, strlen(colon + 1));
 }

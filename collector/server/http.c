@@ -166,8 +166,7 @@ static void route_post(srv *s, struct evhttp_request *req, const char *path) {
     path = p + n;
   }
   if (logstore_path(path, ls, sizeof ls))
-    return srv_sls_putlogs(s, req, project[0] ? project : "default", ls,
-                           path);
+    return srv_sls_putlogs(s, req, project[0] ? project : "default", ls, path);
   srv_reply_error(s, req, 404, "ParameterInvalid", "no such resource");
 }
 
@@ -180,8 +179,8 @@ static void on_request(struct evhttp_request *req, void *arg) {
   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
   if (cmd == EVHTTP_REQ_POST)
     return route_post(s, req, path);
-  if (cmd == EVHTTP_REQ_GET && (strncmp(path, "/api/", 5) == 0 ||
-                                strcmp(path, "/healthz") == 0))
+  if (cmd == EVHTTP_REQ_GET &&
+      (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/healthz") == 0))
     return srv_api(s, req, path);
   srv_reply_error(s, req, 405, "ParameterInvalid", "method not allowed here");
 }
@@ -267,11 +266,11 @@ int srv_http_start(srv *s, const char *host, int port, int *bound_port,
   s->listener = evhttp_bound_socket_get_listener(b);
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
-  if (getsockname(evhttp_bound_socket_get_fd(b), (struct sockaddr *)&ss,
-                  &sl) != 0)
+  if (getsockname(evhttp_bound_socket_get_fd(b), (struct sockaddr *)&ss, &sl) !=
+      0)
     return fnp_fail(err, -errno, "getsockname: %s", strerror(errno));
-  *bound_port = ntohs(ss.ss_family == AF_INET6
-                          ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                          : ((struct sockaddr_in *)&ss)->sin_port);
+  *bound_port =
+      ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                     : ((struct sockaddr_in *)&ss)->sin_port);
   return 0;
 }

@@ -102,8 +102,8 @@ static int parse_one(srv *s, cli *c, const char *opt, const char *v,
 static int parse_args(srv *s, cli *c, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     int used;
-    if (parse_one(s, c, argv[i], i + 1 < argc ? argv[i + 1] : NULL,
-                  &used) < 0) {
+    if (parse_one(s, c, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &used) <
+        0) {
       /* Never echo the value: it may be a secret. */
       fprintf(stderr, "fnprof-collector: bad or incomplete option %s\n%s",
               argv[i], USAGE);
@@ -187,8 +187,10 @@ static int run(srv *s, cli *c) {
     return 2;
   }
   if (!is_loopback(host) && !c->allow_remote) {
-    fprintf(stderr, "fnprof-collector: %s is not a loopback address; "
-                    "pass --allow-remote to listen there\n", host);
+    fprintf(stderr,
+            "fnprof-collector: %s is not a loopback address; "
+            "pass --allow-remote to listen there\n",
+            host);
     return 2;
   }
   if (store_open(c->db, &c->so, &s->db, &err) < 0 ||

@@ -14,7 +14,8 @@
 
 /* google.rpc.Status{message = 2}: tag 0x12, varint length, bytes. */
 static void otlp_error(srv *s, struct evhttp_request *req, int status,
-                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static void otlp_error(srv *s, struct evhttp_request *req, int status,
                        const char *fmt, ...) {
   char msg[300];
@@ -43,7 +44,8 @@ static int store_items(srv *s, const export_otlp_data *d, bool metrics,
     snprintf(key, sizeof key, "otlp:%s", d->batch_id);
   store_batch b = {.dedupe_key = d->batch_id ? key : NULL,
                    .kind = metrics ? "otlp-metrics" : "otlp-logs",
-                   .project = "otlp", .logstore = metrics ? "metrics" : "logs",
+                   .project = "otlp",
+                   .logstore = metrics ? "metrics" : "logs",
                    .received_ns = srv_now_ns()};
   bool dup;
   int rc = store_begin(s->db, &b, &dup, err);
@@ -53,10 +55,10 @@ static int store_items(srv *s, const export_otlp_data *d, bool metrics,
   }
   for (size_t i = 0; i < d->n_items && rc == 0; i++) {
     const export_otlp_item *it = &d->items[i];
-    rc = metrics ? store_add_metric(s->db, it->time_ns, it->name, it->unit,
-                                    it->value, it->fields, it->n_fields, err)
-                 : store_add_log(s->db, it->time_ns, it->fields, it->n_fields,
-                                 err);
+    rc = metrics
+             ? store_add_metric(s->db, it->time_ns, it->name, it->unit,
+                                it->value, it->fields, it->n_fields, err)
+             : store_add_log(s->db, it->time_ns, it->fields, it->n_fields, err);
   }
   rc = rc ? rc : store_commit(s->db, err);
   if (rc < 0)
@@ -85,10 +87,9 @@ void srv_otlp(srv *s, struct evhttp_request *req, bool metrics) {
   fnp_buf *plain = srv_plain(s);
   fnp_error err = {0};
   export_otlp_data *d = NULL;
-  int rc = export_decompress_buf(gz ? EXPORT_COMPRESS_GZIP
-                                    : EXPORT_COMPRESS_NONE,
-                                 body, len, -1, s->lim.max_raw_bytes, plain,
-                                 &err);
+  int rc =
+      export_decompress_buf(gz ? EXPORT_COMPRESS_GZIP : EXPORT_COMPRESS_NONE,
+                            body, len, -1, s->lim.max_raw_bytes, plain, &err);
   if (rc < 0) {
     otlp_error(s, req, rc == FNP_ETOOBIG ? 413 : 400, "%s", err.msg);
     goto done;

@@ -30,8 +30,8 @@ typedef struct srv_limits {
   size_t max_raw_bytes;    /* after decompression (SLS bodyrawsize, OTLP) */
   size_t max_header_bytes; /* all request headers */
   int max_connections;
-  int timeout_s;     /* idle/slow client timeout per connection */
-  size_t max_logs;   /* per LogGroup / OTLP request */
+  int timeout_s;      /* idle/slow client timeout per connection */
+  size_t max_logs;    /* per LogGroup / OTLP request */
   int64_t max_skew_s; /* Date vs server clock (SLS: 15 minutes) */
 } srv_limits;
 

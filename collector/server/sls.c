@@ -52,10 +52,15 @@ static int store_group(srv *s, struct evhttp_request *req,
   char key[512];
   if (pack)
     snprintf(key, sizeof key, "sls:%s/%s/%s", project, logstore, pack);
-  store_batch b = {.dedupe_key = pack ? key : NULL, .kind = "sls",
-                   .project = project, .logstore = logstore,
-                   .topic = g->topic, .source = g->source, .tags = g->tags,
-                   .n_tags = g->n_tags, .received_ns = srv_now_ns()};
+  store_batch b = {.dedupe_key = pack ? key : NULL,
+                   .kind = "sls",
+                   .project = project,
+                   .logstore = logstore,
+                   .topic = g->topic,
+                   .source = g->source,
+                   .tags = g->tags,
+                   .n_tags = g->n_tags,
+                   .received_ns = srv_now_ns()};
   bool dup;
   fnp_error err = {0};
   int rc = store_begin(s->db, &b, &dup, &err);

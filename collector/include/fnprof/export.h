@@ -77,16 +77,15 @@ typedef struct export_batch_limits {
 
 typedef struct export_batch export_batch;
 
-EXPORT_API int export_batch_new(const export_batch_limits *lim,
-                                int64_t now_ns, export_batch **out)
-    FNP_MUST_CHECK;
+EXPORT_API int export_batch_new(const export_batch_limits *lim, int64_t now_ns,
+                                export_batch **out) FNP_MUST_CHECK;
 EXPORT_API void export_batch_free(export_batch *b);
 /*
  * Copies r into the batch. FNP_ETOOBIG when the batch is full (nothing was
  * added: seal it and start another) or when r alone exceeds max_bytes.
  */
-EXPORT_API int export_batch_add(export_batch *b, const export_record *r)
-    FNP_MUST_CHECK;
+EXPORT_API int export_batch_add(export_batch *b,
+                                const export_record *r) FNP_MUST_CHECK;
 EXPORT_API size_t export_batch_count(const export_batch *b);
 /* Borrowed; valid until the batch is freed. i < export_batch_count(). */
 EXPORT_API const export_record *export_batch_get(const export_batch *b,
@@ -107,12 +106,12 @@ typedef enum export_compress {
 /* "zstd", "deflate", "lz4", "gzip", or "" for NONE. Static string. */
 EXPORT_API const char *export_compress_name(export_compress c);
 /* Parses an x-log-compresstype value; "" and NULL mean NONE. */
-EXPORT_API int export_compress_parse(const char *name, export_compress *out)
-    FNP_MUST_CHECK;
+EXPORT_API int export_compress_parse(const char *name,
+                                     export_compress *out) FNP_MUST_CHECK;
 /* Appends the compressed form of in to out (out's cap applies). */
 EXPORT_API int export_compress_buf(export_compress c, const void *in,
-                                   size_t len, fnp_buf *out, fnp_error *err)
-    FNP_MUST_CHECK;
+                                   size_t len, fnp_buf *out,
+                                   fnp_error *err) FNP_MUST_CHECK;
 /*
  * Appends the decompressed form of in to out. raw_size is the announced size
  * (x-log-bodyrawsize; required for LZ4, checked for all): it must be at most
@@ -160,8 +159,8 @@ EXPORT_API void export_md5_hex(const void *data, size_t len, char out[33]);
 /* RFC 1123 GMT date for the Date header. */
 EXPORT_API void export_http_date(int64_t unix_s, char out[32]);
 /* Parses an RFC 1123 date; FNP_EPARSE if malformed. */
-EXPORT_API int export_parse_http_date(const char *s, int64_t *unix_s)
-    FNP_MUST_CHECK;
+EXPORT_API int export_parse_http_date(const char *s,
+                                      int64_t *unix_s) FNP_MUST_CHECK;
 
 /* ---- SLS LogGroup encode / decode --------------------------------------- */
 
@@ -200,8 +199,8 @@ typedef struct export_sls_group {
 } export_sls_group;
 
 /* Decodes and validates one LogGroup (at most max_logs logs). */
-EXPORT_API int export_sls_decode(const void *data, size_t len,
-                                 size_t max_logs, export_sls_group **out,
+EXPORT_API int export_sls_decode(const void *data, size_t len, size_t max_logs,
+                                 export_sls_group **out,
                                  fnp_error *err) FNP_MUST_CHECK;
 EXPORT_API void export_sls_group_free(export_sls_group *g);
 
@@ -217,20 +216,20 @@ typedef struct export_otlp_meta {
 /* ExportLogsServiceRequest of b's non-metric records, appended to out. */
 EXPORT_API int export_otlp_encode_logs(const export_batch *b,
                                        const export_otlp_meta *meta,
-                                       fnp_buf *out, fnp_error *err)
-    FNP_MUST_CHECK;
+                                       fnp_buf *out,
+                                       fnp_error *err) FNP_MUST_CHECK;
 /* ExportMetricsServiceRequest of b's metric records, appended to out. */
 EXPORT_API int export_otlp_encode_metrics(const export_batch *b,
                                           const export_otlp_meta *meta,
-                                          fnp_buf *out, fnp_error *err)
-    FNP_MUST_CHECK;
+                                          fnp_buf *out,
+                                          fnp_error *err) FNP_MUST_CHECK;
 
 /* A decoded OTLP log record or data point, flattened for storage. */
 typedef struct export_otlp_item {
   int64_t time_ns;
-  char *name;   /* metrics: metric name; logs: NULL */
-  char *unit;   /* metrics only */
-  double value; /* metrics only; histograms store their sum */
+  char *name;           /* metrics: metric name; logs: NULL */
+  char *unit;           /* metrics only */
+  double value;         /* metrics only; histograms store their sum */
   export_field *fields; /* resource attrs, scope, attributes, body, severity */
   size_t n_fields;
 } export_otlp_item;
@@ -277,9 +276,9 @@ typedef struct export_sink_opts {
 /* What a flush achieved. Counters are for this flush unless noted. */
 typedef struct export_flush_result {
   uint64_t acked_batches, acked_records;
-  uint64_t pending_batches, pending_records; /* still queued in memory */
-  uint64_t spooled_batches, spooled_records; /* written to the spool now */
-  uint64_t spool_batches;                    /* in the spool after flush */
+  uint64_t pending_batches, pending_records;   /* still queued in memory */
+  uint64_t spooled_batches, spooled_records;   /* written to the spool now */
+  uint64_t spool_batches;                      /* in the spool after flush */
   uint64_t rejected_batches, rejected_records; /* 4xx: not retried */
   uint64_t dropped_records; /* spool limits, since the previous flush */
   int last_status;          /* last HTTP status, 0 for none */
@@ -296,8 +295,8 @@ typedef struct export_sink export_sink;
  * sls:// sink. opts may be NULL. Strings in opts are copied.
  */
 EXPORT_API int export_sink_new(const char *url, const export_sink_opts *opts,
-                               export_sink **out, fnp_error *err)
-    FNP_MUST_CHECK;
+                               export_sink **out,
+                               fnp_error *err) FNP_MUST_CHECK;
 EXPORT_API void export_sink_free(export_sink *s);
 /* Replaces the credentials (e.g. from the platform's per-request headers). */
 EXPORT_API int export_sink_set_credentials(export_sink *s, const char *id,

@@ -32,8 +32,8 @@ typedef struct store_opts {
                          power cut; the default FULL survives both */
 } store_opts;
 
-EXPORT_API int store_open(const char *path, const store_opts *o,
-                          store **out, fnp_error *err) FNP_MUST_CHECK;
+EXPORT_API int store_open(const char *path, const store_opts *o, store **out,
+                          fnp_error *err) FNP_MUST_CHECK;
 EXPORT_API void store_close(store *s);
 
 /* What a batch came with. Borrowed until store_commit/store_rollback. */
@@ -53,9 +53,8 @@ typedef struct store_batch {
  * batch is already stored; acknowledge it and skip the adds. */
 EXPORT_API int store_begin(store *s, const store_batch *b, bool *duplicate,
                            fnp_error *err) FNP_MUST_CHECK;
-EXPORT_API int store_add_log(store *s, int64_t time_ns,
-                             const export_field *f, size_t n,
-                             fnp_error *err) FNP_MUST_CHECK;
+EXPORT_API int store_add_log(store *s, int64_t time_ns, const export_field *f,
+                             size_t n, fnp_error *err) FNP_MUST_CHECK;
 EXPORT_API int store_add_metric(store *s, int64_t time_ns, const char *name,
                                 const char *unit, double value,
                                 const export_field *f, size_t n,
@@ -74,8 +73,8 @@ typedef struct store_profile {
  * bytes (a retried upload) is a duplicate: *duplicate, the first's id. */
 EXPORT_API int store_put_profile(store *s, const store_profile *p,
                                  const void *data, size_t len, int64_t *id,
-                                 bool *duplicate, fnp_error *err)
-    FNP_MUST_CHECK;
+                                 bool *duplicate,
+                                 fnp_error *err) FNP_MUST_CHECK;
 /* The profile's bytes (malloc'd, caller frees); FNP_ENOTFOUND if none. */
 EXPORT_API int store_get_profile(store *s, int64_t id, uint8_t **data,
                                  size_t *len, fnp_error *err) FNP_MUST_CHECK;
@@ -100,11 +99,11 @@ typedef struct store_query {
 EXPORT_API int store_query_logs(store *s, const store_query *q, fnp_buf *json,
                                 fnp_error *err) FNP_MUST_CHECK;
 EXPORT_API int store_query_metrics(store *s, const store_query *q,
-                                   fnp_buf *json, fnp_error *err)
-    FNP_MUST_CHECK;
+                                   fnp_buf *json,
+                                   fnp_error *err) FNP_MUST_CHECK;
 EXPORT_API int store_list_profiles(store *s, const store_query *q,
-                                   fnp_buf *json, fnp_error *err)
-    FNP_MUST_CHECK;
+                                   fnp_buf *json,
+                                   fnp_error *err) FNP_MUST_CHECK;
 
 /* Applies the retention limits now; *deleted counts removed batches. */
 EXPORT_API int store_retain(store *s, int64_t now_ns, uint64_t *deleted,

@@ -22,8 +22,8 @@ static void sls(export_compress c, int64_t raw, const uint8_t *body,
   fnp_buf plain;
   fnp_buf_init(&plain, MAX_RAW_BYTES);
   fnp_error err = {0};
-  if (export_decompress_buf(c, body, len, raw, MAX_RAW_BYTES, &plain,
-                            &err) < 0) {
+  if (export_decompress_buf(c, body, len, raw, MAX_RAW_BYTES, &plain, &err) <
+      0) {
     if (err.msg[0] == '\0' || plain.alloc > MAX_RAW_BYTES)
       abort();
     fnp_buf_destroy(&plain);

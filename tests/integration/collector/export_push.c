@@ -99,8 +99,11 @@ static export_batch *make_batch(const args *a, long from, long n) {
     snprintf(seq, sizeof seq, "%ld", i);
     snprintf(msg, sizeof msg, "GET /api/items/%ld 200 in %ld ms", i, i % 97);
     export_field f[] = {{"message", msg}, {"seq", seq}, {"level", "INFO"}};
-    export_record r = {.time_ns = now_ns(), .instance = "inst-7",
-                       .request_id = seq, .fields = f, .n_fields = 3};
+    export_record r = {.time_ns = now_ns(),
+                       .instance = "inst-7",
+                       .request_id = seq,
+                       .fields = f,
+                       .n_fields = 3};
     if (a->metrics) {
       r.kind = EXPORT_KIND_METRIC;
       r.metric_name = "heap_live_bytes";
@@ -141,8 +144,8 @@ static int push_profile(export_sink *s, const char *path) {
     fprintf(stderr, "%s\n", err.msg);
     return -1;
   }
-  int rc = export_sink_push_profile(s, "inst-7", "heap", now_ns(), data, len,
-                                    &err);
+  int rc =
+      export_sink_push_profile(s, "inst-7", "heap", now_ns(), data, len, &err);
   free(data);
   if (rc < 0)
     fprintf(stderr, "push_profile: %s\n", err.msg);
@@ -163,13 +166,18 @@ int main(int argc, char **argv) {
       *secret++ = '\0';
   }
   export_field tags[] = {{"instance", "inst-7"}, {"function", "fn-demo"}};
-  export_sink_opts o = {.compress = a.compress, .topic = "fnprof",
-                        .tags = tags, .n_tags = 2, .spool_dir = a.spool,
+  export_sink_opts o = {.compress = a.compress,
+                        .topic = "fnprof",
+                        .tags = tags,
+                        .n_tags = 2,
+                        .spool_dir = a.spool,
                         .batch_id_prefix = a.prefix,
                         .access_key_id = a.key ? id : NULL,
                         .access_key_secret = secret,
-                        .connect_timeout_ms = 500, .request_timeout_ms = 2000,
-                        .backoff_initial_ms = 50, .backoff_max_ms = 400};
+                        .connect_timeout_ms = 500,
+                        .request_timeout_ms = 2000,
+                        .backoff_initial_ms = 50,
+                        .backoff_max_ms = 400};
   export_sink *s;
   fnp_error err = {0};
   if (export_sink_new(a.url, &o, &s, &err) < 0) {
@@ -180,8 +188,8 @@ int main(int argc, char **argv) {
   uint64_t total = 0;
   int rc = a.profile ? push_profile(s, a.profile) : 0;
   for (long i = a.start; rc == 0 && i < a.start + a.records; i += a.batch) {
-    long n = a.start + a.records - i < a.batch ? a.start + a.records - i
-                                               : a.batch;
+    long n =
+        a.start + a.records - i < a.batch ? a.start + a.records - i : a.batch;
     export_batch *b = make_batch(&a, i, n);
     if (b == NULL || (a.dump && i == a.start && dump(&a, b) < 0)) {
       fprintf(stderr, "cannot build batch\n");

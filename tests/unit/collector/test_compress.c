@@ -51,8 +51,7 @@ static void round_trip(void **state) {
     fnp_buf_reset(&d);
     assert_int_equal(export_compress_buf(all[i], "", 0, &c, &err), 0);
     assert_int_equal(export_decompress_buf(all[i], c.data, c.len,
-                                           raw < 0 ? -1 : 0, MAX_RAW, &d,
-                                           &err),
+                                           raw < 0 ? -1 : 0, MAX_RAW, &d, &err),
                      0);
     assert_int_equal(d.len, 0);
     fnp_buf_destroy(&c);
@@ -71,8 +70,7 @@ static void names(void **state) {
   assert_int_equal(export_compress_parse(NULL, &c), 0);
   assert_int_equal(c, EXPORT_COMPRESS_NONE);
   assert_int_equal(export_compress_parse("snappy", &c), FNP_EPARSE);
-  assert_string_equal(export_compress_name(EXPORT_COMPRESS_DEFLATE),
-                      "deflate");
+  assert_string_equal(export_compress_name(EXPORT_COMPRESS_DEFLATE), "deflate");
 }
 
 /* 64 MiB of zeros compresses to a few KiB: every codec must refuse it when
@@ -93,9 +91,9 @@ static void bombs(void **state) {
     fnp_error err = {0};
     /* Honest announced size over the cap: refused up front. */
     int64_t raw = all[i] == EXPORT_COMPRESS_GZIP ? -1 : (int64_t)big;
-    assert_int_equal(export_decompress_buf(all[i], c.data, c.len, raw,
-                                           MAX_RAW, &d, &err),
-                     FNP_ETOOBIG);
+    assert_int_equal(
+        export_decompress_buf(all[i], c.data, c.len, raw, MAX_RAW, &d, &err),
+        FNP_ETOOBIG);
     assert_true(d.alloc <= MAX_RAW);
     /* Lying small size: the decoder stops at it and says so. */
     if (all[i] != EXPORT_COMPRESS_GZIP) {

@@ -14,11 +14,17 @@ static export_batch *batch(void) {
   export_batch *b;
   assert_int_equal(export_batch_new(NULL, 0, &b), 0);
   export_field f[] = {{"message", "boot ok"}, {"level", "WARN"}};
-  export_record log = {.time_ns = 42, .instance = "i1", .request_id = "r1",
-                       .fields = f, .n_fields = 2};
-  export_record m = {.time_ns = 43, .kind = EXPORT_KIND_METRIC,
-                     .metric_name = "rss", .metric_unit = "By",
-                     .metric_value = 123.5, .metric_counter = true};
+  export_record log = {.time_ns = 42,
+                       .instance = "i1",
+                       .request_id = "r1",
+                       .fields = f,
+                       .n_fields = 2};
+  export_record m = {.time_ns = 43,
+                     .kind = EXPORT_KIND_METRIC,
+                     .metric_name = "rss",
+                     .metric_unit = "By",
+                     .metric_value = 123.5,
+                     .metric_counter = true};
   assert_int_equal(export_batch_add(b, &log), 0);
   assert_int_equal(export_batch_add(b, &m), 0);
   return b;

@@ -22,8 +22,11 @@ static export_batch *make_batch(size_t n) {
     char msg[64];
     snprintf(msg, sizeof msg, "hello %zu", i);
     export_field f[] = {{"message", msg}, {"level", "INFO"}};
-    export_record r = {.time_ns = T0_NS + (int64_t)i, .instance = "inst-1",
-                       .request_id = "req-42", .fields = f, .n_fields = 2};
+    export_record r = {.time_ns = T0_NS + (int64_t)i,
+                       .instance = "inst-1",
+                       .request_id = "req-42",
+                       .fields = f,
+                       .n_fields = 2};
     assert_int_equal(export_batch_add(b, &r), 0);
   }
   return b;
@@ -56,8 +59,11 @@ static void independent_decoder(void **state) {
   (void)state;
   export_batch *b = make_batch(2);
   export_field tags[] = {{"function", "fn-a"}};
-  export_sls_meta m = {.topic = "fnprof", .source = "10.0.0.1",
-                       .pack_id = "ABCD-1", .tags = tags, .n_tags = 1};
+  export_sls_meta m = {.topic = "fnprof",
+                       .source = "10.0.0.1",
+                       .pack_id = "ABCD-1",
+                       .tags = tags,
+                       .n_tags = 1};
   fnp_buf out;
   fnp_buf_init(&out, 1u << 20);
   assert_int_equal(export_sls_encode(b, &m, &out, NULL), 0);
@@ -135,8 +141,8 @@ static void garbage(void **state) {
 
 static void batch_limits(void **state) {
   (void)state;
-  export_batch_limits lim = {.max_records = 2, .max_bytes = 1000,
-                             .max_age_ms = 50};
+  export_batch_limits lim = {
+      .max_records = 2, .max_bytes = 1000, .max_age_ms = 50};
   export_batch *b;
   assert_int_equal(export_batch_new(&lim, 0, &b), 0);
   export_record r = {.time_ns = 1, .request_id = "x"};

@@ -38,14 +38,13 @@ static void kat_post(void **state) {
                        {"x-log-bodyrawsize", "50"},
                        {"User-Agent", "whatever"},
                        {"x-log-apiversion", "0.6.0"}};
-  export_sls_sign_input in = {
-      .verb = "POST",
-      .content_md5 = "1DD45FA4A70A9300CC9FE7305AF2C494",
-      .content_type = "application/x-protobuf",
-      .date = "Mon, 09 Nov 2015 06:03:03 GMT",
-      .headers = h,
-      .n_headers = sizeof h / sizeof h[0],
-      .resource = "/logstores/test-logstore"};
+  export_sls_sign_input in = {.verb = "POST",
+                              .content_md5 = "1DD45FA4A70A9300CC9FE7305AF2C494",
+                              .content_type = "application/x-protobuf",
+                              .date = "Mon, 09 Nov 2015 06:03:03 GMT",
+                              .headers = h,
+                              .n_headers = sizeof h / sizeof h[0],
+                              .resource = "/logstores/test-logstore"};
   char sig[EXPORT_SLS_SIG_LEN + 1];
   assert_int_equal(export_sls_sign(&in, SECRET, sig, NULL), 0);
   assert_string_equal(sig, "XWLGYHGg2F2hcfxWxMLiNkGki6g=");
@@ -98,8 +97,8 @@ static void too_many_headers(void **state) {
   export_header h[100];
   for (int i = 0; i < 100; i++)
     h[i] = (export_header){"x-log-a", "b"};
-  export_sls_sign_input in = {.verb = "POST", .headers = h, .n_headers = 100,
-                              .resource = "/"};
+  export_sls_sign_input in = {
+      .verb = "POST", .headers = h, .n_headers = 100, .resource = "/"};
   char sig[EXPORT_SLS_SIG_LEN + 1];
   fnp_error err = {0};
   assert_int_equal(export_sls_sign(&in, SECRET, &sig[0], &err), FNP_ETOOBIG);
@@ -108,8 +107,8 @@ static void too_many_headers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(kat_get),      cmocka_unit_test(kat_post),
-      cmocka_unit_test(query_sorted), cmocka_unit_test(md5_and_date),
+      cmocka_unit_test(kat_get),          cmocka_unit_test(kat_post),
+      cmocka_unit_test(query_sorted),     cmocka_unit_test(md5_and_date),
       cmocka_unit_test(too_many_headers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,8 +31,10 @@ static export__payload make(int i, int64_t created) {
   static char raw[8][4096];
   for (size_t j = 0; j < sizeof raw[0]; j++)
     raw[i % 8][j] = (char)('a' + (i + j) % 26);
-  return (export__payload){.kind = EXPORT__PAYLOAD_SLS, .n_records = 10u + i,
-                           .created_ns = created, .raw = (uint8_t *)raw[i % 8],
+  return (export__payload){.kind = EXPORT__PAYLOAD_SLS,
+                           .n_records = 10u + i,
+                           .created_ns = created,
+                           .raw = (uint8_t *)raw[i % 8],
                            .raw_len = sizeof raw[0]};
 }
 
@@ -117,7 +119,8 @@ static void age_limit(void **state) {
   char *d = tmpdir();
   export__spool *sp;
   assert_int_equal(export__spool_open(d, 0, 1000, &sp, NULL), 0);
-  export__payload old = make(1, fake_now), young = make(2, fake_now + 1500000000LL);
+  export__payload old = make(1, fake_now),
+                  young = make(2, fake_now + 1500000000LL);
   assert_int_equal(export__spool_put(sp, &old, NULL), 0);
   assert_int_equal(export__spool_put(sp, &young, NULL), 0);
   fake_now += 2000000000LL; /* 2 s later: the first is past 1 s of age */

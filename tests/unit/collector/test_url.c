@@ -14,8 +14,8 @@
 static void parse_ok(void **state) {
   (void)state;
   export_url u;
-  assert_int_equal(export_url_parse("sls://127.0.0.1:4380/proj/store", &u,
-                                    NULL), 0);
+  assert_int_equal(
+      export_url_parse("sls://127.0.0.1:4380/proj/store", &u, NULL), 0);
   assert_int_equal(u.scheme, EXPORT_SCHEME_SLS);
   assert_string_equal(u.host, "127.0.0.1");
   assert_int_equal(u.port, 4380);
@@ -23,7 +23,9 @@ static void parse_ok(void **state) {
   assert_string_equal(u.logstore, "store");
   assert_false(u.tls);
   assert_int_equal(export_url_parse("sls+https://cn-hangzhou.log.aliyuncs.com"
-                                    "/my-proj/fn_logs", &u, NULL), 0);
+                                    "/my-proj/fn_logs",
+                                    &u, NULL),
+                   0);
   assert_true(u.tls);
   assert_int_equal(u.port, 443);
   assert_string_equal(u.host, "cn-hangzhou.log.aliyuncs.com");
@@ -43,12 +45,10 @@ static void parse_ok(void **state) {
 static void parse_bad(void **state) {
   (void)state;
   static const char *const bad[] = {
-      "http://x/y/z",          "sls://host/onlyproject",
-      "sls://host/a/b/c",      "sls://host:0/a/b",
-      "sls://host:99999/a/b",  "sls://host:12x/a/b",
-      "sls:///a/b",            "sls://h/pr oj/b",
-      "file://relative/dir",   "otlp+http://[::1/x",
-      "sls://h/a/b?x=1",
+      "http://x/y/z",       "sls://host/onlyproject", "sls://host/a/b/c",
+      "sls://host:0/a/b",   "sls://host:99999/a/b",   "sls://host:12x/a/b",
+      "sls:///a/b",         "sls://h/pr oj/b",        "file://relative/dir",
+      "otlp+http://[::1/x", "sls://h/a/b?x=1",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     export_url u;
@@ -63,8 +63,8 @@ static void no_secret_in_url_errors(void **state) {
   (void)state;
   export_url u;
   fnp_error err = {0};
-  assert_int_equal(
-      export_url_parse("sls://id:TopSecret@h/a/b", &u, &err), FNP_EPARSE);
+  assert_int_equal(export_url_parse("sls://id:TopSecret@h/a/b", &u, &err),
+                   FNP_EPARSE);
   assert_null(strstr(err.msg, "TopSecret"));
 }
 
@@ -77,8 +77,10 @@ static void no_secret_in_flush(void **state) {
   export_sink_opts o = {.access_key_id = "AKID",
                         .access_key_secret = "TopSecretKey",
                         .security_token = "TopSecretToken",
-                        .spool_dir = dir, .connect_timeout_ms = 200,
-                        .backoff_initial_ms = 10, .backoff_max_ms = 20};
+                        .spool_dir = dir,
+                        .connect_timeout_ms = 200,
+                        .backoff_initial_ms = 10,
+                        .backoff_max_ms = 20};
   export_sink *s;
   fnp_error err = {0};
   /* Port 1 on loopback: nothing listens there. */
@@ -96,8 +98,10 @@ static void no_secret_in_flush(void **state) {
   assert_null(strstr(res.why, "TopSecret"));
   export_sink_free(s);
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "zstd -dqc %s/*.seg 2>/dev/null | grep -c "
-           "TopSecret; cat %s/*.seg | grep -c TopSecret", dir, dir);
+  snprintf(cmd, sizeof cmd,
+           "zstd -dqc %s/*.seg 2>/dev/null | grep -c "
+           "TopSecret; cat %s/*.seg | grep -c TopSecret",
+           dir, dir);
   FILE *p = popen(cmd, "r");
   char out[64] = "";
   size_t n = fread(out, 1, sizeof out - 1, p);
@@ -112,15 +116,17 @@ static void backoff_and_retry_after(void **state) {
   (void)state;
   export__ship_opts o = {.backoff_initial_ms = 100, .backoff_max_ms = 1000};
   assert_int_equal(export__backoff_ms(&o, 0, 0.999999), 99);
-  assert_int_equal(export__backoff_ms(&o, 3, 0.5), 400);   /* 800 / 2 */
+  assert_int_equal(export__backoff_ms(&o, 3, 0.5), 400);       /* 800 / 2 */
   assert_int_equal(export__backoff_ms(&o, 30, 0.999999), 999); /* capped */
-  assert_int_equal(export__backoff_ms(&o, 5, 0.0), 0);     /* full jitter */
+  assert_int_equal(export__backoff_ms(&o, 5, 0.0), 0);         /* full jitter */
   assert_int_equal(export__parse_retry_after("7", 0), 7000);
   assert_int_equal(export__parse_retry_after(" 0\r\n", 0), 0);
-  assert_int_equal(export__parse_retry_after("Mon, 09 Nov 2015 06:11:26 GMT",
-                                             1447049476), 10000);
-  assert_int_equal(export__parse_retry_after("Mon, 09 Nov 2015 06:11:16 GMT",
-                                             1447049999), 0); /* past */
+  assert_int_equal(
+      export__parse_retry_after("Mon, 09 Nov 2015 06:11:26 GMT", 1447049476),
+      10000);
+  assert_int_equal(
+      export__parse_retry_after("Mon, 09 Nov 2015 06:11:16 GMT", 1447049999),
+      0); /* past */
   assert_int_equal(export__parse_retry_after("soon", 0), -1);
   assert_int_equal(export__parse_retry_after("", 0), -1);
   assert_int_equal(export__parse_retry_after("999999999", 0), -1);
