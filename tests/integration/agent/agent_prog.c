@@ -491,6 +491,38 @@ static int mode_control(const char *path) {
   return 0;
 }
 
+/* ---- exec and timed cycles ------------------------------------------------ */
+
+/* Runs a shell that reports whether libfnprof is still in its LD_PRELOAD;
+ * `want` says whether it should be (FNPROF_FOLLOW_EXEC). */
+static int mode_exec(int want) {
+  pid_t pid;
+  char *argv[] = {"/bin/sh", "-c",
+                  "case \"$LD_PRELOAD\" in *libfnprof*) exit 1;; esac; "
+                  "exit 0",
+                  NULL};
+  CHECK(posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) == 0);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == want);
+  return 0;
+}
+
+/* FNPROF_CYCLE_MS: cycles end on their own, recorded with reason "time"
+ * and the exact live heap and RSS the background thread reads. */
+static int mode_timed(void) {
+  void *keep = site_a(1 << 20);
+  struct timespec ts = {0, 300 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  char *m = agent_json("fnprof_metrics_json");
+  CHECK(strstr(m, "\"reason\":\"time\""));
+  CHECK(strstr(m, "\"exact_live_bytes\":-1") == NULL);
+  CHECK(strstr(m, "\"rss_bytes\":-1") == NULL);
+  free(m);
+  free(keep);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s MODE [ARG]\n", argv[0]);
@@ -514,6 +546,10 @@ int main(int argc, char **argv) {
     return mode_dlclose(argv[2]);
   if (strcmp(m, "control") == 0 && argc > 2)
     return mode_control(argv[2]);
+  if (strcmp(m, "exec") == 0 && argc > 2)
+    return mode_exec(atoi(argv[2]));
+  if (strcmp(m, "timed") == 0)
+    return mode_timed();
   if (strcmp(m, "spike") == 0)
     return mode_spike();
   fprintf(stderr, "unknown mode %s\n", m);
