@@ -79,6 +79,16 @@ static uint64_t end_cycle(const char *reason, bool exact) {
   rec.exact_live_bytes = exact ? exact_live() : -1;
   rec.rss_bytes = exact ? read_rss() : -1;
   rec.reason = reason;
+  /* Freed sampled spans may stay resident (region.c): 16 MiB, plus the
+   * larger of 1 % of the heap and the bytes of live sampled blocks. The
+   * latter is what an allocator keeps anyway: had those blocks not been
+   * sampled, glibc would hold their freed chunks for reuse just the same. */
+  int64_t heap = rec.exact_live_bytes >= 0 ? rec.exact_live_bytes
+                                           : rec.est_live_bytes;
+  int64_t owned = atomic_load(&agent__st.region_live_bytes);
+  int64_t extra = heap / 100 > owned ? heap / 100 : owned;
+  agent__region_set_dirty_cap(((size_t)16 << 20) +
+                              (extra > 0 ? (size_t)extra : 0));
   hist[hist_n % AGENT_CYCLE_HISTORY] = rec;
   hist_n++;
   pthread_mutex_unlock(&agent__cycle_lock);

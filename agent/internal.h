@@ -181,6 +181,8 @@ size_t agent__region_usable(void *p);
 bool agent__region_is_boot(const void *p);
 /* Bytes of the region currently handed out (slots, including headers). */
 uint64_t agent__region_resident(void);
+/* Bytes of freed spans kept resident for reuse (RSS budget, cycle.c). */
+void agent__region_set_dirty_cap(size_t bytes);
 void agent__region_lock_all(void);
 void agent__region_unlock_all(void);
 void agent__region_reset_locks(void);

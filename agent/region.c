@@ -12,8 +12,10 @@
  *     slack) come from per-size-class slabs with free lists; slabs are kept
  *     for reuse by their class, so resident overhead is bounded by one
  *     partly used slab per class (~2.7 MiB worst case over 42 classes);
- *   - larger blocks get their own span; a freed span is returned to the
- *     kernel (MADV_DONTNEED) and kept on a first-fit free list for reuse.
+ *   - larger blocks get their own span, rounded up to a span class and
+ *     reused whole by the next request of that class; freed spans stay
+ *     resident up to a cap (the RSS budget), beyond it their memory is
+ *     returned (MADV_DONTNEED) and only the address range is kept.
  * Every block has a 32-byte header (agent__block_hdr) just below the user
  * pointer: bucket, requested size, allocation cycle, offset back to the slot
  * start (for aligned blocks) and slot capacity (for malloc_usable_size and
@@ -60,23 +62,11 @@ typedef struct free_span {
   bool dirty; /* pages still resident (not returned with MADV_DONTNEED) */
 } free_span;
 
-/* Freed spans keep their pages up to this many bytes in total, so a program
- * that frees and reallocates sampled large blocks does not pay a madvise
- * (and its TLB shootdown on every CPU) each time: jemalloc's dirty pages,
- * without the decay. Counted in the RSS budget. */
-#define DIRTY_MAX_BYTES ((size_t)16 << 20)
-static size_t dirty_bytes;
-
 static size_t class_size[MAX_CLASSES];
 static int n_classes;
 static free_slot *class_free[MAX_CLASSES];
 static uintptr_t class_bump[MAX_CLASSES]; /* next unused slot in the slab */
 static uintptr_t class_bump_end[MAX_CLASSES];
-/* Freed spans by page count (exact fit, no search) up to SPAN_BINS pages;
- * longer ones on one first-fit list with splitting. */
-#define SPAN_BINS 128
-static free_span *span_bin[SPAN_BINS + 1];
-static free_span *spans_free;
 
 /* Slot classes: 16-byte steps up to 256, then four per doubling (at most
  * 25 % internal waste), up to SMALL_MAX_BYTES. */
@@ -161,73 +151,73 @@ void *agent__region_boot_alloc(size_t size) {
   return place(slot, need, size, 16); /* mmap'd memory is already zero */
 }
 
-/* A new span of `bytes` (page multiple) from the free list or the bump
- * pointer, read-write. Under region_lock. */
-static void span_list_push(free_span *f) {
-  size_t pages = f->bytes / PAGE_BYTES;
-  free_span **list = pages <= SPAN_BINS ? &span_bin[pages] : &spans_free;
-  f->next = *list;
-  *list = f;
+/* Freed spans keep their pages (no madvise) up to dirty_cap bytes in
+ * total, so a program that frees and reallocates sampled large blocks does
+ * not pay a madvise, and its TLB shootdown on every CPU, each time
+ * (jemalloc's dirty pages, without the decay). cycle.c sets the cap at
+ * each cycle end from the heap and the live sampled bytes. */
+#define DIRTY_MIN_BYTES ((size_t)16 << 20)
+static size_t dirty_bytes;
+static size_t dirty_cap = DIRTY_MIN_BYTES;
+
+/* Span classes: exact page counts up to 16 pages, then four classes per
+ * doubling. A span is only ever reused whole by a request of its class
+ * (at most 25 % larger than needed; the untouched tail costs no memory),
+ * and never split or merged: no fragmentation, so freed spans are reused
+ * rather than left behind for fresh address space. Address space used is
+ * bounded by the peak of live sampled blocks per class. */
+#define SPAN_EXACT_PAGES 16
+#define SPAN_CLASSES (SPAN_EXACT_PAGES + 4 * 26)
+static free_span *span_bin[SPAN_CLASSES];
+
+static int span_class(size_t pages, size_t *class_pages) {
+  if (pages <= SPAN_EXACT_PAGES) {
+    *class_pages = pages;
+    return (int)pages - 1;
+  }
+  int lg = 63 - __builtin_clzll(pages - 1); /* 2^lg < pages <= 2^(lg+1) */
+  size_t step = ((size_t)1 << lg) / 4;
+  size_t cp = (pages + step - 1) / step * step;
+  *class_pages = cp;
+  /* Classes of [2^lg, 2^(lg+1)] are 2^lg + k*step, k = 1..4. */
+  return SPAN_EXACT_PAGES + (lg - 4) * 4 + (int)(cp / step - 4) - 1;
 }
 
+void agent__region_set_dirty_cap(size_t bytes) {
+  pthread_mutex_lock(&region_lock);
+  dirty_cap = bytes < DIRTY_MIN_BYTES ? DIRTY_MIN_BYTES : bytes;
+  pthread_mutex_unlock(&region_lock);
+}
+
+/* A span of at least *bytes_io (page multiple), read-write; *bytes_io is
+ * set to its real length. Under region_lock. */
 static uintptr_t span_get(size_t *bytes_io) {
-  size_t bytes = *bytes_io;
-  /* Smallest bin that fits, so freed (often still resident) spans are
-   * reused before fresh address space is; the rest of a larger span goes
-   * back to its own bin. */
-  for (size_t pages = bytes / PAGE_BYTES; pages <= SPAN_BINS; pages++) {
-    free_span *s = span_bin[pages];
-    if (!s)
-      continue;
-    span_bin[pages] = s->next;
+  size_t cp;
+  int c = span_class(*bytes_io / PAGE_BYTES, &cp);
+  size_t bytes = cp * PAGE_BYTES;
+  if (c < 0 || c >= SPAN_CLASSES)
+    return 0;
+  *bytes_io = bytes;
+  free_span *s = span_bin[c];
+  if (s) {
+    span_bin[c] = s->next;
     if (s->dirty)
-      dirty_bytes -= s->bytes;
-    if (s->bytes > bytes) {
-      free_span *rest = (free_span *)((uintptr_t)s + bytes);
-      rest->bytes = s->bytes - bytes;
-      rest->dirty = s->dirty;
-      if (rest->dirty)
-        dirty_bytes += rest->bytes;
-      span_list_push(rest);
-    }
-    return (uintptr_t)s;
-  }
-  /* Spans longer than the bins serve only requests longer than the bins,
-   * first fit, split only when the rest is long too: carving small spans
-   * out of them would leave fragments nothing fits in (there is no
-   * coalescing), and address space, not memory, is what is plentiful. */
-  for (free_span **pp = &spans_free; bytes / PAGE_BYTES > SPAN_BINS && *pp;
-       pp = &(*pp)->next) {
-    free_span *s = *pp;
-    if (s->bytes < bytes)
-      continue;
-    bool dirty = s->dirty;
-    if ((s->bytes - bytes) / PAGE_BYTES > SPAN_BINS) {
-      free_span *rest = (free_span *)((uintptr_t)s + bytes);
-      rest->next = s->next;
-      rest->bytes = s->bytes - bytes;
-      rest->dirty = dirty;
-      *pp = rest;
-    } else {
-      bytes = s->bytes;
-      *pp = s->next;
-    }
-    if (dirty)
       dirty_bytes -= bytes;
-    *bytes_io = bytes;
     return (uintptr_t)s;
   }
   if (bytes > region_end - region_top)
     return 0;
-  uintptr_t s = region_top;
-  if (mprotect((void *)s, bytes, PROT_READ | PROT_WRITE) != 0)
+  uintptr_t n = region_top;
+  if (mprotect((void *)n, bytes, PROT_READ | PROT_WRITE) != 0)
     return 0;
   region_top += bytes;
-  return s;
+  return n;
 }
 
 static void span_put(uintptr_t s, size_t bytes) {
-  bool dirty = dirty_bytes + bytes <= DIRTY_MAX_BYTES;
+  size_t cp;
+  int c = span_class(bytes / PAGE_BYTES, &cp);
+  bool dirty = dirty_bytes + bytes <= dirty_cap;
   if (dirty)
     dirty_bytes += bytes;
   else if (bytes > PAGE_BYTES) /* give it back; the first page holds the link */
@@ -235,7 +225,8 @@ static void span_put(uintptr_t s, size_t bytes) {
   free_span *f = (free_span *)s;
   f->bytes = bytes;
   f->dirty = dirty;
-  span_list_push(f);
+  f->next = span_bin[c];
+  span_bin[c] = f;
 }
 
 void *agent__region_alloc(size_t size, size_t align) {
