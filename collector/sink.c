@@ -17,9 +17,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define QUEUE_MAX_BYTES (64u << 20) /* in-memory queue when not spooling */
-#define BODY_MAX_BYTES (64u << 20)  /* one compressed request */
-#define NS_PER_S 1000000000LL
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -180,5 +177,6 @@ void export_sink_free(export_sink *s) {
   export__spool_close(s->spool);
   export__spool_close(s->rejected);
   export__file_close(s);
+  fnp_buf_destroy(&s->body);
   free(s);
 }

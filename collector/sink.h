@@ -25,6 +25,7 @@ struct export_sink {
   size_t queued_bytes;
   uint64_t dropped; /* queue overflow since the last flush */
   FILE *file;       /* file:// JSON lines */
+  fnp_buf body;     /* compressed request, reused between sends */
 };
 
 int export__file_open(export_sink *s, fnp_error *err) FNP_MUST_CHECK;

@@ -13,7 +13,6 @@
 
 #define NS_PER_S 1000000000LL
 #define METRIC_VALUE_CHARS 32 /* "%.17g" of a double fits in 25 */
-#define EXTRA_CONTENTS 6      /* kind, instance, request_id, metric x3 */
 
 static const char *const kind_names[] = {"log", "metric", "event", "profile"};
 
@@ -39,12 +38,14 @@ static void arrays_free(arrays *a) {
 
 static int arrays_alloc(arrays *a, size_t n_logs, size_t n_contents,
                         size_t n_tags) {
-  a->logs = calloc(n_logs + 1, sizeof *a->logs);
-  a->log_ptrs = calloc(n_logs + 1, sizeof *a->log_ptrs);
-  a->contents = calloc(n_contents + 1, sizeof *a->contents);
-  a->content_ptrs = calloc(n_contents + 1, sizeof *a->content_ptrs);
-  a->tags = calloc(n_tags + 1, sizeof *a->tags);
-  a->tag_ptrs = calloc(n_tags + 1, sizeof *a->tag_ptrs);
+  /* malloc, not calloc: every element is initialized before use, and
+   * zeroing ~1 MB per batch showed up in the ingest profile. */
+  a->logs = malloc((n_logs + 1) * sizeof *a->logs);
+  a->log_ptrs = malloc((n_logs + 1) * sizeof *a->log_ptrs);
+  a->contents = malloc((n_contents + 1) * sizeof *a->contents);
+  a->content_ptrs = malloc((n_contents + 1) * sizeof *a->content_ptrs);
+  a->tags = malloc((n_tags + 1) * sizeof *a->tags);
+  a->tag_ptrs = malloc((n_tags + 1) * sizeof *a->tag_ptrs);
   a->values = malloc((n_logs + 1) * METRIC_VALUE_CHARS);
   if (!a->logs || !a->log_ptrs || !a->contents || !a->content_ptrs ||
       !a->tags || !a->tag_ptrs || !a->values)
@@ -113,11 +114,20 @@ static void fill_tags(arrays *a, Sls__LogGroup *g, const export_sls_meta *m) {
   g->n_logtags = n;
 }
 
+/* How many contents fill_log makes for r (at least one). */
+static size_t extra_contents(const export_record *r) {
+  size_t n = r->n_fields + (r->kind != EXPORT_KIND_LOG) + !!r->instance +
+             !!r->request_id;
+  if (r->kind == EXPORT_KIND_METRIC && r->metric_name)
+    n += 2 + !!r->metric_unit;
+  return n > 0 ? n : 1;
+}
+
 int export_sls_encode(const export_batch *b, const export_sls_meta *meta,
                       fnp_buf *out, fnp_error *err) {
   size_t n = export_batch_count(b), n_contents = 0;
   for (size_t i = 0; i < n; i++)
-    n_contents += export_batch_get(b, i)->n_fields + EXTRA_CONTENTS;
+    n_contents += extra_contents(export_batch_get(b, i));
   arrays a = {0};
   int rc = arrays_alloc(&a, n, n_contents, (meta ? meta->n_tags : 0) + 1);
   if (rc < 0) {

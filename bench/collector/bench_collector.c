@@ -7,8 +7,11 @@
  *       through the export library (zstd, signed) into fnprof-collector,
  *       each acknowledged (committed) before the client sends its next;
  *       CLIENTS processes (instances) push concurrently.
+ *   bench_collector store DB [RECORDS]   the store alone (what the server
+ *       does after decoding): one transaction per batch of records.
  */
 #include <fnprof/export.h>
+#include <fnprof/store.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,13 +152,59 @@ static int bench_ingest(const char *url, long records, int clients) {
   return failed;
 }
 
+static int bench_store(const char *path, long records) {
+  store *st;
+  fnp_error err = {0};
+  if (store_open(path, NULL, &st, &err) < 0) {
+    fprintf(stderr, "%s\n", err.msg);
+    return 1;
+  }
+  long nb = records / BATCH_RECORDS;
+  double busy = 0;
+  for (long i = 0; i < nb; i++) {
+    export_batch *b = make_batch(i * BATCH_RECORDS);
+    export_field tags[] = {{"instance", "c-6751f3a2-1f9b2c8e4d01"}};
+    char key[32];
+    snprintf(key, sizeof key, "bench-%ld", i);
+    store_batch sb = {.dedupe_key = key,
+                      .kind = "sls",
+                      .project = "p",
+                      .logstore = "l",
+                      .tags = tags,
+                      .n_tags = 1};
+    bool dup;
+    double t0 = now_s();
+    int rc = store_begin(st, &sb, &dup, &err);
+    for (size_t j = 0; rc == 0 && j < export_batch_count(b); j++) {
+      const export_record *r = export_batch_get(b, j);
+      rc = store_add_log(st, r->time_ns, r->fields, r->n_fields, &err);
+    }
+    rc = rc ? rc : store_commit(st, &err);
+    busy += now_s() - t0;
+    export_batch_free(b);
+    if (rc < 0) {
+      fprintf(stderr, "%s\n", err.msg);
+      store_close(st);
+      return 1;
+    }
+  }
+  printf("store: %ld records in %.2f s = %.0f records/s (a transaction "
+         "per %d)\n",
+         nb * BATCH_RECORDS, busy, (double)(nb * BATCH_RECORDS) / busy,
+         BATCH_RECORDS);
+  store_close(st);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "encode") == 0)
     return bench_encode(argc > 2 ? atol(argv[2]) : 1000000);
   if (argc >= 3 && strcmp(argv[1], "ingest") == 0)
     return bench_ingest(argv[2], argc > 3 ? atol(argv[3]) : 400000,
                         argc > 4 ? atoi(argv[4]) : 1);
-  fprintf(stderr,
-          "usage: bench_collector encode [N] | ingest URL [N [CLIENTS]]\n");
+  if (argc >= 3 && strcmp(argv[1], "store") == 0)
+    return bench_store(argv[2], argc > 3 ? atol(argv[3]) : 400000);
+  fprintf(stderr, "usage: bench_collector encode [N] | ingest URL [N "
+                  "[CLIENTS]] | store DB [N]\n");
   return 2;
 }
