@@ -12,13 +12,13 @@
 
 static _Atomic int shut_down;
 
-#define API_ENTER()                                                           \
-  if (agent__init() != AGENT_READY && !atomic_load(&shut_down))              \
-    return FNP_EUSAGE;                                                        \
-  agent__guard_enter();                                                       \
+#define API_ENTER()                                                            \
+  if (agent__init() != AGENT_READY && !atomic_load(&shut_down))                \
+    return FNP_EUSAGE;                                                         \
+  agent__guard_enter();                                                        \
   pthread_mutex_lock(&agent__ctl_lock)
-#define API_LEAVE()                                                           \
-  pthread_mutex_unlock(&agent__ctl_lock);                                     \
+#define API_LEAVE()                                                            \
+  pthread_mutex_unlock(&agent__ctl_lock);                                      \
   agent__guard_exit()
 
 FNPROF_EXPORT int fnprof_end_cycle(uint64_t *cycle) {
@@ -85,7 +85,8 @@ FNPROF_EXPORT int fnprof_metrics_json(char **json, size_t *len) {
       "\"samples\":%llu,\"sampled_frees\":%llu,\"dropped_samples\":%llu,"
       "\"buckets\":%u,\"est_live_bytes\":%lld,\"est_alloc_bytes\":%llu,"
       "\"owned_live_bytes\":%lld,\"owned_resident_bytes\":%llu,"
-      "\"table_bytes\":%zu,\"write_errors\":%llu,\"spikes\":%d,\"control\":\"%s\",\"cycles\":[",
+      "\"table_bytes\":%zu,\"write_errors\":%llu,\"spikes\":%d,\"control\":\"%"
+      "s\",\"cycles\":[",
       (int)agent__pid(), (long long)agent__cfg.rate,
       atomic_load(&shut_down) ? "shutdown" : "running",
       (unsigned long long)atomic_load(&agent__cycle),
@@ -96,7 +97,8 @@ FNPROF_EXPORT int fnprof_metrics_json(char **json, size_t *len) {
       (unsigned long long)atomic_load(&s->est_alloc_bytes),
       (long long)atomic_load(&s->region_live_bytes),
       (unsigned long long)agent__region_resident(), agent__arena_used(),
-      (unsigned long long)atomic_load(&s->write_errors), agent__spike_count(), agent__control_path());
+      (unsigned long long)atomic_load(&s->write_errors), agent__spike_count(),
+      agent__control_path());
   agent__cycle_rec h[AGENT_CYCLE_HISTORY];
   size_t n = agent__cycle_history(h, AGENT_CYCLE_HISTORY);
   for (size_t i = 0; i < n && rc == 0; i++)

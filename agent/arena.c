@@ -51,6 +51,4 @@ size_t agent__arena_used(void) {
 
 void agent__arena_lock_all(void) { pthread_mutex_lock(&arena_lock); }
 void agent__arena_unlock_all(void) { pthread_mutex_unlock(&arena_lock); }
-void agent__arena_reset_locks(void) {
-  pthread_mutex_init(&arena_lock, NULL);
-}
+void agent__arena_reset_locks(void) { pthread_mutex_init(&arena_lock, NULL); }

@@ -105,8 +105,7 @@ agent__bucket *agent__bucket_get(const uintptr_t *pc, int npc, uint64_t size,
       memcpy(b->pc, pc, (size_t)npc * sizeof(*pc));
       b->id = atomic_load_explicit(&bucket_n, memory_order_relaxed) + 1;
       atomic_store_explicit(&b->next, head, memory_order_relaxed);
-      b->allnext = atomic_load_explicit(&bucket_all_head,
-                                        memory_order_relaxed);
+      b->allnext = atomic_load_explicit(&bucket_all_head, memory_order_relaxed);
       atomic_store_explicit(&bucket_all_head, b, memory_order_release);
       atomic_store_explicit(&bucket_n, b->id, memory_order_release);
       atomic_store_explicit(slot, b, memory_order_release);
@@ -139,14 +138,14 @@ void agent__bucket_record_free(agent__bucket *b, uint64_t size, uint64_t c,
 
 static void fold(agent__bucket *b, unsigned s) {
   agent__atomic_counts *f = &b->future[s];
-  b->active.allocs += atomic_exchange_explicit(&f->allocs, 0,
-                                               memory_order_relaxed);
-  b->active.frees += atomic_exchange_explicit(&f->frees, 0,
-                                              memory_order_relaxed);
-  b->active.alloc_bytes += atomic_exchange_explicit(&f->alloc_bytes, 0,
-                                                    memory_order_relaxed);
-  b->active.free_bytes += atomic_exchange_explicit(&f->free_bytes, 0,
-                                                   memory_order_relaxed);
+  b->active.allocs +=
+      atomic_exchange_explicit(&f->allocs, 0, memory_order_relaxed);
+  b->active.frees +=
+      atomic_exchange_explicit(&f->frees, 0, memory_order_relaxed);
+  b->active.alloc_bytes +=
+      atomic_exchange_explicit(&f->alloc_bytes, 0, memory_order_relaxed);
+  b->active.free_bytes +=
+      atomic_exchange_explicit(&f->free_bytes, 0, memory_order_relaxed);
 }
 
 uint64_t agent__cycle_advance_locked(void) {

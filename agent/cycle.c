@@ -83,8 +83,8 @@ static uint64_t end_cycle(const char *reason, bool exact) {
    * larger of 1 % of the heap and the bytes of live sampled blocks. The
    * latter is what an allocator keeps anyway: had those blocks not been
    * sampled, glibc would hold their freed chunks for reuse just the same. */
-  int64_t heap = rec.exact_live_bytes >= 0 ? rec.exact_live_bytes
-                                           : rec.est_live_bytes;
+  int64_t heap =
+      rec.exact_live_bytes >= 0 ? rec.exact_live_bytes : rec.est_live_bytes;
   int64_t owned = atomic_load(&agent__st.region_live_bytes);
   int64_t extra = heap / 100 > owned ? heap / 100 : owned;
   agent__region_set_dirty_cap(((size_t)16 << 20) +
@@ -119,17 +119,16 @@ size_t agent__cycle_history(agent__cycle_rec *out, size_t n) {
 void agent__pace_check(void) {
   if (agent__cfg.cycle_percent <= 0)
     return;
-  uint64_t a = atomic_load_explicit(&agent__st.est_alloc_bytes,
-                                    memory_order_relaxed) -
-               atomic_load_explicit(&alloc_at_cycle_start,
-                                    memory_order_relaxed);
-  int64_t live = atomic_load_explicit(&agent__st.est_live_bytes,
-                                      memory_order_relaxed);
+  uint64_t a =
+      atomic_load_explicit(&agent__st.est_alloc_bytes, memory_order_relaxed) -
+      atomic_load_explicit(&alloc_at_cycle_start, memory_order_relaxed);
+  int64_t live =
+      atomic_load_explicit(&agent__st.est_live_bytes, memory_order_relaxed);
   int64_t goal = live > 0 ? live / 100 * agent__cfg.cycle_percent : 0;
   if (goal < AGENT_MIN_CYCLE_BYTES)
     goal = AGENT_MIN_CYCLE_BYTES;
-  if ((int64_t)a < goal || atomic_load_explicit(&pace_pending,
-                                                memory_order_relaxed))
+  if ((int64_t)a < goal ||
+      atomic_load_explicit(&pace_pending, memory_order_relaxed))
     return;
   if (agent__now_ns(CLOCK_MONOTONIC) - atomic_load(&last_cycle_ns) <
       PACE_MIN_INTERVAL_NS)

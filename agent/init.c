@@ -6,10 +6,10 @@
  * fork handling.
  *
  * Fork. pthread_atfork's prepare handler takes every agent lock in the
- * order of internal.h (ctl > spike > cycle > bucket > region > arena), so no lock is
- * held mid-update by a thread that will not exist in the child; the parent
- * handler releases them, the child handler re-initializes them, forgets the
- * parent's control socket (the path is the parent's: never unlinked by the
+ * order of internal.h (ctl > spike > cycle > bucket > region > arena), so no
+ * lock is held mid-update by a thread that will not exist in the child; the
+ * parent handler releases them, the child handler re-initializes them, forgets
+ * the parent's control socket (the path is the parent's: never unlinked by the
  * child) and background thread, and refreshes the cached pid. The child's
  * thread and socket come back lazily on its next sample.
  */
@@ -37,7 +37,8 @@ int64_t agent__now_ns(int clock) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- configuration -------------------------------------------------------- */
+/* ---- configuration --------------------------------------------------------
+ */
 
 static const char *env_find(char **envp, const char *name) {
   size_t len = strlen(name);
@@ -61,10 +62,23 @@ static int64_t env_int(char **envp, const char *name, int64_t def) {
   }
   int shift = 0;
   switch (*s) {
-  case 'k': case 'K': shift = 10; s++; break;
-  case 'm': case 'M': shift = 20; s++; break;
-  case 'g': case 'G': shift = 30; s++; break;
-  default: break;
+  case 'k':
+  case 'K':
+    shift = 10;
+    s++;
+    break;
+  case 'm':
+  case 'M':
+    shift = 20;
+    s++;
+    break;
+  case 'g':
+  case 'G':
+    shift = 30;
+    s++;
+    break;
+  default:
+    break;
   }
   if (*s == 'i' || *s == 'I') /* KiB, MiB */
     s++;
@@ -106,8 +120,7 @@ void agent__config_parse(agent__config *c, char **envp) {
     c->spike_history = 1;
   if (c->spike_history > 64)
     c->spike_history = 64;
-  c->spike_cooldown_ms =
-      env_int(envp, "FNPROF_SPIKE_COOLDOWN_MS", 60000);
+  c->spike_cooldown_ms = env_int(envp, "FNPROF_SPIKE_COOLDOWN_MS", 60000);
 }
 
 /* FNPROF_FOLLOW_EXEC=0: take libfnprof out of LD_PRELOAD in place (the
@@ -135,7 +148,8 @@ static void drop_from_ld_preload(void) {
   }
 }
 
-/* ---- init once ------------------------------------------------------------- */
+/* ---- init once -------------------------------------------------------------
+ */
 
 static void fork_prepare(void);
 static void fork_parent(void);
@@ -200,7 +214,8 @@ __attribute__((destructor)) static void agent_dtor(void) {
   fnprof_shutdown();
 }
 
-/* ---- fork ------------------------------------------------------------------ */
+/* ---- fork ------------------------------------------------------------------
+ */
 
 static void fork_prepare(void) {
   agent__guard_enter();

@@ -4,9 +4,8 @@
  * symbols are the malloc family (interpose.c) and fnprof_* (fnprof.h).
  *
  * Lock order (fork's prepare handler takes them in this order, see init.c):
- *   agent__ctl_lock > spike lock > agent__cycle_lock > bucket insert lock > region lock
- *   > arena lock.
- * The hot path takes none of them.
+ *   agent__ctl_lock > spike lock > agent__cycle_lock > bucket insert lock >
+ * region lock > arena lock. The hot path takes none of them.
  */
 #ifndef FNPROF_AGENT_INTERNAL_H
 #define FNPROF_AGENT_INTERNAL_H
@@ -36,19 +35,19 @@
 #define AGENT_MIN_CYCLE_BYTES ((int64_t)4 << 20)
 
 typedef struct agent__config {
-  int64_t rate;          /* FNPROF_RATE: mean bytes between samples; 0 off */
-  int depth;             /* FNPROF_DEPTH: frames kept per stack */
-  int64_t cycle_percent; /* FNPROF_CYCLE_PERCENT */
-  int64_t cycle_ms;      /* FNPROF_CYCLE_MS: 0 = no time-based cycles */
-  bool follow_exec;      /* FNPROF_FOLLOW_EXEC: children exec'd keep us */
-  bool control;          /* FNPROF_CONTROL != "off" */
-  char dir[512];         /* FNPROF_DIR: "" = write no files */
+  int64_t rate;           /* FNPROF_RATE: mean bytes between samples; 0 off */
+  int depth;              /* FNPROF_DEPTH: frames kept per stack */
+  int64_t cycle_percent;  /* FNPROF_CYCLE_PERCENT */
+  int64_t cycle_ms;       /* FNPROF_CYCLE_MS: 0 = no time-based cycles */
+  bool follow_exec;       /* FNPROF_FOLLOW_EXEC: children exec'd keep us */
+  bool control;           /* FNPROF_CONTROL != "off" */
+  char dir[512];          /* FNPROF_DIR: "" = write no files */
   char control_path[108]; /* FNPROF_CONTROL, sun_path sized; "" = default */
   /* Spike detector (spike.c documents the defaults). */
-  int64_t spike_min_bytes;  /* FNPROF_SPIKE_MIN */
-  int64_t spike_diff_pct;   /* FNPROF_SPIKE_DIFF */
-  int64_t spike_abs_bytes;  /* FNPROF_SPIKE_ABS, 0 = no ceiling rule */
-  int64_t spike_history;    /* FNPROF_SPIKE_HISTORY cycles */
+  int64_t spike_min_bytes;   /* FNPROF_SPIKE_MIN */
+  int64_t spike_diff_pct;    /* FNPROF_SPIKE_DIFF */
+  int64_t spike_abs_bytes;   /* FNPROF_SPIKE_ABS, 0 = no ceiling rule */
+  int64_t spike_history;     /* FNPROF_SPIKE_HISTORY cycles */
   int64_t spike_cooldown_ms; /* FNPROF_SPIKE_COOLDOWN_MS */
 } agent__config;
 
@@ -74,8 +73,7 @@ typedef struct agent__tls {
   uint32_t in_init;        /* this thread runs agent__init */
 } agent__tls;
 
-extern __thread agent__tls agent__tl
-    __attribute__((tls_model("initial-exec")));
+extern __thread agent__tls agent__tl __attribute__((tls_model("initial-exec")));
 
 /* Reentrancy guard: while held, the thread's countdown is parked at
  * INT64_MAX, so the agent's own allocations take the fast path straight to
@@ -109,16 +107,16 @@ int agent__init(void);
 
 /* X-macro of every function we interpose and forward: name, return type,
  * parameter list, argument list. */
-#define AGENT_ALLOC_FUNCS(X)                                                  \
-  X(malloc, void *, (size_t n), (n))                                          \
-  X(free, void, (void *p), (p))                                               \
-  X(calloc, void *, (size_t m, size_t n), (m, n))                             \
-  X(realloc, void *, (void *p, size_t n), (p, n))                             \
-  X(posix_memalign, int, (void **out, size_t a, size_t n), (out, a, n))       \
-  X(aligned_alloc, void *, (size_t a, size_t n), (a, n))                      \
-  X(memalign, void *, (size_t a, size_t n), (a, n))                           \
-  X(valloc, void *, (size_t n), (n))                                          \
-  X(pvalloc, void *, (size_t n), (n))                                         \
+#define AGENT_ALLOC_FUNCS(X)                                                   \
+  X(malloc, void *, (size_t n), (n))                                           \
+  X(free, void, (void *p), (p))                                                \
+  X(calloc, void *, (size_t m, size_t n), (m, n))                              \
+  X(realloc, void *, (void *p, size_t n), (p, n))                              \
+  X(posix_memalign, int, (void **out, size_t a, size_t n), (out, a, n))        \
+  X(aligned_alloc, void *, (size_t a, size_t n), (a, n))                       \
+  X(memalign, void *, (size_t a, size_t n), (a, n))                            \
+  X(valloc, void *, (size_t n), (n))                                           \
+  X(pvalloc, void *, (size_t n), (n))                                          \
   X(malloc_usable_size, size_t, (void *p), (p))
 
 typedef struct agent__real_fns {
@@ -241,9 +239,9 @@ typedef struct agent__bucket {
   uint32_t req;  /* invocation (request id) index: part of the key */
   uint32_t id;   /* dense number, 1.. in creation order */
   uint32_t npc;
-  agent__counts active;            /* published; under agent__cycle_lock */
-  agent__atomic_counts future[3];  /* per-cycle, lock-free adds */
-  uintptr_t pc[];                  /* raw return PCs, leaf first */
+  agent__counts active;           /* published; under agent__cycle_lock */
+  agent__atomic_counts future[3]; /* per-cycle, lock-free adds */
+  uintptr_t pc[];                 /* raw return PCs, leaf first */
 } agent__bucket;
 
 int agent__buckets_init(void);
@@ -310,11 +308,11 @@ void agent__reset_countdown(agent__tls *t);
 typedef struct agent__stats {
   _Atomic uint64_t samples;
   _Atomic uint64_t sampled_frees;
-  _Atomic uint64_t dropped; /* samples lost: region or arena exhausted */
-  _Atomic int64_t est_live_bytes;      /* un-sampled estimate of live heap */
-  _Atomic uint64_t est_alloc_bytes;    /* un-sampled estimate, cumulative */
-  _Atomic int64_t region_live_bytes;   /* requested bytes of owned blocks */
-  _Atomic uint64_t write_errors;       /* profile/report files not written */
+  _Atomic uint64_t dropped;       /* samples lost: region or arena exhausted */
+  _Atomic int64_t est_live_bytes; /* un-sampled estimate of live heap */
+  _Atomic uint64_t est_alloc_bytes;  /* un-sampled estimate, cumulative */
+  _Atomic int64_t region_live_bytes; /* requested bytes of owned blocks */
+  _Atomic uint64_t write_errors;     /* profile/report files not written */
 } agent__stats;
 extern agent__stats agent__st;
 
@@ -328,12 +326,12 @@ uint32_t agent__req_intern(const char *id);
 
 typedef struct agent__cycle_rec {
   uint64_t cycle;
-  int64_t time_ns;           /* CLOCK_REALTIME at the end */
-  uint64_t alloc_bytes;      /* estimated bytes allocated during the cycle */
-  int64_t exact_live_bytes;  /* mallinfo2 in-use + owned blocks, -1 unknown */
-  int64_t est_live_bytes;    /* sampled estimate */
-  int64_t rss_bytes;         /* /proc/self/statm resident */
-  const char *reason;        /* "pace", "time", "request", "invocation" */
+  int64_t time_ns;          /* CLOCK_REALTIME at the end */
+  uint64_t alloc_bytes;     /* estimated bytes allocated during the cycle */
+  int64_t exact_live_bytes; /* mallinfo2 in-use + owned blocks, -1 unknown */
+  int64_t est_live_bytes;   /* sampled estimate */
+  int64_t rss_bytes;        /* /proc/self/statm resident */
+  const char *reason;       /* "pace", "time", "request", "invocation" */
 } agent__cycle_rec;
 
 #define AGENT_CYCLE_HISTORY 64

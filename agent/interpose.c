@@ -67,21 +67,21 @@ static int boot_posix_memalign(void **out, size_t a, size_t n) {
   return agent__real.posix_memalign(out, a, n);
 }
 
-#define BOOT_ALIGNED(name)                                                    \
-  static void *boot_##name(size_t a, size_t n) {                              \
-    if (agent__init() == AGENT_INITIALIZING)                                  \
-      return NULL;                                                            \
-    return agent__real.name(a, n);                                            \
+#define BOOT_ALIGNED(name)                                                     \
+  static void *boot_##name(size_t a, size_t n) {                               \
+    if (agent__init() == AGENT_INITIALIZING)                                   \
+      return NULL;                                                             \
+    return agent__real.name(a, n);                                             \
   }
 BOOT_ALIGNED(aligned_alloc)
 BOOT_ALIGNED(memalign)
 #undef BOOT_ALIGNED
 
-#define BOOT_PAGED(name)                                                      \
-  static void *boot_##name(size_t n) {                                        \
-    if (agent__init() == AGENT_INITIALIZING)                                  \
-      return NULL;                                                            \
-    return agent__real.name(n);                                               \
+#define BOOT_PAGED(name)                                                       \
+  static void *boot_##name(size_t n) {                                         \
+    if (agent__init() == AGENT_INITIALIZING)                                   \
+      return NULL;                                                             \
+    return agent__real.name(n);                                                \
   }
 BOOT_PAGED(valloc)
 BOOT_PAGED(pvalloc)
@@ -113,7 +113,7 @@ static void *fallback_valloc(size_t n) {
 
 void agent__resolve_real(void) {
   agent__real_fns r;
-#define AGENT_RESOLVE(name, ret, params, args)                                \
+#define AGENT_RESOLVE(name, ret, params, args)                                 \
   r.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
   AGENT_ALLOC_FUNCS(AGENT_RESOLVE)
 #undef AGENT_RESOLVE
@@ -121,10 +121,10 @@ void agent__resolve_real(void) {
     r.valloc = fallback_valloc;
   if (!r.pvalloc)
     r.pvalloc = fallback_pvalloc;
-  /* Publish field by field; a missing core function leaves the boot one,
-   * and init then disables sampling (init.c checks agent__real_ok). */
-#define AGENT_PUBLISH(name, ret, params, args)                                \
-  if (r.name)                                                                 \
+    /* Publish field by field; a missing core function leaves the boot one,
+     * and init then disables sampling (init.c checks agent__real_ok). */
+#define AGENT_PUBLISH(name, ret, params, args)                                 \
+  if (r.name)                                                                  \
     __atomic_store_n(&agent__real.name, r.name, __ATOMIC_RELEASE);
   AGENT_ALLOC_FUNCS(AGENT_PUBLISH)
 #undef AGENT_PUBLISH
@@ -140,7 +140,8 @@ bool agent__real_ok(void) {
          agent__real.malloc_usable_size != boot_malloc_usable_size;
 }
 
-/* ---- the shims ------------------------------------------------------------ */
+/* ---- the shims ------------------------------------------------------------
+ */
 
 /* Hot path: true when the thread's countdown is still positive after
  * charging n bytes. */

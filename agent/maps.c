@@ -25,8 +25,8 @@ struct build_id_query {
   char hex[2 * BUILD_ID_MAX + 1];
 };
 
-static void note_build_id(const struct dl_phdr_info *info, const ElfW(Phdr) *ph,
-                          char *hex) {
+static void note_build_id(const struct dl_phdr_info *info,
+                          const ElfW(Phdr) * ph, char *hex) {
   const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
   const char *end = p + ph->p_memsz;
   while (p + sizeof(ElfW(Nhdr)) <= end) {
@@ -107,8 +107,9 @@ int agent__maps_add(pprof_profile *p) {
     unsigned long lo, hi, off, inode;
     char perms[8], dev[16];
     int pos = 0;
-    if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &lo, &hi, perms, &off,
-               dev, &inode, &pos) < 6 || !strchr(perms, 'x'))
+    if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &lo, &hi, perms, &off, dev,
+               &inode, &pos) < 6 ||
+        !strchr(perms, 'x'))
       continue;
     char *path = line + pos;
     char *del = strstr(path, " (deleted)");
@@ -118,10 +119,8 @@ int agent__maps_add(pprof_profile *p) {
       continue;
     struct build_id_query q = {.addr = lo};
     dl_iterate_phdr(find_build_id, &q);
-    pprof_mapping m = {.id = ++id,
-                       .memory_start = lo,
-                       .memory_limit = hi,
-                       .file_offset = off};
+    pprof_mapping m = {
+        .id = ++id, .memory_start = lo, .memory_limit = hi, .file_offset = off};
     int64_t fn = pprof_string(p, path);
     int64_t bid = pprof_string(p, q.hex);
     if (fn < 0 || bid < 0) {

@@ -41,14 +41,13 @@ static uint64_t *loc_slot(loc_map *m, uintptr_t pc) {
 
 static uint64_t mapping_for(const pprof_profile *p, uint64_t addr) {
   for (size_t i = 0; i < p->n_mapping; i++)
-    if (addr >= p->mapping[i].memory_start &&
-        addr < p->mapping[i].memory_limit)
+    if (addr >= p->mapping[i].memory_start && addr < p->mapping[i].memory_limit)
       return p->mapping[i].id;
   return 0;
 }
 
-static int add_header(pprof_profile *p, bool alloc_default,
-                      const char *comment, uint64_t cycle) {
+static int add_header(pprof_profile *p, bool alloc_default, const char *comment,
+                      uint64_t cycle) {
   static const char *const types[4][2] = {{"alloc_objects", "count"},
                                           {"alloc_space", "bytes"},
                                           {"inuse_objects", "count"},
@@ -66,10 +65,9 @@ static int add_header(pprof_profile *p, bool alloc_default,
   p->default_sample_type = dflt;
   p->time_nanos = agent__now_ns(CLOCK_REALTIME);
   char text[160];
-  snprintf(text, sizeof(text),
-           "fnprof heap profile: pid %d, cycle %llu, rate %lld",
-           (int)agent__pid(), (unsigned long long)cycle,
-           (long long)agent__cfg.rate);
+  snprintf(
+      text, sizeof(text), "fnprof heap profile: pid %d, cycle %llu, rate %lld",
+      (int)agent__pid(), (unsigned long long)cycle, (long long)agent__cfg.rate);
   rc = pprof_add_comment(p, text);
   if (rc == 0 && comment)
     rc = pprof_add_comment(p, comment);
@@ -77,8 +75,7 @@ static int add_header(pprof_profile *p, bool alloc_default,
 }
 
 static int add_bucket(pprof_profile *p, const agent__bucket *b, loc_map *lm,
-                      uint64_t *next_loc, int64_t bytes_key,
-                      int64_t req_key) {
+                      uint64_t *next_loc, int64_t bytes_key, int64_t req_key) {
   int64_t v[4];
   const agent__counts *a = &b->active;
   agent__scale((int64_t)a->allocs, (int64_t)a->alloc_bytes, agent__cfg.rate,

@@ -47,7 +47,7 @@ uintptr_t agent__region_key = UINTPTR_MAX;
  * init before any owned block exists) and the boot pool (init thread only). */
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t region_base;
-static uintptr_t region_top;  /* bump pointer for new spans */
+static uintptr_t region_top; /* bump pointer for new spans */
 static uintptr_t region_end;
 static size_t boot_used;
 static uint64_t resident_bytes; /* slots handed out and not freed */
@@ -120,8 +120,7 @@ bool agent__region_is_boot(const void *p) {
 }
 
 /* Places the user pointer in a slot and writes the header. */
-static void *place(uintptr_t slot, size_t capacity, size_t size,
-                   size_t align) {
+static void *place(uintptr_t slot, size_t capacity, size_t size, size_t align) {
   uintptr_t u = (slot + AGENT_HDR_BYTES + align - 1) & ~(uintptr_t)(align - 1);
   agent__block_hdr *h = (agent__block_hdr *)(u - AGENT_HDR_BYTES);
   h->bucket = NULL;
@@ -310,6 +309,4 @@ uint64_t agent__region_resident(void) {
 
 void agent__region_lock_all(void) { pthread_mutex_lock(&region_lock); }
 void agent__region_unlock_all(void) { pthread_mutex_unlock(&region_lock); }
-void agent__region_reset_locks(void) {
-  pthread_mutex_init(&region_lock, NULL);
-}
+void agent__region_reset_locks(void) { pthread_mutex_init(&region_lock, NULL); }

@@ -87,8 +87,7 @@ static void *sample_alloc(size_t n, size_t align, bool zero) {
   atomic_fetch_add_explicit(&agent__st.samples, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&agent__st.est_alloc_bytes, (uint64_t)w,
                             memory_order_relaxed);
-  atomic_fetch_add_explicit(&agent__st.est_live_bytes, w,
-                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&agent__st.est_live_bytes, w, memory_order_relaxed);
   atomic_fetch_add_explicit(&agent__st.region_live_bytes, (int64_t)n,
                             memory_order_relaxed);
   agent__pace_check();
@@ -208,8 +207,8 @@ AGENT_NOINLINE void *agent__realloc_slow(void *p, size_t n, bool charged) {
       return NULL; /* p is left as it was */
   }
   if (p) {
-    size_t old = owned ? agent__region_usable(p)
-                       : agent__real.malloc_usable_size(p);
+    size_t old =
+        owned ? agent__region_usable(p) : agent__real.malloc_usable_size(p);
     memcpy(q, p, old < n ? old : n);
     if (owned)
       agent__free_owned(p);

@@ -177,8 +177,7 @@ static void finish_spike(const agent__cycle_rec *rec) {
   char pb[512] = "", pa[512] = "", pd[512] = "";
   if (agent__cfg.dir[0]) {
     if (before_prof)
-      write_dir_counted(before_prof, "spike-before", pb,
-                                     sizeof(pb));
+      write_dir_counted(before_prof, "spike-before", pb, sizeof(pb));
     if (after)
       write_dir_counted(after, "spike-after", pa, sizeof(pa));
     if (diff)
@@ -196,8 +195,8 @@ static void finish_spike(const agent__cycle_rec *rec) {
   off += (size_t)snprintf(line, sizeof(line),
                           "heap spike at cycle %llu: %s -> %s; grew most "
                           "(+%s): ",
-                          (unsigned long long)trigger_cycle, heap_from,
-                          heap_to, grew);
+                          (unsigned long long)trigger_cycle, heap_from, heap_to,
+                          grew);
   for (uint32_t i = 0; top && i < top->npc && i < SPIKE_TOP_FRAMES; i++) {
     char fn[256];
     frame_name(top->pc[i], fn, sizeof(fn));

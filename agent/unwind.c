@@ -39,7 +39,9 @@ void agent__unwind_init(void) {
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 }
 
-bool agent__is_self_pc(uintptr_t pc) { return pc - self_lo < self_hi - self_lo; }
+bool agent__is_self_pc(uintptr_t pc) {
+  return pc - self_lo < self_hi - self_lo;
+}
 
 /* Fork gate. libunwind and dl_iterate_phdr take locks of their own that
  * pthread_atfork cannot reach; a fork while another thread holds one would

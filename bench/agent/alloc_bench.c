@@ -32,9 +32,9 @@ static void *work(void *arg) {
     r ^= r << 17;
     unsigned k = (unsigned)(r % WINDOW);
     unsigned pick = (unsigned)((r >> 32) % 10000);
-    size_t n = pick < 9000   ? 16 + (r >> 16) % 241        /* 90 % */
-               : pick < 9990 ? 1024 + (r >> 16) % 64513    /* ~10 % */
-                             : (size_t)1 << 20;            /* 0.1 % */
+    size_t n = pick < 9000   ? 16 + (r >> 16) % 241     /* 90 % */
+               : pick < 9990 ? 1024 + (r >> 16) % 64513 /* ~10 % */
+                             : (size_t)1 << 20;         /* 0.1 % */
     if ((r >> 48) % 4 == 0) {
       win[k] = realloc(win[k], n);
     } else {

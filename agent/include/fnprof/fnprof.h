@@ -60,8 +60,7 @@ FNPROF_EXPORT int fnprof_end_cycle(uint64_t *cycle);
 /* The heap profile as gzip'd pprof protobuf in *data (caller frees),
  * *len bytes. Unsymbolized: mappings carry build ids, and readers (fnprof
  * top/diff, go tool pprof) symbolize from the binaries. */
-FNPROF_EXPORT int fnprof_profile(fnprof_kind kind, uint8_t **data,
-                                 size_t *len);
+FNPROF_EXPORT int fnprof_profile(fnprof_kind kind, uint8_t **data, size_t *len);
 
 /* Writes the profile to FNPROF_DIR (FNP_EUSAGE when unset); the file's path
  * goes to path (if non-NULL, path_len bytes, NUL-terminated). */

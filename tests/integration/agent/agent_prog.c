@@ -260,8 +260,7 @@ static int mode_fork(int rounds) {
   char *argv[] = {"/bin/true", NULL};
   CHECK(posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) == 0);
   int st;
-  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
-        WEXITSTATUS(st) == 0);
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
   fork_stop = 1;
   for (int i = 0; i < 4; i++)
     pthread_join(th[i], NULL);
@@ -491,7 +490,8 @@ static int mode_control(const char *path) {
   return 0;
 }
 
-/* ---- exec and timed cycles ------------------------------------------------ */
+/* ---- exec and timed cycles ------------------------------------------------
+ */
 
 /* Runs a shell that reports whether libfnprof is still in its LD_PRELOAD;
  * `want` says whether it should be (FNPROF_FOLLOW_EXEC). */

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include <pthread.h>
@@ -37,7 +38,7 @@ static void test_same_key_same_bucket(void **state) {
   assert_ptr_not_equal(a, d);
   uintptr_t pcs[1] = {0x1000};
   assert_ptr_not_equal(agent__bucket_get(pcs, 1, 64, 0), a); /* depth too */
-  assert_ptr_not_equal(agent__bucket_get(pcs, 1, 64, 7), /* request too */
+  assert_ptr_not_equal(agent__bucket_get(pcs, 1, 64, 7),     /* request too */
                        agent__bucket_get(pcs, 1, 64, 0));
 }
 
