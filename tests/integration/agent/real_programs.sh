@@ -1,0 +1,42 @@
+#!/bin/sh
+# Real programs under the agent (issue 3, "Must show"): each one runs with
+# LD_PRELOAD=libfnprof.so and FNPROF_DIR, exits normally, and leaves a final
+# profile that `go tool pprof` reads, with samples in it. Programs that are
+# not installed are skipped (and said so).
+# Usage: real_programs.sh LIBFNPROF
+set -eu
+lib=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+
+check() { # NAME CMD...: run under the agent, then read the final profile
+  name=$1
+  shift
+  out="$dir/$name"
+  mkdir "$out"
+  LD_PRELOAD="$lib" FNPROF_DIR="$out" FNPROF_RATE=65536 FNPROF_CONTROL=off \
+    "$@" > "$out/stdout"
+  f=$(ls "$out"/fnprof-*-final.pb.gz | head -1)
+  go tool pprof -raw "$f" > "$out/raw.txt"
+  n=$(grep -c '^ *[0-9]* *[0-9]* *[0-9]* *[0-9]*: ' "$out/raw.txt" || true)
+  test "$n" -gt 0
+  go tool pprof -top -sample_index=alloc_space "$f" > /dev/null
+  echo "ok: $name ($n samples)"
+}
+
+if command -v python3 > /dev/null; then
+  check python3 python3 -c '
+import json
+data = [json.dumps({"k": i, "v": [i] * 50}) for i in range(20000)]
+print(len("".join(data)))'
+else
+  echo "skip: python3"
+fi
+if command -v node > /dev/null; then
+  check node node -e '
+const a = []; for (let i = 0; i < 200000; i++) a.push({i, s: "x" + i});
+console.log(a.length);'
+else
+  echo "skip: node"
+fi
+check sort sh -c 'seq 1 200000 | sort -r | head -1'
