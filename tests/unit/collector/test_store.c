@@ -1,0 +1,167 @@
+/* The SQLite store: a batch per transaction, dedupe by batch key, query
+ * filters and JSON shape, retention by age, profile dedupe semantics. */
+#include <fnprof/store.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char db[64];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(db, sizeof db, "/tmp/fnp_store_%d.db", (int)getpid());
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char p[80];
+  unlink(db);
+  snprintf(p, sizeof p, "%s-wal", db);
+  unlink(p);
+  snprintf(p, sizeof p, "%s-shm", db);
+  unlink(p);
+  return 0;
+}
+
+static void put_batch(store *s, const char *key, int64_t received,
+                      const char *req, bool want_dup) {
+  export_field tags[] = {{"instance", "inst-a"}};
+  store_batch b = {.dedupe_key = key,
+                   .kind = "sls",
+                   .project = "p",
+                   .logstore = "ls",
+                   .topic = "t",
+                   .source = "src",
+                   .tags = tags,
+                   .n_tags = 1,
+                   .received_ns = received};
+  bool dup;
+  fnp_error err = {0};
+  assert_int_equal(store_begin(s, &b, &dup, &err), 0);
+  assert_int_equal(dup, want_dup);
+  if (dup)
+    return;
+  export_field f[] = {{"message", "hello \"quoted\" \xff"},
+                      {"request_id", req}};
+  assert_int_equal(store_add_log(s, received, f, 2, &err), 0);
+  assert_int_equal(store_commit(s, &err), 0);
+}
+
+static char *query(store *s, const store_query *q) {
+  fnp_buf j;
+  fnp_buf_init(&j, 1u << 20);
+  assert_int_equal(store_query_logs(s, q, &j, NULL), 0);
+  assert_int_equal(fnp_buf_append(&j, "", 1), 0);
+  return (char *)fnp_buf_steal(&j, NULL);
+}
+
+static void batches_dedupe_query(void **state) {
+  (void)state;
+  store *s;
+  assert_int_equal(store_open(db, NULL, &s, NULL), 0);
+  put_batch(s, "k1", 1000, "r-1", false);
+  put_batch(s, "k1", 2000, "r-1", true); /* same key: acknowledged, skipped */
+  put_batch(s, NULL, 3000, "r-2", false);
+  put_batch(s, NULL, 4000, "r-2", false); /* no key: never a duplicate */
+  store_query q = {.logstore = "ls"};
+  char *j = query(s, &q);
+  assert_non_null(strstr(j, "\"count\":3}"));
+  /* Fields and tags come back as JSON objects; bad UTF-8 is replaced. */
+  assert_non_null(strstr(j, "\"fields\":{\"message\":\"hello \\\"quoted\\\" "
+                            "\\ufffd\",\"request_id\":\"r-1\"}"));
+  assert_non_null(strstr(j, "\"tags\":{\"instance\":\"inst-a\"}"));
+  assert_non_null(strstr(j, "\"instance\":\"inst-a\""));
+  free(j);
+  q = (store_query){.request_id = "r-2"};
+  j = query(s, &q);
+  assert_non_null(strstr(j, "\"count\":2}"));
+  free(j);
+  q = (store_query){.text = "quoted", .from_ns = 2000, .to_ns = 4000};
+  j = query(s, &q);
+  assert_non_null(strstr(j, "\"count\":1}")); /* [from, to) */
+  free(j);
+  q = (store_query){.text = "%"}; /* LIKE wildcards match literally */
+  j = query(s, &q);
+  assert_non_null(strstr(j, "\"count\":0}"));
+  free(j);
+  q = (store_query){.instance = "inst-b"};
+  j = query(s, &q);
+  assert_non_null(strstr(j, "\"count\":0}"));
+  free(j);
+  store_close(s);
+}
+
+static void retention_by_age(void **state) {
+  (void)state;
+  store_opts o = {.max_age_ms = 1000};
+  store *s;
+  assert_int_equal(store_open(db, &o, &s, NULL), 0);
+  const int64_t sec = 1000000000LL;
+  put_batch(s, "old", 1 * sec, "r-old", false);
+  put_batch(s, "new", 10 * sec, "r-new", false);
+  uint64_t deleted = 0;
+  assert_int_equal(store_retain(s, 10 * sec + sec / 2, &deleted, NULL), 0);
+  assert_true(deleted >= 2); /* the old batch and its log */
+  store_query q = {0};
+  char *j = query(s, &q);
+  assert_non_null(strstr(j, "\"count\":1}"));
+  assert_non_null(strstr(j, "r-new"));
+  free(j);
+  /* The expired batch's key is gone with it: a late retry is stored. */
+  put_batch(s, "old", 11 * sec, "r-old", false);
+  store_close(s);
+}
+
+static void profiles(void **state) {
+  (void)state;
+  store *s;
+  assert_int_equal(store_open(db, NULL, &s, NULL), 0);
+  const char bytes[] = "\x1f\x8bprofile";
+  store_profile a = {.instance = "i", .kind = "inuse", .time_ns = 5};
+  store_profile b = {.instance = "i", .kind = "final", .time_ns = 5};
+  int64_t id1, id2, id3;
+  bool dup;
+  assert_int_equal(store_put_profile(s, &a, bytes, 10, &id1, &dup, NULL), 0);
+  assert_false(dup);
+  /* Same bytes, other kind: a different profile. */
+  assert_int_equal(store_put_profile(s, &b, bytes, 10, &id2, &dup, NULL), 0);
+  assert_false(dup);
+  assert_int_not_equal(id1, id2);
+  /* A retried upload: same metadata and bytes. */
+  assert_int_equal(store_put_profile(s, &a, bytes, 10, &id3, &dup, NULL), 0);
+  assert_true(dup);
+  assert_int_equal(id3, id1);
+  uint8_t *data;
+  size_t len;
+  assert_int_equal(store_get_profile(s, id2, &data, &len, NULL), 0);
+  assert_int_equal(len, 10);
+  assert_memory_equal(data, bytes, 10);
+  free(data);
+  fnp_error err = {0};
+  assert_int_equal(store_get_profile(s, 999, &data, &len, &err), FNP_ENOTFOUND);
+  fnp_buf j;
+  fnp_buf_init(&j, 1u << 16);
+  store_query q = {.name = "final"};
+  assert_int_equal(store_list_profiles(s, &q, &j, NULL), 0);
+  assert_int_equal(fnp_buf_append(&j, "", 1), 0);
+  assert_non_null(strstr((char *)j.data, "\"count\":1}"));
+  fnp_buf_destroy(&j);
+  store_close(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(batches_dedupe_query, setup, teardown),
+      cmocka_unit_test_setup_teardown(retention_by_age, setup, teardown),
+      cmocka_unit_test_setup_teardown(profiles, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
