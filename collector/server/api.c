@@ -67,8 +67,10 @@ static void answer_json(srv *s, struct evhttp_request *req, int rc, fnp_buf *j,
 static void get_profile(srv *s, struct evhttp_request *req, const char *id) {
   char *end;
   long long n = strtoll(id, &end, 10);
-  if (*id == '\0' || *end != '\0' || n <= 0)
-    return srv_reply_error(s, req, 400, "ParameterInvalid", "bad profile id");
+  if (*id == '\0' || *end != '\0' || n <= 0) {
+    srv_reply_error(s, req, 400, "ParameterInvalid", "bad profile id");
+    return;
+  }
   uint8_t *data = NULL;
   size_t len = 0;
   fnp_error err = {0};
@@ -95,13 +97,17 @@ static void put_profile(srv *s, struct evhttp_request *req) {
   size_t len;
   const uint8_t *body = srv_body(req, &len);
   char resource[2048], inst[PARAM_MAX], kind[PARAM_MAX], t[32];
-  if (srv_resource(req, "/api/profiles", resource, sizeof resource) < 0)
-    return srv_reply_error(s, req, 400, "ParameterInvalid", "URI too long");
+  if (srv_resource(req, "/api/profiles", resource, sizeof resource) < 0) {
+    srv_reply_error(s, req, 400, "ParameterInvalid", "URI too long");
+    return;
+  }
   if (srv_auth_sls(s, req, resource, body, len) < 0)
     return;
-  if (!looks_like_pprof(body, len))
-    return srv_reply_error(s, req, 400, "PostBodyInvalid",
-                           "body is not a pprof profile");
+  if (!looks_like_pprof(body, len)) {
+    srv_reply_error(s, req, 400, "PostBodyInvalid",
+                    "body is not a pprof profile");
+    return;
+  }
   const char *ts = srv_query(req, "time", t, sizeof t);
   store_profile p = {.project = "default",
                      .instance = srv_query(req, "instance", inst, sizeof inst),
@@ -110,8 +116,10 @@ static void put_profile(srv *s, struct evhttp_request *req) {
   int64_t id;
   bool dup;
   fnp_error err = {0};
-  if (store_put_profile(s->db, &p, body, len, &id, &dup, &err) < 0)
-    return srv_reply_error(s, req, 503, "ServerBusy", "%s", err.msg);
+  if (store_put_profile(s->db, &p, body, len, &id, &dup, &err) < 0) {
+    srv_reply_error(s, req, 503, "ServerBusy", "%s", err.msg);
+    return;
+  }
   char out[64];
   int n = snprintf(out, sizeof out, "{\"id\":%lld,\"duplicate\":%s}",
                    (long long)id, dup ? "true" : "false");
@@ -137,16 +145,24 @@ static bool read_allowed(srv *s, struct evhttp_request *req) {
 }
 
 void srv_api(srv *s, struct evhttp_request *req, const char *path) {
-  if (evhttp_request_get_command(req) == EVHTTP_REQ_POST)
-    return put_profile(s, req);
-  if (strcmp(path, "/healthz") == 0)
-    return srv_reply(s, req, 200, "application/json", "{\"ok\":true}", 11);
+  if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+    put_profile(s, req);
+    return;
+  }
+  if (strcmp(path, "/healthz") == 0) {
+    srv_reply(s, req, 200, "application/json", "{\"ok\":true}", 11);
+    return;
+  }
   if (!read_allowed(s, req))
     return;
-  if (strncmp(path, "/api/profiles/", 14) == 0)
-    return get_profile(s, req, path + 14);
-  if (strcmp(path, "/api/stats") == 0)
-    return stats(s, req);
+  if (strncmp(path, "/api/profiles/", 14) == 0) {
+    get_profile(s, req, path + 14);
+    return;
+  }
+  if (strcmp(path, "/api/stats") == 0) {
+    stats(s, req);
+    return;
+  }
   char p[7][PARAM_MAX];
   store_query q;
   parse_query(req, &q, p);
@@ -162,7 +178,10 @@ void srv_api(srv *s, struct evhttp_request *req, const char *path) {
     rc = store_list_profiles(s->db, &q, &j, &err);
   else {
     fnp_buf_destroy(&j);
-    return srv_reply_error(s, req, 404, "ParameterInvalid", "no such API");
+    {
+      srv_reply_error(s, req, 404, "ParameterInvalid", "no such API");
+      return;
+    }
   }
   answer_json(s, req, rc, &j, &err);
   fnp_buf_destroy(&j);

@@ -93,38 +93,32 @@ static int check_headers(srv *s, struct evhttp_request *req,
   const char *md5 = srv_header(req, "Content-MD5");
   int64_t t;
   if (date == NULL)
-    return srv_reply_error(s, req, 400, "MissingDate", "Date is required"), -1;
+    return srv_reply_error(s, req, 400, "MissingDate", "Date is required");
   if (export_parse_http_date(date, &t) < 0)
     return srv_reply_error(s, req, 400, "InvalidDateFormat",
-                           "Date must be RFC 1123 GMT"),
-           -1;
+                           "Date must be RFC 1123 GMT");
   int64_t now = (int64_t)time(NULL);
   if (t > now + s->lim.max_skew_s || t < now - s->lim.max_skew_s)
     return srv_reply_error(s, req, 400, "RequestTimeExpired",
                            "Date is more than %lld s from server time",
-                           (long long)s->lim.max_skew_s),
-           -1;
+                           (long long)s->lim.max_skew_s);
   if (api == NULL)
     return srv_reply_error(s, req, 400, "MissingAPIVersion",
-                           "x-log-apiversion is required"),
-           -1;
+                           "x-log-apiversion is required");
   if (strcmp(api, "0.6.0") != 0)
     return srv_reply_error(s, req, 400, "InvalidAPIVersion",
-                           "x-log-apiversion must be 0.6.0"),
-           -1;
+                           "x-log-apiversion must be 0.6.0");
   if (method == NULL || strcasecmp(method, "hmac-sha1") != 0)
     return srv_reply_error(s, req, 400,
                            method ? "InvalidSignatureMethod"
                                   : "MissingSignatureMethod",
-                           "x-log-signaturemethod must be hmac-sha1 (v1)"),
-           -1;
+                           "x-log-signaturemethod must be hmac-sha1 (v1)");
   char want[33];
   export_md5_hex(body, len, want);
   if (len > 0 && (md5 == NULL || strcasecmp(md5, want) != 0))
     return srv_reply_error(s, req, 400, "PostBodyInvalid",
                            md5 ? "Content-MD5 does not match the body"
-                               : "Content-MD5 is required with a body"),
-           -1;
+                               : "Content-MD5 is required with a body");
   return 0;
 }
 
@@ -141,8 +135,7 @@ static int check_signature(srv *s, struct evhttp_request *req,
       continue;
     if (n == MAX_SIGNED_HEADERS)
       return srv_reply_error(s, req, 400, "ParameterInvalid",
-                             "too many x-log-/x-acs- headers"),
-             -1;
+                             "too many x-log-/x-acs- headers");
     h[n++] = (export_header){kv->key, kv->value};
   }
   export_sls_sign_input in = {"POST",
@@ -156,13 +149,11 @@ static int check_signature(srv *s, struct evhttp_request *req,
   char want[EXPORT_SLS_SIG_LEN + 1];
   if (export_sls_sign(&in, k->secret, want, NULL) < 0)
     return srv_reply_error(s, req, 400, "ParameterInvalid",
-                           "request cannot be signed (headers too large)"),
-           -1;
+                           "request cannot be signed (headers too large)");
   if (sig_len != EXPORT_SLS_SIG_LEN ||
       CRYPTO_memcmp(want, sig, EXPORT_SLS_SIG_LEN) != 0)
     return srv_reply_error(s, req, 401, "SignatureNotMatch",
-                           "signature does not match the request"),
-           -1;
+                           "signature does not match the request");
   return 0;
 }
 
@@ -176,13 +167,11 @@ int srv_auth_sls(srv *s, struct evhttp_request *req, const char *resource,
   if (auth == NULL || strncmp(auth, "LOG ", 4) != 0)
     return srv_reply_error(s, req, 401, "MissAccessKeyId",
                            "Authorization: LOG <AccessKeyId>:<Signature> "
-                           "is required"),
-           -1;
+                           "is required");
   const char *id = auth + 4, *colon = strrchr(id, ':');
   const srv_key *k = colon ? find_key(s, id, (size_t)(colon - id)) : NULL;
   if (k == NULL)
-    return srv_reply_error(s, req, 401, "Unauthorized", "unknown AccessKeyId"),
-           -1;
+    return srv_reply_error(s, req, 401, "Unauthorized", "unknown AccessKeyId");
   return check_signature(s, req, resource, k, colon + 1, strlen(colon + 1));
 }
 

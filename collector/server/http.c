@@ -85,8 +85,8 @@ void srv_reply(srv *s, struct evhttp_request *req, int status,
   evbuffer_free(out);
 }
 
-void srv_reply_error(srv *s, struct evhttp_request *req, int status,
-                     const char *code, const char *fmt, ...) {
+int srv_reply_error(srv *s, struct evhttp_request *req, int status,
+                    const char *code, const char *fmt, ...) {
   char msg[ERROR_MESSAGE_MAX];
   va_list ap;
   va_start(ap, fmt);
@@ -102,6 +102,7 @@ void srv_reply_error(srv *s, struct evhttp_request *req, int status,
   srv_reply(s, req, status, "application/json", rc ? "{}" : (char *)b.data,
             rc ? 2 : b.len);
   fnp_buf_destroy(&b);
+  return -1;
 }
 
 /* ---- routing ---- */
@@ -149,12 +150,18 @@ static void project_from_host(const char *host, char *out, size_t cap) {
 
 static void route_post(srv *s, struct evhttp_request *req, const char *path) {
   char project[128], ls[128];
-  if (strcmp(path, "/v1/logs") == 0)
-    return srv_otlp(s, req, false);
-  if (strcmp(path, "/v1/metrics") == 0)
-    return srv_otlp(s, req, true);
-  if (strcmp(path, "/api/profiles") == 0)
-    return srv_api(s, req, path);
+  if (strcmp(path, "/v1/logs") == 0) {
+    srv_otlp(s, req, false);
+    return;
+  }
+  if (strcmp(path, "/v1/metrics") == 0) {
+    srv_otlp(s, req, true);
+    return;
+  }
+  if (strcmp(path, "/api/profiles") == 0) {
+    srv_api(s, req, path);
+    return;
+  }
   project_from_host(srv_header(req, "Host"), project, sizeof project);
   if (strncmp(path, "/projects/", 10) == 0) {
     const char *p = path + 10;
@@ -165,8 +172,10 @@ static void route_post(srv *s, struct evhttp_request *req, const char *path) {
     }
     path = p + n;
   }
-  if (logstore_path(path, ls, sizeof ls))
-    return srv_sls_putlogs(s, req, project[0] ? project : "default", ls, path);
+  if (logstore_path(path, ls, sizeof ls)) {
+    srv_sls_putlogs(s, req, project[0] ? project : "default", ls, path);
+    return;
+  }
   srv_reply_error(s, req, 404, "ParameterInvalid", "no such resource");
 }
 
@@ -174,14 +183,20 @@ static void on_request(struct evhttp_request *req, void *arg) {
   srv *s = arg;
   const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
   const char *path = u ? evhttp_uri_get_path(u) : NULL;
-  if (path == NULL || path[0] != '/')
-    return srv_reply_error(s, req, 400, "ParameterInvalid", "bad request URI");
+  if (path == NULL || path[0] != '/') {
+    srv_reply_error(s, req, 400, "ParameterInvalid", "bad request URI");
+    return;
+  }
   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-  if (cmd == EVHTTP_REQ_POST)
-    return route_post(s, req, path);
+  if (cmd == EVHTTP_REQ_POST) {
+    route_post(s, req, path);
+    return;
+  }
   if (cmd == EVHTTP_REQ_GET &&
-      (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/healthz") == 0))
-    return srv_api(s, req, path);
+      (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/healthz") == 0)) {
+    srv_api(s, req, path);
+    return;
+  }
   srv_reply_error(s, req, 405, "ParameterInvalid", "method not allowed here");
 }
 

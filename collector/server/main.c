@@ -65,38 +65,46 @@ static int int_arg(const char *v, int *out) {
   return 0;
 }
 
-static int parse_one(srv *s, cli *c, const char *opt, const char *v,
-                     int *used) {
-  *used = 1;
-  if (strcmp(opt, "--allow-remote") == 0)
-    return *used = 0, c->allow_remote = true, 0;
-  if (v == NULL)
-    return -1;
-  if (strcmp(opt, "--listen") == 0)
-    return c->listen = v, 0;
-  if (strcmp(opt, "--db") == 0)
-    return c->db = v, 0;
-  if (strcmp(opt, "--access-key") == 0)
-    return add_key(s, v);
-  if (strcmp(opt, "--max-body") == 0)
-    return size_arg(v, &s->lim.max_body_bytes);
-  if (strcmp(opt, "--max-raw") == 0)
-    return size_arg(v, &s->lim.max_raw_bytes);
-  if (strcmp(opt, "--max-header") == 0)
-    return size_arg(v, &s->lim.max_header_bytes);
-  if (strcmp(opt, "--max-connections") == 0)
-    return int_arg(v, &s->lim.max_connections);
-  if (strcmp(opt, "--timeout") == 0)
-    return int_arg(v, &s->lim.timeout_s);
-  if (strcmp(opt, "--sync") == 0)
-    return c->so.sync_normal = strcmp(v, "normal") == 0, 0;
+/* An option that takes a value. */
+static int parse_value(srv *s, cli *c, const char *opt, const char *v) {
   int n;
   size_t b;
-  if (strcmp(opt, "--retain-age") == 0 && int_arg(v, &n) == 0)
-    return c->so.max_age_ms = (int64_t)n * 1000, 0;
-  if (strcmp(opt, "--retain-bytes") == 0 && size_arg(v, &b) == 0)
-    return c->so.max_bytes = b, 0;
-  return -1;
+  if (strcmp(opt, "--listen") == 0)
+    c->listen = v;
+  else if (strcmp(opt, "--db") == 0)
+    c->db = v;
+  else if (strcmp(opt, "--access-key") == 0)
+    return add_key(s, v);
+  else if (strcmp(opt, "--max-body") == 0)
+    return size_arg(v, &s->lim.max_body_bytes);
+  else if (strcmp(opt, "--max-raw") == 0)
+    return size_arg(v, &s->lim.max_raw_bytes);
+  else if (strcmp(opt, "--max-header") == 0)
+    return size_arg(v, &s->lim.max_header_bytes);
+  else if (strcmp(opt, "--max-connections") == 0)
+    return int_arg(v, &s->lim.max_connections);
+  else if (strcmp(opt, "--timeout") == 0)
+    return int_arg(v, &s->lim.timeout_s);
+  else if (strcmp(opt, "--sync") == 0 && strcmp(v, "normal") == 0)
+    c->so.sync_normal = true;
+  else if (strcmp(opt, "--retain-age") == 0 && int_arg(v, &n) == 0)
+    c->so.max_age_ms = (int64_t)n * 1000;
+  else if (strcmp(opt, "--retain-bytes") == 0 && size_arg(v, &b) == 0)
+    c->so.max_bytes = b;
+  else
+    return -1;
+  return 0;
+}
+
+static int parse_one(srv *s, cli *c, const char *opt, const char *v,
+                     int *used) {
+  if (strcmp(opt, "--allow-remote") == 0) {
+    c->allow_remote = true;
+    *used = 0;
+    return 0;
+  }
+  *used = 1;
+  return v == NULL ? -1 : parse_value(s, c, opt, v);
 }
 
 static int parse_args(srv *s, cli *c, int argc, char **argv) {

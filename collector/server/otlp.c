@@ -73,17 +73,23 @@ void srv_otlp(srv *s, struct evhttp_request *req, bool metrics) {
   const uint8_t *body = srv_body(req, &len);
   const char *ctype = srv_header(req, "Content-Type");
   const char *enc = srv_header(req, "Content-Encoding");
-  if (ctype == NULL || strcmp(ctype, "application/x-protobuf") != 0)
-    return otlp_error(s, req, 415, "only application/x-protobuf is accepted");
+  if (ctype == NULL || strcmp(ctype, "application/x-protobuf") != 0) {
+    otlp_error(s, req, 415, "only application/x-protobuf is accepted");
+    return;
+  }
   const char *path = metrics ? "/v1/metrics" : "/v1/logs";
   char resource[64];
-  if (srv_resource(req, path, resource, sizeof resource) < 0)
-    return otlp_error(s, req, 400, "request target too long");
+  if (srv_resource(req, path, resource, sizeof resource) < 0) {
+    otlp_error(s, req, 400, "request target too long");
+    return;
+  }
   if (srv_auth_otlp(s, req, resource, body, len) < 0)
     return;
   bool gz = enc && strcasecmp(enc, "gzip") == 0;
-  if (enc && !gz && strcasecmp(enc, "identity") != 0)
-    return otlp_error(s, req, 415, "Content-Encoding must be gzip");
+  if (enc && !gz && strcasecmp(enc, "identity") != 0) {
+    otlp_error(s, req, 415, "Content-Encoding must be gzip");
+    return;
+  }
   fnp_buf *plain = srv_plain(s);
   fnp_error err = {0};
   export_otlp_data *d = NULL;

@@ -59,8 +59,8 @@ typedef struct srv {
 int srv_http_start(srv *s, const char *host, int port, int *bound_port,
                    fnp_error *err);
 /* Answers an SLS-style error: status, JSON errorCode/errorMessage,
- * x-log-requestid. */
-void srv_reply_error(srv *s, struct evhttp_request *req, int status,
+ * x-log-requestid. Returns -1, so checks can `return srv_reply_error()`. */
+int srv_reply_error(srv *s, struct evhttp_request *req, int status,
                      const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void srv_reply(srv *s, struct evhttp_request *req, int status,

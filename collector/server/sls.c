@@ -19,20 +19,17 @@ static int raw_size(srv *s, struct evhttp_request *req, int64_t *out) {
   const char *v = srv_header(req, "x-log-bodyrawsize");
   if (v == NULL)
     return srv_reply_error(s, req, 400, "MissingBodyRawSize",
-                           "x-log-bodyrawsize is required"),
-           -1;
+                           "x-log-bodyrawsize is required");
   char *end;
   errno = 0;
   long long n = strtoll(v, &end, 10);
   if (errno || end == v || *end != '\0' || n < 0)
     return srv_reply_error(s, req, 400, "InvalidBodyRawSize",
-                           "x-log-bodyrawsize must be a non-negative integer"),
-           -1;
+                           "x-log-bodyrawsize must be a non-negative integer");
   if ((unsigned long long)n > s->lim.max_raw_bytes)
     return srv_reply_error(s, req, 413, "PostBodyTooLarge",
                            "x-log-bodyrawsize %lld exceeds the %zu byte limit",
-                           n, s->lim.max_raw_bytes),
-           -1;
+                           n, s->lim.max_raw_bytes);
   *out = n;
   return 0;
 }
@@ -90,14 +87,12 @@ static int decode_body(srv *s, struct evhttp_request *req, const uint8_t *body,
   if (export_compress_parse(srv_header(req, "x-log-compresstype"), &c) < 0 ||
       c == EXPORT_COMPRESS_GZIP)
     return srv_reply_error(s, req, 400, "InvalidCompressType",
-                           "x-log-compresstype must be lz4, deflate or zstd"),
-           -1;
+                           "x-log-compresstype must be lz4, deflate or zstd");
   fnp_error err = {0};
   if (export_decompress_buf(c, body, len, raw, s->lim.max_raw_bytes, plain,
                             &err) < 0)
     return srv_reply_error(s, req, 400, "PostBodyUncompressError", "%s",
-                           err.msg),
-           -1;
+                           err.msg);
   return 0;
 }
 
@@ -106,17 +101,22 @@ void srv_sls_putlogs(srv *s, struct evhttp_request *req, const char *project,
   char resource[RESOURCE_MAX];
   size_t len;
   const uint8_t *body = srv_body(req, &len);
-  int64_t raw;
+  int64_t raw = 0;
   const char *ctype = srv_header(req, "Content-Type");
-  if (ctype == NULL)
-    return srv_reply_error(s, req, 400, "MissingContentType",
-                           "Content-Type is required");
-  if (strcmp(ctype, "application/x-protobuf") != 0)
-    return srv_reply_error(s, req, 415, "InvalidContentType",
-                           "Content-Type must be application/x-protobuf");
-  if (srv_resource(req, signed_path, resource, sizeof resource) < 0)
-    return srv_reply_error(s, req, 400, "ParameterInvalid",
-                           "request target too long");
+  if (ctype == NULL) {
+    srv_reply_error(s, req, 400, "MissingContentType",
+                    "Content-Type is required");
+    return;
+  }
+  if (strcmp(ctype, "application/x-protobuf") != 0) {
+    srv_reply_error(s, req, 415, "InvalidContentType",
+                    "Content-Type must be application/x-protobuf");
+    return;
+  }
+  if (srv_resource(req, signed_path, resource, sizeof resource) < 0) {
+    srv_reply_error(s, req, 400, "ParameterInvalid", "request target too long");
+    return;
+  }
   if (srv_auth_sls(s, req, resource, body, len) < 0 ||
       raw_size(s, req, &raw) < 0)
     return;
