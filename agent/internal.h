@@ -378,6 +378,8 @@ int agent__profile_write_dir(const struct pprof_profile *p, const char *kind,
                              char *path_out, size_t path_len);
 /* Adds the executable mappings of /proc/self/maps with their build ids. */
 int agent__maps_add(struct pprof_profile *p);
+/* Remembers a library's executable mappings before dlclose unloads it. */
+void agent__maps_note_dlclose(void *handle);
 
 /* ---- control socket (control.c) ------------------------------------------ */
 

@@ -254,3 +254,18 @@ FNPROF_EXPORT void sdallocx(void *p, size_t n, int flags) {
   else
     agent__real.free(p);
 }
+
+/* Not an allocation function, but stacks point into libraries: before one
+ * may be unloaded, remember where it was mapped and its build id, so that
+ * profiles taken later can still name the module (maps.c). */
+FNPROF_EXPORT int dlclose(void *handle) {
+  static int (*next)(void *);
+  if (!next)
+    next = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+  if (atomic_load(&agent__state) == AGENT_READY) {
+    agent__guard_enter();
+    agent__maps_note_dlclose(handle);
+    agent__guard_exit();
+  }
+  return next ? next(handle) : -1;
+}

@@ -3,12 +3,15 @@
  * rule: inode-0 anonymous pieces skipped except [vdso], " (deleted)"
  * trimmed) with the GNU build id of the object each one belongs to, read
  * from the loaded object's PT_NOTE in memory (dl_iterate_phdr), so it works
- * for deleted files too. Called outside the hot path with the guard held.
+ * for deleted files too. Libraries unloaded with dlclose are remembered
+ * (agent__maps_note_dlclose) and added when nothing has taken their place.
+ * Called outside the hot path with the guard held.
  */
 #include "internal.h"
 
 #include <fnprof/pprof.h>
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
@@ -19,6 +22,23 @@
 
 #define MAPS_MAX_BYTES ((size_t)16 << 20)
 #define BUILD_ID_MAX 64
+#define RETAINED_MAX 256
+#define RETAINED_PATH_MAX 256
+
+/* Executable segments of libraries seen going away (dlclose), so that
+ * stacks into an unloaded library keep their module and build id in later
+ * profiles. Appended by the dlclose shim, newest last; arena memory,
+ * bounded (past RETAINED_MAX new ones are not kept). retained_lock guards
+ * both; profile builders copy under it. */
+typedef struct retained_map {
+  uintptr_t lo, hi, off;
+  char path[RETAINED_PATH_MAX];
+  char build_id[2 * BUILD_ID_MAX + 1];
+} retained_map;
+
+static pthread_mutex_t retained_lock = PTHREAD_MUTEX_INITIALIZER;
+static retained_map *retained;
+static uint32_t n_retained;
 
 struct build_id_query {
   uintptr_t addr;
@@ -62,6 +82,88 @@ static int find_build_id(struct dl_phdr_info *info, size_t size, void *data) {
     if (info->dlpi_phdr[i].p_type == PT_NOTE)
       note_build_id(info, &info->dlpi_phdr[i], q->hex);
   return 1;
+}
+
+struct retain_query {
+  uintptr_t base;
+  const char *name;
+};
+
+static int retain_segments(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  struct retain_query *q = data;
+  if (info->dlpi_addr != q->base || !info->dlpi_name ||
+      strcmp(info->dlpi_name, q->name) != 0)
+    return 0;
+  char hex[2 * BUILD_ID_MAX + 1] = "";
+  for (int i = 0; i < info->dlpi_phnum && !hex[0]; i++)
+    if (info->dlpi_phdr[i].p_type == PT_NOTE)
+      note_build_id(info, &info->dlpi_phdr[i], hex);
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+      continue;
+    if (n_retained >= RETAINED_MAX)
+      return 1;
+    const uintptr_t page = 4096;
+    retained_map *r = &retained[n_retained++];
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    r->lo = lo & ~(page - 1);
+    r->hi = (lo + ph->p_memsz + page - 1) & ~(page - 1);
+    r->off = ph->p_offset & ~(page - 1);
+    snprintf(r->path, sizeof(r->path), "%s", info->dlpi_name);
+    memcpy(r->build_id, hex, sizeof(hex));
+  }
+  return 1;
+}
+
+void agent__maps_note_dlclose(void *handle) {
+  struct link_map *lm = NULL;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm || !lm->l_name ||
+      !lm->l_name[0])
+    return;
+  pthread_mutex_lock(&retained_lock);
+  if (!retained)
+    retained = agent__arena_alloc(sizeof(*retained) * RETAINED_MAX);
+  if (retained) {
+    struct retain_query q = {.base = lm->l_addr, .name = lm->l_name};
+    dl_iterate_phdr(retain_segments, &q);
+  }
+  pthread_mutex_unlock(&retained_lock);
+}
+
+static bool overlaps_any(const pprof_profile *p, uintptr_t lo, uintptr_t hi) {
+  for (size_t i = 0; i < p->n_mapping; i++)
+    if (lo < p->mapping[i].memory_limit && p->mapping[i].memory_start < hi)
+      return true;
+  return false;
+}
+
+/* Retained mappings that nothing mapped now overlaps (the library is gone
+ * and its range not reused), newest first. */
+static int add_retained(pprof_profile *p, uint64_t *id) {
+  int rc = 0;
+  pthread_mutex_lock(&retained_lock);
+  for (uint32_t i = n_retained; i-- > 0 && rc == 0;) {
+    const retained_map *r = &retained[i];
+    if (overlaps_any(p, r->lo, r->hi))
+      continue;
+    int64_t fn = pprof_string(p, r->path);
+    int64_t bid = pprof_string(p, r->build_id);
+    if (fn < 0 || bid < 0) {
+      rc = (int)(fn < 0 ? fn : bid);
+      break;
+    }
+    pprof_mapping m = {.id = ++*id,
+                       .memory_start = r->lo,
+                       .memory_limit = r->hi,
+                       .file_offset = r->off,
+                       .filename = fn,
+                       .build_id = bid};
+    rc = pprof_add_mapping(p, &m);
+  }
+  pthread_mutex_unlock(&retained_lock);
+  return rc;
 }
 
 static char *read_maps(size_t *len) {
@@ -132,5 +234,7 @@ int agent__maps_add(pprof_profile *p) {
     rc = pprof_add_mapping(p, &m);
   }
   free(maps);
+  if (rc == 0)
+    rc = add_retained(p, &id);
   return rc;
 }

@@ -309,8 +309,16 @@ static int mode_dlclose(const char *lib) {
   pprof_profile_free(p);
   CHECK(dlclose(h) == 0);
   /* Stacks into the unloaded library: profiles still build and validate,
-   * the blocks are still freed correctly. */
+   * and its frames keep their mapping (remembered at dlclose). */
   p = agent_profile(FNPROF_PROFILE_FINAL);
+  int dl_frames = 0;
+  for (size_t i = 0; i < p->n_location; i++) {
+    const pprof_mapping *mp = pprof_find_mapping(p, p->location[i].mapping_id);
+    if (mp && strstr(pprof_str(p, mp->filename), "libagent_dl.so") &&
+        pprof_str(p, mp->build_id)[0] != '\0')
+      dl_frames++;
+  }
+  CHECK(dl_frames >= 1);
   pprof_profile_free(p);
   for (int i = 0; i < N; i++)
     free(blocks[i]);
