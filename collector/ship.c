@@ -249,13 +249,14 @@ static void sleep_ms(int64_t ms) {
 int export__ship_post(export__ship *sh, const char *url, const void *body,
                       size_t len, export__headers_cb hcb, void *hctx,
                       int64_t deadline_ms, export__ship_result *res) {
+  memset(res, 0, sizeof *res);
+  if (export_now_ms() >= deadline_ms) {
+    res->retryable = true;
+    snprintf(res->why, sizeof res->why, "flush deadline reached");
+    return -ETIMEDOUT;
+  }
   for (unsigned n = 0;; n++) {
     memset(res, 0, sizeof *res);
-    if (export_now_ms() >= deadline_ms) {
-      res->retryable = true;
-      snprintf(res->why, sizeof res->why, "flush deadline reached");
-      return -ETIMEDOUT;
-    }
     int rc = attempt(sh, url, body, len, hcb, hctx, deadline_ms, res);
     if (rc == 0 || !res->retryable)
       return rc;
@@ -267,5 +268,9 @@ int export__ship_post(export__ship *sh, const char *url, const void *body,
     if (export_now_ms() + wait >= deadline_ms)
       return rc; /* the caller spools it; waiting would miss the deadline */
     sleep_ms(wait);
+    /* A sleep that overran the deadline reports the last attempt's answer,
+     * which says more than "deadline reached". */
+    if (export_now_ms() >= deadline_ms)
+      return rc;
   }
 }
