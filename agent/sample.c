@@ -114,7 +114,14 @@ void agent__free_owned(void *p) {
   agent__region_free(p);
 }
 
-size_t agent__usable_owned(void *p) { return agent__region_usable(p); }
+/* malloc_usable_size of a sampled block is its requested size, not the
+ * slot's capacity. Programs that trim by comparing the two (redis'
+ * trimStringObjectIfNeeded reallocs a string whose usable size exceeds its
+ * length by 10 %) would otherwise move exactly the sampled blocks out of
+ * the region, since our size classes are coarser than the allocator's, and
+ * the profile would lose them: a bias, not noise. The requested size is a
+ * valid answer (usable >= requested is all the contract says). */
+size_t agent__usable_owned(void *p) { return agent__hdr(p)->size; }
 
 AGENT_NOINLINE void *agent__malloc_slow(size_t n) {
   if (decide(n)) {
@@ -208,7 +215,7 @@ AGENT_NOINLINE void *agent__realloc_slow(void *p, size_t n, bool charged) {
   }
   if (p) {
     size_t old =
-        owned ? agent__region_usable(p) : agent__real.malloc_usable_size(p);
+        owned ? agent__hdr(p)->size : agent__real.malloc_usable_size(p);
     memcpy(q, p, old < n ? old : n);
     if (owned)
       agent__free_owned(p);
