@@ -22,6 +22,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,8 +105,11 @@ int agent__control_open(void) {
   if (fd < 0)
     return -errno;
   unlink(sa.sun_path); /* a stale socket from a dead process */
+  /* 0600 before anyone can connect (listen comes after), and without
+   * following a symlink someone may have put in its place since bind. */
   if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-      chmod(sa.sun_path, 0600) != 0 || listen(fd, 8) != 0) {
+      fchmodat(AT_FDCWD, sa.sun_path, 0600, AT_SYMLINK_NOFOLLOW) != 0 ||
+      listen(fd, 8) != 0) {
     int e = errno;
     close(fd);
     return -e;

@@ -17,9 +17,11 @@
 
 #include <fnprof/pprof.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static _Atomic uint32_t file_seq;
@@ -171,6 +173,12 @@ int agent__profile_write_dir(const pprof_profile *p, const char *kind,
   if (!agent__cfg.dir[0])
     return FNP_EUSAGE;
   agent__guard_enter();
+  /* The directory itself may not exist yet (one level, private). */
+  if (mkdir(agent__cfg.dir, 0700) != 0 && errno != EEXIST) {
+    int e = -errno;
+    agent__guard_exit();
+    return e;
+  }
   char path[700];
   snprintf(path, sizeof(path), "%s/fnprof-%d-%04u-%s.pb.gz", agent__cfg.dir,
            (int)agent__pid(), (unsigned)atomic_fetch_add(&file_seq, 1) + 1,

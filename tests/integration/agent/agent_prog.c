@@ -393,6 +393,23 @@ static int mode_spike(void) {
   /* The first frame named after "grew most" is the allocating function. */
   const char *colon = strstr(name, "): ");
   CHECK(colon && strncmp(colon + 3, "spike_fn", 8) == 0);
+  /* With FNPROF_DIR, both profiles, their diff and the text report are
+   * written, and the report names the files. */
+  if (getenv("FNPROF_DIR")) {
+    CHECK(strstr(j, "-spike-before.pb.gz\""));
+    CHECK(strstr(j, "-spike-after.pb.gz\""));
+    CHECK(strstr(j, "-spike-diff.pb.gz\""));
+    const char *ap = strstr(j, "\"after_profile\":\"");
+    CHECK(ap);
+    char path[600];
+    CHECK(sscanf(ap + 17, "%599[^\"]", path) == 1);
+    pprof_profile *after = NULL;
+    CHECK(pprof_read_file(path, NULL, &after, NULL) == 0);
+    /* 1 MiB blocks at the default rate are sampled with p = 0.86 each:
+     * fewer than 5 of 10 has probability < 1e-3. */
+    CHECK(site_total(after, "inuse_space", "spike_fn") > 5 << 20);
+    pprof_profile_free(after);
+  }
   free(j);
   for (int t = 0; t < 12; t++)
     steady_tick();
