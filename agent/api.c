@@ -7,8 +7,10 @@
 
 #include <fnprof/pprof.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static _Atomic int shut_down;
 
@@ -151,28 +153,41 @@ FNPROF_EXPORT int fnprof_spikes_json(char **json, size_t *len) {
   return rc;
 }
 
+/* Exit paths must not hang (STYLE agent rule 9): a request in flight gets
+ * SHUTDOWN_LOCK_WAIT_S to finish; past that, sampling still stops and the
+ * socket still closes, but the final profile is skipped (and counted). */
+#define SHUTDOWN_LOCK_WAIT_S 2
+
 FNPROF_EXPORT int fnprof_shutdown(void) {
   if (atomic_exchange(&shut_down, 1))
     return 0;
   if (agent__init() != AGENT_READY)
     return 0;
   agent__guard_enter();
-  pthread_mutex_lock(&agent__ctl_lock);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += SHUTDOWN_LOCK_WAIT_S;
+  bool locked = pthread_mutex_timedlock(&agent__ctl_lock, &until) == 0;
   /* Sampling stops: threads park their countdowns at their next slow path;
    * owned blocks are still recognized and freed. */
   int expect = AGENT_READY;
   atomic_compare_exchange_strong(&agent__state, &expect, AGENT_DISABLED);
   agent__thread_stop();
   int rc = 0;
-  if (agent__cfg.dir[0]) {
+  if (agent__cfg.dir[0] && locked) {
     pprof_profile *p = NULL;
     rc = agent__profile_build(AGENT_VIEW_SETTLED, false, "final, at exit", &p);
     if (rc == 0)
       rc = agent__profile_write_dir(p, "final", NULL, 0);
     pprof_profile_free(p);
+  } else if (agent__cfg.dir[0]) {
+    rc = -ETIMEDOUT;
   }
+  if (rc != 0)
+    atomic_fetch_add(&agent__st.write_errors, 1);
   agent__control_close(true);
-  pthread_mutex_unlock(&agent__ctl_lock);
+  if (locked)
+    pthread_mutex_unlock(&agent__ctl_lock);
   agent__guard_exit();
   return rc;
 }
