@@ -6,8 +6,8 @@
 
 const char *fnp_strerror(int code) {
   switch (code) {
-#define FNP_ERR_CASE(name, value, text)                                       \
-  case FNP_##name:                                                            \
+#define FNP_ERR_CASE(name, value, text)                                        \
+  case FNP_##name:                                                             \
     return text;
     FNP_ERRNO_MAP(FNP_ERR_CASE)
 #undef FNP_ERR_CASE

@@ -28,8 +28,7 @@ int fnp_read_file(const char *path, size_t max, uint8_t **data, size_t *len,
       char probe;
       ssize_t n = read(fd, &probe, 1);
       if (n > 0)
-        rc = fnp_fail(err, FNP_ETOOBIG, "%s: larger than %zu bytes", path,
-                      max);
+        rc = fnp_fail(err, FNP_ETOOBIG, "%s: larger than %zu bytes", path, max);
       break;
     }
     rc = fnp_buf_reserve(&b, want);

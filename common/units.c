@@ -37,12 +37,23 @@ int fnp_parse_bytes(const char *s, int64_t *out) {
   double mult = 1;
   if (*end != '\0') {
     switch (tolower((unsigned char)*end)) {
-    case 'b': mult = 1; break;
-    case 'k': mult = 1024.0; break;
-    case 'm': mult = 1024.0 * 1024; break;
-    case 'g': mult = 1024.0 * 1024 * 1024; break;
-    case 't': mult = 1024.0 * 1024 * 1024 * 1024; break;
-    default: return FNP_EUSAGE;
+    case 'b':
+      mult = 1;
+      break;
+    case 'k':
+      mult = 1024.0;
+      break;
+    case 'm':
+      mult = 1024.0 * 1024;
+      break;
+    case 'g':
+      mult = 1024.0 * 1024 * 1024;
+      break;
+    case 't':
+      mult = 1024.0 * 1024 * 1024 * 1024;
+      break;
+    default:
+      return FNP_EUSAGE;
     }
     const char *suffix = end + 1;
     if (mult != 1 && strcasecmp(suffix, "") != 0 &&

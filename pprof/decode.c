@@ -39,11 +39,22 @@ static void budget_free(void *ctx, void *ptr) {
 
 /* ---- diagnostics: where is the wire format broken? -------------------- */
 
-static const char *const profile_field_names[] = {
-    "?", "sample_type", "sample", "mapping", "location", "function",
-    "string_table", "drop_frames", "keep_frames", "time_nanos",
-    "duration_nanos", "period_type", "period", "comment",
-    "default_sample_type", "doc_url"};
+static const char *const profile_field_names[] = {"?",
+                                                  "sample_type",
+                                                  "sample",
+                                                  "mapping",
+                                                  "location",
+                                                  "function",
+                                                  "string_table",
+                                                  "drop_frames",
+                                                  "keep_frames",
+                                                  "time_nanos",
+                                                  "duration_nanos",
+                                                  "period_type",
+                                                  "period",
+                                                  "comment",
+                                                  "default_sample_type",
+                                                  "doc_url"};
 
 static const char *field_name(uint64_t f) {
   if (f < sizeof profile_field_names / sizeof profile_field_names[0])
@@ -86,8 +97,10 @@ static int scan_message(const uint8_t *d, size_t len, size_t base, int depth,
     case 0:
       n = read_varint(d + off, len - off, &v);
       if (n <= 0)
-        return fnp_fail(err, FNP_EPARSE, "%s varint in field %s (%llu) at "
-                        "offset %zu", n == 0 ? "truncated" : "bad", fname,
+        return fnp_fail(err, FNP_EPARSE,
+                        "%s varint in field %s (%llu) at "
+                        "offset %zu",
+                        n == 0 ? "truncated" : "bad", fname,
                         (unsigned long long)field, base + off);
       off += (size_t)n;
       break;
@@ -95,17 +108,21 @@ static int scan_message(const uint8_t *d, size_t len, size_t base, int depth,
     case 5: {
       size_t w = (key & 7) == 1 ? 8 : 4;
       if (len - off < w)
-        return fnp_fail(err, FNP_EPARSE, "truncated fixed field %s at "
-                        "offset %zu", fname, base + off);
+        return fnp_fail(err, FNP_EPARSE,
+                        "truncated fixed field %s at "
+                        "offset %zu",
+                        fname, base + off);
       off += w;
       break;
     }
     case 2:
       n = read_varint(d + off, len - off, &v);
       if (n <= 0)
-        return fnp_fail(err, FNP_EPARSE, "%s length of field %s (%llu) at "
-                        "offset %zu", n == 0 ? "truncated" : "bad varint for",
-                        fname, (unsigned long long)field, base + off);
+        return fnp_fail(err, FNP_EPARSE,
+                        "%s length of field %s (%llu) at "
+                        "offset %zu",
+                        n == 0 ? "truncated" : "bad varint for", fname,
+                        (unsigned long long)field, base + off);
       off += (size_t)n;
       if (v > len - off)
         return fnp_fail(err, FNP_EPARSE,
@@ -137,7 +154,8 @@ static int convert(const Perftools__Profiles__Profile *m, pprof_profile *p,
                    fnp_error *err) {
   int rc;
   if (m->n_string_table > 0 && m->string_table[0][0] != '\0')
-    return fnp_fail(err, FNP_EPARSE, "string_table[0] must be empty, is \"%.40s\"",
+    return fnp_fail(err, FNP_EPARSE,
+                    "string_table[0] must be empty, is \"%.40s\"",
                     m->string_table[0]);
   for (size_t i = 1; i < m->n_string_table; i++) {
     int64_t idx = pprof__string_append(p, m->string_table[i]);
@@ -160,14 +178,16 @@ static int convert(const Perftools__Profiles__Profile *m, pprof_profile *p,
   }
   for (size_t i = 0; i < m->n_mapping; i++) {
     const Perftools__Profiles__Mapping *mm = m->mapping[i];
-    pprof_mapping map = {
-        .id = mm->id, .memory_start = mm->memory_start,
-        .memory_limit = mm->memory_limit, .file_offset = mm->file_offset,
-        .filename = mm->filename, .build_id = mm->build_id,
-        .has_functions = mm->has_functions,
-        .has_filenames = mm->has_filenames,
-        .has_line_numbers = mm->has_line_numbers,
-        .has_inline_frames = mm->has_inline_frames};
+    pprof_mapping map = {.id = mm->id,
+                         .memory_start = mm->memory_start,
+                         .memory_limit = mm->memory_limit,
+                         .file_offset = mm->file_offset,
+                         .filename = mm->filename,
+                         .build_id = mm->build_id,
+                         .has_functions = mm->has_functions,
+                         .has_filenames = mm->has_filenames,
+                         .has_line_numbers = mm->has_line_numbers,
+                         .has_inline_frames = mm->has_inline_frames};
     rc = pprof_add_mapping(p, &map);
     if (rc < 0)
       return fnp_fail(err, rc == FNP_EUSAGE ? FNP_EPARSE : rc,
@@ -196,9 +216,12 @@ static int convert(const Perftools__Profiles__Profile *m, pprof_profile *p,
     for (size_t j = 0; j < ml->n_line; j++)
       lines[j] = (pprof_line){ml->line[j]->function_id, ml->line[j]->line,
                               ml->line[j]->column};
-    pprof_location l = {.id = ml->id, .mapping_id = ml->mapping_id,
-                        .address = ml->address, .line = lines,
-                        .n_line = ml->n_line, .is_folded = ml->is_folded};
+    pprof_location l = {.id = ml->id,
+                        .mapping_id = ml->mapping_id,
+                        .address = ml->address,
+                        .line = lines,
+                        .n_line = ml->n_line,
+                        .is_folded = ml->is_folded};
     rc = pprof_add_location(p, &l);
     if (rc < 0)
       return fnp_fail(err, rc == FNP_EUSAGE ? FNP_EPARSE : rc,
@@ -240,8 +263,8 @@ static int convert(const Perftools__Profiles__Profile *m, pprof_profile *p,
   p->time_nanos = m->time_nanos;
   p->duration_nanos = m->duration_nanos;
   if (m->period_type != NULL)
-    p->period_type = (pprof_value_type){m->period_type->type,
-                                        m->period_type->unit};
+    p->period_type =
+        (pprof_value_type){m->period_type->type, m->period_type->unit};
   p->period = m->period;
   p->default_sample_type = m->default_sample_type;
   p->doc_url = m->doc_url;
@@ -252,11 +275,11 @@ static int decode_raw(const uint8_t *d, size_t len, pprof_profile **out,
                       fnp_error *err) {
   if (len == 0)
     return fnp_fail(err, FNP_EPARSE, "empty profile");
-  budget b = {.left = len > (SIZE_MAX - DECODE_BUDGET_FLOOR_BYTES) /
-                                 DECODE_BUDGET_FACTOR
-                          ? SIZE_MAX
-                          : len * DECODE_BUDGET_FACTOR +
-                                DECODE_BUDGET_FLOOR_BYTES};
+  budget b = {.left =
+                  len > (SIZE_MAX - DECODE_BUDGET_FLOOR_BYTES) /
+                              DECODE_BUDGET_FACTOR
+                      ? SIZE_MAX
+                      : len * DECODE_BUDGET_FACTOR + DECODE_BUDGET_FLOOR_BYTES};
   ProtobufCAllocator alloc = {budget_alloc, budget_free, &b};
   Perftools__Profiles__Profile *m =
       perftools__profiles__profile__unpack(&alloc, len, d);
@@ -271,8 +294,8 @@ static int decode_raw(const uint8_t *d, size_t len, pprof_profile **out,
                     "not a valid profile.proto message (%zu bytes)", len);
   }
   pprof_profile *p = pprof_profile_new();
-  int rc = p == NULL ? fnp_fail(err, -ENOMEM, "out of memory")
-                     : convert(m, p, err);
+  int rc =
+      p == NULL ? fnp_fail(err, -ENOMEM, "out of memory") : convert(m, p, err);
   perftools__profiles__profile__free_unpacked(m, &alloc);
   if (rc == 0)
     rc = pprof_validate(p, err);
@@ -292,8 +315,10 @@ int pprof_decode(const void *data, size_t len, const pprof_decode_opts *opts,
   *out = NULL;
   if (!pprof_is_gzip(data, len)) {
     if (len > max_raw)
-      return fnp_fail(err, FNP_ETOOBIG, "profile of %zu bytes exceeds the "
-                      "%zu byte limit", len, max_raw);
+      return fnp_fail(err, FNP_ETOOBIG,
+                      "profile of %zu bytes exceeds the "
+                      "%zu byte limit",
+                      len, max_raw);
     return decode_raw(data, len, out, err);
   }
   uint8_t *raw;

@@ -195,8 +195,8 @@ static int build(const pprof_profile *p, tree *t, PbProfile *m) {
   return 0;
 }
 
-int pprof_encode(const pprof_profile *p, bool gzip, uint8_t **data,
-                 size_t *len, fnp_error *err) {
+int pprof_encode(const pprof_profile *p, bool gzip, uint8_t **data, size_t *len,
+                 fnp_error *err) {
   int rc = pprof_validate(p, err);
   if (rc < 0)
     return rc;
@@ -226,8 +226,7 @@ int pprof_encode(const pprof_profile *p, bool gzip, uint8_t **data,
   return rc;
 }
 
-int pprof_write_file(const pprof_profile *p, const char *path,
-                     fnp_error *err) {
+int pprof_write_file(const pprof_profile *p, const char *path, fnp_error *err) {
   uint8_t *data;
   size_t len;
   int rc = pprof_encode(p, true, &data, &len, err);

@@ -82,8 +82,8 @@ int pprof_gzip(const void *data, size_t len, uint8_t **out, size_t *out_len,
   memset(&zs, 0, sizeof zs);
   /* Level 1, as Go writes profiles (BestSpeed): they are written often and
    * read rarely. */
-  if (deflateInit2(&zs, 1, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                   Z_DEFAULT_STRATEGY) != Z_OK)
+  if (deflateInit2(&zs, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK)
     return fnp_fail(err, FNP_ECOMPRESS, "gzip: deflateInit failed");
   size_t cap = deflateBound(&zs, (uLong)len);
   uint8_t *buf = malloc(cap);

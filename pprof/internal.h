@@ -135,8 +135,8 @@ typedef struct pprof__frame_names {
 /* The name id folded stacks and flame graphs give a sample without any
  * location, so its value still shows up (as "[unknown]", perf's word). */
 #define PPROF__UNKNOWN_FRAME UINT32_MAX
-static inline const char *
-pprof__frame_name_str(const pprof__frame_names *f, uint32_t id) {
+static inline const char *pprof__frame_name_str(const pprof__frame_names *f,
+                                                uint32_t id) {
   return id == PPROF__UNKNOWN_FRAME ? "[unknown]" : f->name[id];
 }
 

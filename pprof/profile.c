@@ -19,7 +19,7 @@ typedef struct arena_chunk {
   /* data follows, ARENA_ALIGN-aligned */
 } arena_chunk;
 
-#define CHUNK_HEADER                                                          \
+#define CHUNK_HEADER                                                           \
   ((sizeof(arena_chunk) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1))
 
 struct pprof__store {
@@ -69,7 +69,7 @@ char *pprof__strdup(pprof_profile *p, const char *str, size_t len) {
 }
 
 /* Room for one more element after the first n. */
-#define RESERVE(arr, capfield, n)                                             \
+#define RESERVE(arr, capfield, n)                                              \
   pprof__reserve((void **)&(arr), &p->store_->capfield, (n) + 1, sizeof *(arr))
 
 pprof_profile *pprof_profile_new(void) {
@@ -116,8 +116,8 @@ static int str_table_grow(struct pprof__store *s, const pprof_profile *p) {
     return -ENOMEM;
   for (size_t i = 0; i < p->n_string; i++) {
     const char *str = p->string[i];
-    size_t j = pprof__hash_bytes(str, strlen(str), PPROF__HASH_SEED) &
-               (slots - 1);
+    size_t j =
+        pprof__hash_bytes(str, strlen(str), PPROF__HASH_SEED) & (slots - 1);
     while (t[j] != 0)
       j = (j + 1) & (slots - 1);
     t[j] = i + 1;
@@ -139,8 +139,7 @@ static int64_t intern(pprof_profile *p, const char *str, size_t len,
     if (rc < 0)
       return rc;
   }
-  size_t j = pprof__hash_bytes(str, len, PPROF__HASH_SEED) &
-             (s->str_slots - 1);
+  size_t j = pprof__hash_bytes(str, len, PPROF__HASH_SEED) & (s->str_slots - 1);
   bool found = false;
   while (s->str_slot[j] != 0) {
     const char *have = p->string[s->str_slot[j] - 1];
@@ -257,8 +256,8 @@ int pprof_add_sample(pprof_profile *p, const uint64_t *location_id,
     return -ENOMEM;
   pprof_sample s = {0};
   size_t nv = p->n_sample_type;
-  s.location_id = n_location ? pprof__alloc(p, n_location * sizeof(uint64_t))
-                             : NULL;
+  s.location_id =
+      n_location ? pprof__alloc(p, n_location * sizeof(uint64_t)) : NULL;
   s.value = nv ? pprof__alloc(p, nv * sizeof(int64_t)) : NULL;
   s.label = n_label ? pprof__alloc(p, n_label * sizeof *label) : NULL;
   if ((n_location && s.location_id == NULL) || (nv && s.value == NULL) ||
@@ -286,24 +285,23 @@ int pprof_add_comment(pprof_profile *p, const char *text) {
   return 0;
 }
 
-#define DEFINE_FIND(kind, type)                                               \
-  type *pprof_##kind##_mut(pprof_profile *p, uint64_t id) {                   \
-    uint64_t idx;                                                             \
-    if (!pprof__u64map_get(&p->store_->kind##_ids, id, &idx))                 \
-      return NULL;                                                            \
-    return &p->kind[idx];                                                     \
-  }                                                                           \
-  const type *pprof_find_##kind(const pprof_profile *p, uint64_t id) {        \
-    uint64_t idx;                                                             \
-    if (!pprof__u64map_get(&p->store_->kind##_ids, id, &idx))                 \
-      return NULL;                                                            \
-    return &p->kind[idx];                                                     \
+#define DEFINE_FIND(kind, type)                                                \
+  type *pprof_##kind##_mut(pprof_profile *p, uint64_t id) {                    \
+    uint64_t idx;                                                              \
+    if (!pprof__u64map_get(&p->store_->kind##_ids, id, &idx))                  \
+      return NULL;                                                             \
+    return &p->kind[idx];                                                      \
+  }                                                                            \
+  const type *pprof_find_##kind(const pprof_profile *p, uint64_t id) {         \
+    uint64_t idx;                                                              \
+    if (!pprof__u64map_get(&p->store_->kind##_ids, id, &idx))                  \
+      return NULL;                                                             \
+    return &p->kind[idx];                                                      \
   }
 DEFINE_FIND(mapping, pprof_mapping)
 DEFINE_FIND(location, pprof_location)
 /* Functions have no public _mut: they are replaced, never edited in place. */
-const pprof_function *pprof_find_function(const pprof_profile *p,
-                                          uint64_t id) {
+const pprof_function *pprof_find_function(const pprof_profile *p, uint64_t id) {
   uint64_t idx;
   if (!pprof__u64map_get(&p->store_->function_ids, id, &idx))
     return NULL;

@@ -5,12 +5,12 @@ static bool str_ok(const pprof_profile *p, int64_t idx) {
   return idx >= 0 && (uint64_t)idx < p->n_string;
 }
 
-#define CHECK_STR(idx, what, ...)                                             \
-  do {                                                                        \
-    if (!str_ok(p, (idx)))                                                    \
-      return fnp_fail(err, FNP_EPARSE,                                        \
-                      what ": string index %lld out of range (table has %zu)",\
-                      __VA_ARGS__, (long long)(idx), p->n_string);            \
+#define CHECK_STR(idx, what, ...)                                              \
+  do {                                                                         \
+    if (!str_ok(p, (idx)))                                                     \
+      return fnp_fail(err, FNP_EPARSE,                                         \
+                      what ": string index %lld out of range (table has %zu)", \
+                      __VA_ARGS__, (long long)(idx), p->n_string);             \
   } while (0)
 
 int pprof_validate(const pprof_profile *p, fnp_error *err) {
@@ -43,8 +43,8 @@ int pprof_validate(const pprof_profile *p, fnp_error *err) {
     const pprof_location *l = &p->location[i];
     if (l->mapping_id != 0 && pprof_find_mapping(p, l->mapping_id) == NULL)
       return fnp_fail(err, FNP_EPARSE,
-                      "location[%zu] (id %llu): mapping_id %llu not defined",
-                      i, (unsigned long long)l->id,
+                      "location[%zu] (id %llu): mapping_id %llu not defined", i,
+                      (unsigned long long)l->id,
                       (unsigned long long)l->mapping_id);
     for (size_t j = 0; j < l->n_line; j++)
       if (pprof_find_function(p, l->line[j].function_id) == NULL)
@@ -64,8 +64,7 @@ int pprof_validate(const pprof_profile *p, fnp_error *err) {
     for (size_t j = 0; j < s->n_label; j++) {
       CHECK_STR(s->label[j].key, "sample[%zu].label[%zu].key", i, j);
       CHECK_STR(s->label[j].str, "sample[%zu].label[%zu].str", i, j);
-      CHECK_STR(s->label[j].num_unit, "sample[%zu].label[%zu].num_unit", i,
-                j);
+      CHECK_STR(s->label[j].num_unit, "sample[%zu].label[%zu].num_unit", i, j);
     }
   }
   return 0;

@@ -23,12 +23,12 @@ extern "C" {
  * errors are -errno; fnprof's own codes come from this table, well below any
  * errno value. fnp_strerror() names both kinds.
  */
-#define FNP_ERRNO_MAP(X)                                                      \
-  X(EPARSE, -10001, "malformed input")                                        \
-  X(ETOOBIG, -10002, "input exceeds a size limit")                            \
-  X(EINCOMPAT, -10003, "incompatible inputs")                                 \
-  X(ENOTFOUND, -10004, "not found")                                           \
-  X(ECOMPRESS, -10005, "compression or decompression failed")                 \
+#define FNP_ERRNO_MAP(X)                                                       \
+  X(EPARSE, -10001, "malformed input")                                         \
+  X(ETOOBIG, -10002, "input exceeds a size limit")                             \
+  X(EINCOMPAT, -10003, "incompatible inputs")                                  \
+  X(ENOTFOUND, -10004, "not found")                                            \
+  X(ECOMPRESS, -10005, "compression or decompression failed")                  \
   X(EUSAGE, -10006, "invalid argument")
 
 enum {
@@ -49,7 +49,8 @@ typedef struct fnp_error {
   char msg[256];
 } fnp_error;
 
-/* Sets err (if non-NULL) and returns code, so callers can `return fnp_fail(...)`. */
+/* Sets err (if non-NULL) and returns code, so callers can `return
+ * fnp_fail(...)`. */
 int fnp_fail(fnp_error *err, int code, const char *fmt, ...) FNP_PRINTF(3, 4);
 
 /*
@@ -68,8 +69,8 @@ void fnp_buf_init(fnp_buf *b, size_t cap);
 void fnp_buf_destroy(fnp_buf *b);
 void fnp_buf_reset(fnp_buf *b);
 int fnp_buf_append(fnp_buf *b, const void *data, size_t len) FNP_MUST_CHECK;
-int fnp_buf_printf(fnp_buf *b, const char *fmt, ...) FNP_PRINTF(2, 3)
-    FNP_MUST_CHECK;
+int fnp_buf_printf(fnp_buf *b, const char *fmt, ...)
+    FNP_PRINTF(2, 3) FNP_MUST_CHECK;
 /* Makes room for n more bytes; the caller writes them and adds n to len. */
 int fnp_buf_reserve(fnp_buf *b, size_t n) FNP_MUST_CHECK;
 /* Hands the content over to the caller (free() it) and empties the buffer. */

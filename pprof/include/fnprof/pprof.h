@@ -178,8 +178,8 @@ int pprof_read_file(const char *path, const pprof_decode_opts *opts,
 
 /* Encodes as protobuf; gzip'd when `gzip` (what files and HTTP carry). The
  * caller frees *data with free(). */
-int pprof_encode(const pprof_profile *p, bool gzip, uint8_t **data,
-                 size_t *len, fnp_error *err) FNP_MUST_CHECK;
+int pprof_encode(const pprof_profile *p, bool gzip, uint8_t **data, size_t *len,
+                 fnp_error *err) FNP_MUST_CHECK;
 /* Writes gzip'd protobuf to path atomically. */
 int pprof_write_file(const pprof_profile *p, const char *path,
                      fnp_error *err) FNP_MUST_CHECK;

@@ -38,7 +38,9 @@ static bool should_fail(void) {
   return false;
 }
 
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
+void *__wrap_malloc(size_t n) {
+  return should_fail() ? NULL : __real_malloc(n);
+}
 void *__wrap_calloc(size_t n, size_t m) {
   return should_fail() ? NULL : __real_calloc(n, m);
 }

@@ -4,13 +4,13 @@
  */
 #include <fnprof/pprof.h>
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <stdio.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -26,17 +26,20 @@ static pprof_profile *make_profile(void) {
   assert_int_equal(pprof_add_sample_type(p, "alloc_space", "bytes"), 0);
   assert_int_equal(pprof_add_sample_type(p, "inuse_objects", "count"), 0);
   assert_int_equal(pprof_add_sample_type(p, "inuse_space", "bytes"), 0);
-  p->period_type = (pprof_value_type){pprof_string(p, "space"),
-                                      pprof_string(p, "bytes")};
+  p->period_type =
+      (pprof_value_type){pprof_string(p, "space"), pprof_string(p, "bytes")};
   p->period = 524288;
   p->time_nanos = 1700000000123456789LL;
-  pprof_mapping m = {.id = 1, .memory_start = 0x400000,
-                     .memory_limit = 0x500000, .file_offset = 0x1000,
+  pprof_mapping m = {.id = 1,
+                     .memory_start = 0x400000,
+                     .memory_limit = 0x500000,
+                     .file_offset = 0x1000,
                      .filename = pprof_string(p, "/usr/bin/app"),
                      .build_id = pprof_string(p, "abcdef0123"),
                      .has_functions = true};
   assert_int_equal(pprof_add_mapping(p, &m), 0);
-  m = (pprof_mapping){.id = 2, .memory_start = 0x7f0000000000,
+  m = (pprof_mapping){.id = 2,
+                      .memory_start = 0x7f0000000000,
                       .memory_limit = 0x7f0000100000,
                       .filename = pprof_string(p, "/lib/libc.so.6")};
   assert_int_equal(pprof_add_mapping(p, &m), 0);
@@ -48,20 +51,20 @@ static pprof_profile *make_profile(void) {
     assert_int_equal(pprof_add_function(p, &f), 0);
   }
   pprof_line inl[2] = {{1, 11, 3}, {2, 22, 0}}; /* func1 inlined in func2 */
-  pprof_location l = {.id = 7, .mapping_id = 1, .address = 0x401233,
-                      .line = inl, .n_line = 2};
+  pprof_location l = {
+      .id = 7, .mapping_id = 1, .address = 0x401233, .line = inl, .n_line = 2};
   assert_int_equal(pprof_add_location(p, &l), 0);
   pprof_line one = {3, 33, 0};
-  l = (pprof_location){.id = 9, .mapping_id = 1, .address = 0x402001,
-                       .line = &one, .n_line = 1};
+  l = (pprof_location){
+      .id = 9, .mapping_id = 1, .address = 0x402001, .line = &one, .n_line = 1};
   assert_int_equal(pprof_add_location(p, &l), 0);
   l = (pprof_location){.id = 11, .mapping_id = 2, .address = 0x7f0000000123};
   assert_int_equal(pprof_add_location(p, &l), 0);
   uint64_t s1[] = {7, 9}, s2[] = {11, 9};
   int64_t v1[] = {8, 4096, 2, 1024}, v2[] = {-1, -512, 0, 0};
-  pprof_label lab[] = {{pprof_string(p, "bytes"), 0, 512, 0},
-                       {pprof_string(p, "request_id"), pprof_string(p, "r1"),
-                        0, 0}};
+  pprof_label lab[] = {
+      {pprof_string(p, "bytes"), 0, 512, 0},
+      {pprof_string(p, "request_id"), pprof_string(p, "r1"), 0, 0}};
   assert_int_equal(pprof_add_sample(p, s1, 2, v1, lab, 2), 0);
   assert_int_equal(pprof_add_sample(p, s2, 2, v2, NULL, 0), 0);
   assert_int_equal(pprof_add_comment(p, "cycle 42"), 0);
@@ -110,8 +113,7 @@ static void assert_same(const pprof_profile *a, const pprof_profile *b) {
     assert_int_equal(x->n_location, y->n_location);
     assert_memory_equal(x->location_id, y->location_id,
                         x->n_location * sizeof(uint64_t));
-    assert_memory_equal(x->value, y->value,
-                        a->n_sample_type * sizeof(int64_t));
+    assert_memory_equal(x->value, y->value, a->n_sample_type * sizeof(int64_t));
     assert_int_equal(x->n_label, y->n_label);
     for (size_t j = 0; j < x->n_label; j++) {
       assert_string_equal(pprof_str(a, x->label[j].key),
@@ -318,7 +320,7 @@ static void test_unpacked_repeated_accepted(void **state) {
   wire_uint(&loc, 1, 1);
   wire_uint(&loc, 3, 0x1234);
   wire_msg(&w, 4, &loc);
-  wire_uint(&s, 1, 1); /* unpacked location_id */
+  wire_uint(&s, 1, 1);  /* unpacked location_id */
   wire_uint(&s, 2, 77); /* unpacked value */
   wire_msg(&w, 2, &s);
   wire_str(&w, 6, "");
