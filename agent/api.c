@@ -87,7 +87,8 @@ FNPROF_EXPORT int fnprof_metrics_json(char **json, size_t *len) {
       "\"samples\":%llu,\"sampled_frees\":%llu,\"dropped_samples\":%llu,"
       "\"buckets\":%u,\"est_live_bytes\":%lld,\"est_alloc_bytes\":%llu,"
       "\"owned_live_bytes\":%lld,\"owned_resident_bytes\":%llu,"
-      "\"table_bytes\":%zu,\"write_errors\":%llu,\"spikes\":%d,\"control\":\"%"
+      "\"table_bytes\":%zu,\"write_errors\":%llu,\"invalid_frees\":%llu,"
+      "\"spikes\":%d,\"control\":\"%"
       "s\",\"cycles\":[",
       (int)agent__pid(), (long long)agent__cfg.rate,
       atomic_load(&shut_down) ? "shutdown" : "running",
@@ -99,7 +100,8 @@ FNPROF_EXPORT int fnprof_metrics_json(char **json, size_t *len) {
       (unsigned long long)atomic_load(&s->est_alloc_bytes),
       (long long)atomic_load(&s->region_live_bytes),
       (unsigned long long)agent__region_resident(), agent__arena_used(),
-      (unsigned long long)atomic_load(&s->write_errors), agent__spike_count(),
+      (unsigned long long)atomic_load(&s->write_errors),
+      (unsigned long long)atomic_load(&s->invalid_frees), agent__spike_count(),
       agent__control_path());
   agent__cycle_rec h[AGENT_CYCLE_HISTORY];
   size_t n = agent__cycle_history(h, AGENT_CYCLE_HISTORY);

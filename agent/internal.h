@@ -174,6 +174,11 @@ void *agent__region_alloc(size_t size, size_t align);
 /* Bootstrap memory (zeroed) before the real allocator is known. */
 void *agent__region_boot_alloc(size_t size);
 void agent__region_free(void *p);
+/* False for an owned block already freed: a second free of it is ignored
+ * (and counted) instead of corrupting the free lists. The header's
+ * capacity is zeroed on free; the free-list link (slot start) and the span
+ * record (24 bytes) never reach it. */
+bool agent__region_live(void *p);
 /* Usable bytes of an owned block. */
 size_t agent__region_usable(void *p);
 bool agent__region_is_boot(const void *p);
@@ -313,6 +318,7 @@ typedef struct agent__stats {
   _Atomic uint64_t est_alloc_bytes;  /* un-sampled estimate, cumulative */
   _Atomic int64_t region_live_bytes; /* requested bytes of owned blocks */
   _Atomic uint64_t write_errors;     /* profile/report files not written */
+  _Atomic uint64_t invalid_frees;    /* owned blocks freed twice (ignored) */
 } agent__stats;
 extern agent__stats agent__st;
 

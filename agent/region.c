@@ -282,6 +282,9 @@ void agent__region_free(void *p) {
   agent__block_hdr *h = agent__hdr(p);
   uintptr_t slot = (uintptr_t)p - h->offset;
   size_t cap = h->capacity;
+  if (cap == 0)
+    return;        /* not a live block: a double free (agent__region_live) */
+  h->capacity = 0; /* the free-list link never overlaps this field */
   pthread_mutex_lock(&region_lock);
   resident_bytes -= cap;
   if (cap <= SMALL_MAX_BYTES) {
@@ -293,6 +296,10 @@ void agent__region_free(void *p) {
     span_put(slot, cap);
   }
   pthread_mutex_unlock(&region_lock);
+}
+
+bool agent__region_live(void *p) {
+  return agent__region_is_boot(p) || agent__hdr(p)->capacity != 0;
 }
 
 size_t agent__region_usable(void *p) {

@@ -98,6 +98,11 @@ static void *sample_alloc(size_t n, size_t align, bool zero) {
 void agent__free_owned(void *p) {
   if (agent__region_is_boot(p))
     return;
+  if (AGENT_UNLIKELY(!agent__region_live(p))) {
+    atomic_fetch_add_explicit(&agent__st.invalid_frees, 1,
+                              memory_order_relaxed);
+    return;
+  }
   agent__block_hdr *h = agent__hdr(p);
   agent__bucket *b = h->bucket;
   if (b) {

@@ -80,6 +80,26 @@ static void test_many_blocks(void **state) {
   }
 }
 
+/* A second free of the same block is ignored, whatever the size kind. */
+static void test_double_free_ignored(void **state) {
+  (void)state;
+  const size_t sizes[] = {16, 3000, 40000, 2 << 20};
+  for (size_t i = 0; i < 4; i++) {
+    uint64_t r0 = agent__region_resident();
+    void *p = agent__region_alloc(sizes[i], 64);
+    assert_true(agent__region_live(p));
+    agent__region_free(p);
+    assert_false(agent__region_live(p));
+    agent__region_free(p); /* ignored */
+    assert_int_equal(agent__region_resident(), r0);
+    void *a = agent__region_alloc(sizes[i], 64);
+    void *b = agent__region_alloc(sizes[i], 64);
+    assert_ptr_not_equal(a, b); /* the free list was not corrupted */
+    agent__region_free(a);
+    agent__region_free(b);
+  }
+}
+
 static void test_boot_pool(void **state) {
   (void)state;
   char *p = agent__region_boot_alloc(64);
@@ -98,6 +118,7 @@ int main(void) {
       cmocka_unit_test(test_sizes_and_alignment),
       cmocka_unit_test(test_reuse),
       cmocka_unit_test(test_many_blocks),
+      cmocka_unit_test(test_double_free_ignored),
       cmocka_unit_test(test_boot_pool),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
