@@ -76,6 +76,16 @@ FNPROF_EXPORT int fnprof_write_profile(fnprof_kind kind, char *path,
   return rc;
 }
 
+/* A JSON string (paths come from the environment: escape them). */
+static int json_string(fnp_buf *o, const char *s) {
+  int rc = fnp_buf_append(o, "\"", 1);
+  for (; *s && rc == 0; s++)
+    rc = (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+             ? fnp_buf_printf(o, "\\u%04x", (unsigned char)*s)
+             : fnp_buf_append(o, s, 1);
+  return rc == 0 ? fnp_buf_append(o, "\"", 1) : rc;
+}
+
 FNPROF_EXPORT int fnprof_metrics_json(char **json, size_t *len) {
   API_ENTER();
   fnp_buf o;
@@ -88,8 +98,7 @@ FNPROF_EXPORT int fnprof_metrics_json(char **json, size_t *len) {
       "\"buckets\":%u,\"est_live_bytes\":%lld,\"est_alloc_bytes\":%llu,"
       "\"owned_live_bytes\":%lld,\"owned_resident_bytes\":%llu,"
       "\"table_bytes\":%zu,\"write_errors\":%llu,\"invalid_frees\":%llu,"
-      "\"spikes\":%d,\"control\":\"%"
-      "s\",\"cycles\":[",
+      "\"spikes\":%d,\"control_error\":%d,\"control\":",
       (int)agent__pid(), (long long)agent__cfg.rate,
       atomic_load(&shut_down) ? "shutdown" : "running",
       (unsigned long long)atomic_load(&agent__cycle),
@@ -102,7 +111,11 @@ FNPROF_EXPORT int fnprof_metrics_json(char **json, size_t *len) {
       (unsigned long long)agent__region_resident(), agent__arena_used(),
       (unsigned long long)atomic_load(&s->write_errors),
       (unsigned long long)atomic_load(&s->invalid_frees), agent__spike_count(),
-      agent__control_path());
+      agent__control_error());
+  if (rc == 0)
+    rc = json_string(&o, agent__control_path());
+  if (rc == 0)
+    rc = fnp_buf_printf(&o, ",\"cycles\":[");
   agent__cycle_rec h[AGENT_CYCLE_HISTORY];
   size_t n = agent__cycle_history(h, AGENT_CYCLE_HISTORY);
   for (size_t i = 0; i < n && rc == 0; i++)

@@ -82,6 +82,10 @@ uint32_t agent__req_intern(const char *id) {
 
 int agent__control_fd(void) { return ctl_fd; }
 
+/* The last agent__control_open failure (0 = none), for metrics. */
+static int ctl_error;
+int agent__control_error(void) { return ctl_error; }
+
 int agent__control_open(void) {
   if (ctl_fd >= 0)
     return 0;
@@ -100,10 +104,10 @@ int agent__control_open(void) {
     n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/fnprof-%d.sock",
                  (int)agent__pid());
   if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
-    return -ENAMETOOLONG;
+    return ctl_error = -ENAMETOOLONG;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
-    return -errno;
+    return ctl_error = -errno;
   unlink(sa.sun_path); /* a stale socket from a dead process */
   /* 0600 before anyone can connect (listen comes after), and without
    * following a symlink someone may have put in its place since bind. */
@@ -112,8 +116,9 @@ int agent__control_open(void) {
       listen(fd, 8) != 0) {
     int e = errno;
     close(fd);
-    return -e;
+    return ctl_error = -e;
   }
+  ctl_error = 0;
   memcpy(ctl_path, sa.sun_path, sizeof(ctl_path));
   ctl_fd = fd;
   return 0;

@@ -394,6 +394,8 @@ void agent__control_close(bool unlink_path);
 int agent__control_fd(void);
 /* The bound socket path ("" when none). */
 const char *agent__control_path(void);
+/* The last failure to open the socket (negative code), or 0. */
+int agent__control_error(void);
 /* Serves one connection on the listening socket. */
 void agent__control_serve_one(void);
 extern pthread_mutex_t agent__ctl_lock;
