@@ -77,6 +77,66 @@ void json_key(FILE *f, bool first, const char *key);
  * "sample_type": "...", "unit": "...". */
 void json_sample_type(FILE *f, const pprof_profile *p, int index);
 
+/* ---- querying fnprof-collector (cmd_query.c) --------------------------- */
+
+/* The collector's base URL: opt (--url), else FNPROF_COLLECTOR_URL, else
+ * the collector's loopback default. Borrowed. */
+const char *query_base_url(const char *opt);
+
+/* A request URL under construction; values are %-escaped as added. */
+typedef struct query_url {
+  fnp_buf buf;
+  int n_params;
+  bool bad; /* too long or out of memory: query_get refuses it */
+} query_url;
+
+int query_url_init(query_url *q, const char *base, const char *path);
+void query_param(query_url *q, const char *key, const char *value);
+void query_param_num(query_url *q, const char *key, int64_t value);
+void query_url_destroy(query_url *q);
+
+/* An empty, capped buffer for an answer. */
+void query_buf_init(fnp_buf *b);
+/* GETs url into body (which the caller initialized and destroys), with
+ * "Authorization: Bearer ID:SECRET" when FNPROF_ACCESS_KEY_ID and
+ * FNPROF_ACCESS_KEY_SECRET are set. Anything but a 200 is reported as
+ * "fnprof VERB: ..." with the collector's errorMessage. Returns an exit
+ * code. */
+int query_get(const char *verb, query_url *url, fnp_buf *body);
+
+/* --from/--to: Unix ns, "15m" (ago; s m h d), "now", or
+ * YYYY-MM-DDTHH:MM:SSZ. Returns an exit code. */
+int query_parse_time(const char *verb, const char *opt, const char *s,
+                     int64_t *ns);
+/* Unix ns (as the API writes them) as an RFC 3339 UTC time. */
+void query_format_time(const char *ns_text, char *out, size_t cap);
+
+/* A minimal JSON reader for presenting answers: a tree owned by the root,
+ * freed with json_free. Numbers keep their text (time_ns exceeds a
+ * double's precision). */
+typedef enum json_type {
+  JSON_NULL,
+  JSON_FALSE,
+  JSON_TRUE,
+  JSON_NUMBER,
+  JSON_STRING,
+  JSON_ARRAY,
+  JSON_OBJECT,
+} json_type;
+typedef struct json_value json_value;
+
+int json_parse(const char *text, size_t len, json_value **out);
+void json_free(json_value *v);
+/* Member `key` of an object, or NULL. */
+const json_value *json_get(const json_value *obj, const char *key);
+/* First element/member of an array/object, and the one after v. */
+const json_value *json_first(const json_value *v);
+const json_value *json_next(const json_value *v);
+const char *json_key_of(const json_value *member);
+/* The text of a string or number; NULL for other types. */
+const char *json_str_of(const json_value *v);
+json_type json_type_of(const json_value *v);
+
 /* ---- verbs ------------------------------------------------------------ */
 
 /* Each takes the verb's own argv (argv[0] is the verb name) and returns an
@@ -87,5 +147,8 @@ int cmd_flame(int argc, char **argv);
 int cmd_folded(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_local(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_profiles(int argc, char **argv);
 
 #endif

@@ -24,6 +24,9 @@ static const verb VERBS[] = {
     {"folded", cmd_folded, "folded stacks (flamegraph.pl input)"},
     {"run", cmd_run, "run a program with the heap agent preloaded"},
     {"local", cmd_local, "run a function through the platform's lifecycle"},
+    {"logs", cmd_logs, "log records stored in fnprof-collector"},
+    {"metrics", cmd_metrics, "a metric's points stored in fnprof-collector"},
+    {"profiles", cmd_profiles, "list or download stored profiles"},
 };
 
 static void usage(FILE *out) {
@@ -37,7 +40,9 @@ static void usage(FILE *out) {
                "Profiles are pprof protobuf files, gzip'd or raw.\n\n"
                "exit status:\n"
                "  0  success\n"
-               "  1  runtime error (unreadable or malformed profile, I/O)\n"
+               "  1  runtime error (unreadable or malformed profile, I/O, "
+               "collector\n"
+               "     unreachable or answering an error)\n"
                "  2  usage error (bad option, missing argument, unknown sample "
                "type)\n"
                "  3  diff only: growth exceeded --fail-over\n");
