@@ -13,6 +13,15 @@
  *                            index: (name, time_ns)
  *   profiles(id, sha256 UNIQUE, received_ns, time_ns, project, instance,
  *            kind, size, data BLOB)   index: (instance, time_ns)
+ *   log_marks(log_id -> logs.id, mark, instance_key, time_ns)
+ *                            index: (mark, instance_key, time_ns)
+ * log_marks (added without a version bump: CREATE IF NOT EXISTS, so older
+ * databases gain it and only new rows are marked) flags the few log rows
+ * the spikes query needs among millions: the sidecar's spike reports
+ * (field record=spike, mark "spike") and its records of spike profiles
+ * (record=profile, profile_kind spike-*, mark "spike-profile"), which say
+ * which uploaded profile (instance, kind, profile_time_ns) came from which
+ * file the report names (source). See store_query_spikes.
  * Rows get increasing ids in arrival order, so retention deletes a prefix
  * of logs/metrics by id (last_*_id of the newest expired batch) and needs no
  * batch_id index, which would cost every insert.
@@ -60,6 +69,11 @@ static const char *const SCHEMA =
     " size INTEGER NOT NULL, data BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS profiles_instance"
     " ON profiles(instance, time_ns);"
+    "CREATE TABLE IF NOT EXISTS log_marks("
+    " log_id INTEGER PRIMARY KEY, mark TEXT NOT NULL,"
+    " instance_key INTEGER, time_ns INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS log_marks_mark"
+    " ON log_marks(mark, instance_key, time_ns);"
     "PRAGMA user_version = 1;";
 
 static const char *const STMTS[STMT_COUNT] = {
@@ -78,6 +92,8 @@ static const char *const STMTS[STMT_COUNT] = {
     [STMT_ADD_METRIC] = "INSERT INTO metrics(batch_id, time_ns, name, unit,"
                         " value, instance, attrs)"
                         " VALUES (?1,?2,?3,?4,?5,?6,?7)",
+    [STMT_ADD_MARK] = "INSERT INTO log_marks(log_id, mark, instance_key,"
+                      " time_ns) VALUES (?1,?2,?3,?4)",
 };
 
 int store__sqlite_fail(store *s, fnp_error *err, const char *what) {
@@ -248,6 +264,30 @@ static const char *request_id_of(const export_field *f, size_t n) {
   return r ? r : lookup(f, n, "requestId");
 }
 
+/* The log_marks mark of a log row, or NULL for the common row. */
+static const char *mark_of(const export_field *f, size_t n) {
+  const char *rec = lookup(f, n, "record");
+  if (rec == NULL)
+    return NULL;
+  if (strcmp(rec, "spike") == 0)
+    return "spike";
+  const char *kind = lookup(f, n, "profile_kind");
+  if (strcmp(rec, "profile") == 0 && kind && strncmp(kind, "spike-", 6) == 0)
+    return "spike-profile";
+  return NULL;
+}
+
+static int add_mark(store *s, const char *mark, const char *inst,
+                    int64_t time_ns, fnp_error *err) {
+  sqlite3_stmt *st = s->st[STMT_ADD_MARK];
+  sqlite3_bind_int64(st, 1, s->last_log_id);
+  sqlite3_bind_text(st, 2, mark, -1, SQLITE_STATIC);
+  if (inst)
+    sqlite3_bind_int64(st, 3, store__key(inst));
+  sqlite3_bind_int64(st, 4, time_ns);
+  return step_done(s, STMT_ADD_MARK, err, "insert log mark");
+}
+
 int store_add_log(store *s, int64_t time_ns, const export_field *f, size_t n,
                   fnp_error *err) {
   if (!s->in_batch)
@@ -274,7 +314,8 @@ int store_add_log(store *s, int64_t time_ns, const export_field *f, size_t n,
   rc = step_done(s, STMT_ADD_LOG, err, "insert log");
   s->n_records += rc == 0;
   s->last_log_id = sqlite3_last_insert_rowid(s->db);
-  return rc;
+  const char *mark = rc == 0 ? mark_of(f, n) : NULL;
+  return mark ? add_mark(s, mark, inst, time_ns, err) : rc;
 }
 
 int store_add_metric(store *s, int64_t time_ns, const char *name,

@@ -1,6 +1,7 @@
 /*
  * Store queries answered as JSON: logs (by logstore, project, time range,
- * instance, request id, text), metric points by name, profile lists. SQL is
+ * instance, request id, text), metric points by name, profile lists, and
+ * spikes linked to their profiles. SQL is
  * built from fixed fragments; every value is bound, never spliced.
  */
 #include "store_internal.h"
@@ -9,7 +10,7 @@
 #include <string.h>
 
 #define DEFAULT_LIMIT 100
-#define SQL_MAX_BYTES 2048
+#define SQL_MAX_BYTES 4096 /* the spikes query is ~2.5 KiB */
 
 #define MAX_BINDS 12
 
@@ -185,6 +186,104 @@ int store_list_profiles(store *s, const store_query *q, fnp_buf *json,
   sqlite3_stmt *st = NULL;
   int rc = prepare(s, &b, limit_of(q), &st, err);
   rc = rc ? rc : rows_json(s, st, "profiles", cols, json, err);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/*
+ * Spikes. The sidecar sends, per spike the agent reports, one log record
+ * (record=spike, summary, report = the agent's JSON report, which names the
+ * files its before/after/diff profiles were written to) and, per profile
+ * file it could read, a record (record=profile, profile_kind spike-*,
+ * profile_time_ns, source = that file) plus the upload itself (instance,
+ * kind, time = profile_time_ns). So the report's file name finds the
+ * profile record, whose (instance, kind, time) finds the profile. The
+ * sidecar writes a spike's profile records right after its report, so if
+ * a file name was ever reused (the agent names them by pid and cycle) the
+ * first such record at or after the report wins. Uploads and records travel
+ * separately, so this is linked when asked, not at ingest. log_marks (see
+ * store.c) keeps both kinds of record findable without a scan of logs.
+ */
+#define SPIKE_PROFILE_ID(key)                                                  \
+  "(SELECT p.id FROM log_marks m2 JOIN logs pl ON pl.id = m2.log_id"           \
+  " JOIN profiles p ON p.instance = pl.instance"                               \
+  " AND p.kind = json_extract(pl.fields, '$.profile_kind')"                    \
+  " AND p.time_ns = CAST(json_extract(pl.fields, '$.profile_time_ns')"         \
+  " AS INTEGER)"                                                               \
+  " WHERE m2.mark = 'spike-profile' AND m2.instance_key IS s.instance_key"     \
+  " AND json_extract(pl.fields, '$.source') = json_extract(s.report, '$." key  \
+  "') AND json_extract(s.report, '$." key "') <> ''"                           \
+  " AND pl.time_ns >= s.time_ns ORDER BY pl.time_ns, p.id LIMIT 1)"
+
+static int spike_json(fnp_buf *j, sqlite3_stmt *st, int n) {
+  static const char *const ids[] = {"before_profile_id", "after_profile_id",
+                                    "diff_profile_id"};
+  int rc = fnp_buf_printf(j, "%s{\"id\":%lld,\"time_ns\":%lld", n ? "," : "",
+                          (long long)sqlite3_column_int64(st, 0),
+                          (long long)sqlite3_column_int64(st, 1));
+  rc = rc ? rc : col_json(j, st, 2, "instance", false);
+  rc = rc ? rc : col_json(j, st, 3, "request_id", false);
+  rc = rc ? rc : col_json(j, st, 4, "summary", false);
+  /* The report as an object when it parses (json() made it canonical),
+   * else as the string it was. */
+  if (rc == 0 && sqlite3_column_type(st, 6) != SQLITE_NULL)
+    rc = col_json(j, st, 6, "report", true);
+  else if (rc == 0)
+    rc = col_json(j, st, 5, "report", false);
+  rc = rc ? rc : col_json(j, st, 7, "fields", true);
+  for (int i = 0; i < 3 && rc == 0; i++) {
+    if (sqlite3_column_type(st, 8 + i) == SQLITE_NULL)
+      rc = fnp_buf_printf(j, ",\"%s\":null", ids[i]);
+    else
+      rc = fnp_buf_printf(j, ",\"%s\":%lld", ids[i],
+                          (long long)sqlite3_column_int64(st, 8 + i));
+  }
+  return rc ? rc : fnp_buf_append(j, "}", 1);
+}
+
+int store_query_spikes(store *s, const store_query *q, fnp_buf *json,
+                       fnp_error *err) {
+  sqlb b = {0};
+  char tail[64];
+  add_sql(&b, "WITH s AS (SELECT l.id, l.time_ns, l.instance, l.request_id,"
+              " m.instance_key, l.fields,"
+              " json_extract(l.fields, '$.summary') AS summary,"
+              " json_extract(l.fields, '$.report') AS report_text,"
+              " CASE WHEN json_valid(json_extract(l.fields, '$.report'))"
+              " THEN json(json_extract(l.fields, '$.report')) END AS report"
+              " FROM log_marks m JOIN logs l ON l.id = m.log_id"
+              " WHERE m.mark = 'spike'");
+  if (q->instance && *q->instance)
+    where_num(&b, " AND m.instance_key = ?", store__key(q->instance));
+  where_text(&b, " AND l.instance = ?", q->instance);
+  where_num(&b, " AND m.time_ns >= ?", q->from_ns);
+  where_num(&b, " AND m.time_ns < ?", q->to_ns);
+  snprintf(tail, sizeof tail, " ORDER BY m.time_ns, m.log_id LIMIT %d)",
+           limit_of(q));
+  add_sql(&b, tail);
+  add_sql(&b, " SELECT s.id, s.time_ns, s.instance, s.request_id, s.summary,"
+              " s.report_text, s.report, s.fields, " SPIKE_PROFILE_ID(
+                  "before_profile") ", " SPIKE_PROFILE_ID("after_profile") ", "
+                  SPIKE_PROFILE_ID("diff_profile") " FROM s"
+                                                   " ORDER BY s.time_ns, s.id");
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, b.sql, -1, &st, NULL) != SQLITE_OK)
+    return store__sqlite_fail(s, err, "spikes query");
+  for (int i = 0; i < b.n; i++) {
+    if (b.bind[i].text)
+      sqlite3_bind_text(st, i + 1, b.bind[i].text, -1, SQLITE_STATIC);
+    else
+      sqlite3_bind_int64(st, i + 1, b.bind[i].num);
+  }
+  int rc = fnp_buf_append(json, "{\"spikes\":[", 11), r, n = 0;
+  while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW)
+    rc = spike_json(json, st, n++);
+  if (rc < 0)
+    rc = fnp_fail(err, rc, "spikes: answer too large (%s)", fnp_strerror(rc));
+  else if (r != SQLITE_DONE)
+    rc = store__sqlite_fail(s, err, "spikes query");
+  else
+    rc = fnp_buf_printf(json, "],\"count\":%d}", n);
   sqlite3_finalize(st);
   return rc;
 }

@@ -150,5 +150,6 @@ int cmd_local(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_profiles(int argc, char **argv);
+int cmd_spikes(int argc, char **argv);
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * tools/cmd_logs.c - `fnprof logs`, `metrics` and `profiles`: ask a running
- * fnprof-collector's query API and print one line per record, point or
- * profile (or, with --json, the API's document as is). HTTP, time
- * arguments and JSON reading are cmd_query.c's.
+ * tools/cmd_logs.c - `fnprof logs`, `metrics`, `profiles` and `spikes`: ask
+ * a running fnprof-collector's query API and print one line per record,
+ * point, profile or spike (or, with --json, the API's document as is).
+ * HTTP, time arguments and JSON reading are cmd_query.c's.
  */
 #include "cli.h"
 
@@ -384,4 +384,51 @@ int cmd_profiles(int argc, char **argv) {
   }
   json_free(doc);
   return cli_finish("profiles", CLI_EXIT_OK);
+}
+
+/* ---- fnprof spikes ------------------------------------------------------ */
+
+static void spikes_usage(FILE *out) {
+  fprintf(out,
+          "usage: fnprof spikes [options]\n\n"
+          "Heap spikes the agent reported, oldest first: time (UTC), "
+          "instance,\n"
+          "the ids of the before/after/diff profiles ('-' when not "
+          "stored;\n"
+          "fetch them with fnprof profiles get) and the report's summary.\n\n"
+          "      --instance I       only instance I\n"
+          "%s",
+          COMMON_HELP);
+}
+
+int cmd_spikes(int argc, char **argv) {
+  qargs a;
+  int rc = parse("spikes", spikes_usage, 0, argc, argv, &a);
+  if (rc < 0)
+    rc = refuse("spikes", &a, "--instance");
+  if (rc >= 0)
+    return rc;
+  query_url u;
+  json_value *doc;
+  if (query_url_init(&u, query_base_url(a.url), "/api/spikes") < 0) {
+    query_url_destroy(&u);
+    return cli_fail("spikes", CLI_EXIT_USAGE, "--url too long");
+  }
+  query_param(&u, "instance", a.instance);
+  add_common(&u, &a);
+  if ((rc = fetch("spikes", &a, &u, &doc)) != CLI_EXIT_OK || doc == NULL)
+    return cli_finish("spikes", rc);
+  for (const json_value *s = json_first(json_get(doc, "spikes")); s;
+       s = json_next(s)) {
+    char when[64], summary[1024];
+    query_format_time(json_str_of(json_get(s, "time_ns")), when, sizeof when);
+    first_line(str_or(json_get(s, "summary"), ""), summary, sizeof summary);
+    printf("%s  %s  before=%s after=%s diff=%s  %s\n", when,
+           str_or(json_get(s, "instance"), "-"),
+           str_or(json_get(s, "before_profile_id"), "-"),
+           str_or(json_get(s, "after_profile_id"), "-"),
+           str_or(json_get(s, "diff_profile_id"), "-"), summary);
+  }
+  json_free(doc);
+  return cli_finish("spikes", CLI_EXIT_OK);
 }

@@ -27,6 +27,7 @@ static const verb VERBS[] = {
     {"logs", cmd_logs, "log records stored in fnprof-collector"},
     {"metrics", cmd_metrics, "a metric's points stored in fnprof-collector"},
     {"profiles", cmd_profiles, "list or download stored profiles"},
+    {"spikes", cmd_spikes, "heap spikes with their before/after profiles"},
 };
 
 static void usage(FILE *out) {

@@ -5,6 +5,7 @@
  *   GET  /api/metrics?name=&instance=&from=&to=&limit=
  *   GET  /api/profiles?instance=&kind=&from=&to=&limit=   (list)
  *   GET  /api/profiles/{id}                                (pprof bytes)
+ *   GET  /api/spikes?instance=&from=&to=&limit=   spike reports + profile ids
  *   GET  /api/stats
  *   POST /api/profiles?instance=&kind=&time=   body: pprof (gzip'd or not),
  *        signed like PutLogs (SLS v1, Content-Type application/octet-stream)
@@ -176,6 +177,8 @@ void srv_api(srv *s, struct evhttp_request *req, const char *path) {
     rc = store_query_metrics(s->db, &q, &j, &err);
   else if (strcmp(path, "/api/profiles") == 0)
     rc = store_list_profiles(s->db, &q, &j, &err);
+  else if (strcmp(path, "/api/spikes") == 0)
+    rc = store_query_spikes(s->db, &q, &j, &err);
   else {
     fnp_buf_destroy(&j);
     {

@@ -105,6 +105,17 @@ EXPORT_API int store_list_profiles(store *s, const store_query *q,
                                    fnp_buf *json,
                                    fnp_error *err) FNP_MUST_CHECK;
 
+/* Append {"count":N,"spikes":[{id, time_ns, instance, request_id, summary,
+ * report (the agent's report: an object, or the string as sent if it is
+ * not JSON), fields (the spike record's), before_profile_id,
+ * after_profile_id, diff_profile_id (null when that profile was not
+ * stored)}]}: the sidecar's spike records (field record=spike), oldest
+ * first, filtered by instance and time. Only logs stored since log_marks
+ * exists are found (see store.c). */
+EXPORT_API int store_query_spikes(store *s, const store_query *q,
+                                  fnp_buf *json,
+                                  fnp_error *err) FNP_MUST_CHECK;
+
 /* Applies the retention limits now; *deleted counts removed batches. */
 EXPORT_API int store_retain(store *s, int64_t now_ns, uint64_t *deleted,
                             fnp_error *err) FNP_MUST_CHECK;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""`fnprof logs / metrics / profiles` against a real
-fnprof-collector, fed through the export library (export_push:
+"""`fnprof logs / metrics / profiles / spikes` against a real
+fnprof-collector, fed through the export library (export_push, spike_push:
 signed SLS PutLogs, OTLP metrics, profile uploads). Each check can fail;
 every process is bounded by a timeout. See CMakeLists.txt."""
 import json
@@ -13,6 +13,7 @@ import tempfile
 FNPROF = os.environ["FNPROF_CLI"]
 COLLECTOR = os.environ["COLLECTOR_BIN"]
 EXPORT_PUSH = os.environ["EXPORT_PUSH"]
+SPIKE_PUSH = os.environ["SPIKE_PUSH"]
 PROFILE = os.environ["PROFILE_FIXTURE"]  # a Go-written heap profile
 KEY = "AKTEST:sec-ret-1"
 
@@ -156,8 +157,63 @@ def check_profiles(c, tmp):
         fail("no spike-diff profile was uploaded yet")
 
 
+def check_spikes(c):
+    # inst-a: cycle 7 with all three profiles, cycle 9 without a diff;
+    # inst-b: cycle 3. What each link must point at: (kind, time) lines.
+    want = []
+    for inst, cycle, kinds in [("inst-a", "7", "before,after,diff"),
+                               ("inst-a", "9", "before,after"),
+                               ("inst-b", "3", "before,after,diff")]:
+        out = push([SPIKE_PUSH, sls_url(c), KEY, PROFILE, inst, cycle, kinds])
+        want.append((inst, cycle, dict(
+            (l.split()[0], int(l.split()[1])) for l in out.splitlines())))
+    profs = json.loads(cli(["profiles", "--limit", "100", "--json"],
+                           c.url).stdout)["profiles"]
+    by_id = {p["id"]: p for p in profs}
+    d = json.loads(cli(["spikes", "--json"], c.url).stdout)
+    if d["count"] != 3:
+        fail("spikes: %d, want 3: %r" % (d["count"], d))
+    for s, (inst, cycle, links) in zip(d["spikes"], want):
+        if s["instance"] != inst or s["report"]["trigger_cycle"] != int(cycle):
+            fail("spike order/content: %r, want %s cycle %s" %
+                 (s, inst, cycle))
+        if s["fields"]["record"] != "spike" or \
+                not s["summary"].startswith("heap spike at cycle " + cycle):
+            fail("spike fields: %r" % s["fields"])
+        for k in ("before", "after", "diff"):
+            pid = s[k + "_profile_id"]
+            kind = "spike-" + k
+            if kind not in links:
+                if pid is not None:
+                    fail("%s cycle %s: %s linked to %r, want null" %
+                         (inst, cycle, kind, pid))
+                continue
+            p = by_id.get(pid)
+            if p is None or p["kind"] != kind or p["instance"] != inst or \
+                    p["time_ns"] != links[kind]:
+                fail("%s cycle %s: %s -> %r, want the %s upload at %d" %
+                     (inst, cycle, kind, p, inst, links[kind]))
+    only_b = json.loads(cli(["spikes", "--instance", "inst-b", "--json"],
+                            c.url).stdout)
+    if [s["report"]["trigger_cycle"] for s in only_b["spikes"]] != [3]:
+        fail("--instance inst-b: %r" % only_b)
+    lines = cli(["spikes", "--instance", "inst-a"], c.url).stdout.decode()
+    rows = lines.splitlines()
+    a9 = d["spikes"][1]
+    if len(rows) != 2 or "inst-a" not in rows[1] or \
+            ("before=%d after=%d diff=-" % (a9["before_profile_id"],
+                                            a9["after_profile_id"])) \
+            not in rows[1] or "heap spike at cycle 9:" not in rows[1]:
+        fail("spikes human output %r" % rows)
+    # The linked profile downloads and is the uploaded one.
+    pid = d["spikes"][0]["diff_profile_id"]
+    got = cli(["profiles", "get", str(pid), "-o", "-"], c.url).stdout
+    if got != open(PROFILE, "rb").read():
+        fail("spike diff profile download differs")
+
+
 def check_usage(url):
-    for verb in ("logs", "metrics", "profiles"):
+    for verb in ("logs", "metrics", "profiles", "spikes"):
         h = cli([verb, "--help"], url)
         if not h.stdout.startswith(b"usage: fnprof " + verb.encode()):
             fail("%s --help: %r" % (verb, h.stdout[:80]))
@@ -172,7 +228,7 @@ def check_usage(url):
              b"fnprof profiles: 'x1' is not a profile id"),
             (["profiles", "get", "1"], b"fnprof profiles: get needs -o"),
             (["profiles", "list"], b"fnprof profiles: unknown subcommand"),
-            (["logs", "extra"], b"fnprof logs: unexpected argument")]:
+            (["spikes", "extra"], b"fnprof spikes: unexpected argument")]:
         e = cli(args, url, expect=2).stderr
         if not e.startswith(needle):
             fail("%r: stderr %r, want %r" % (args, e, needle))
@@ -233,6 +289,7 @@ def main():
             check_logs(c)
             check_metrics(c)
             check_profiles(c, tmp)
+            check_spikes(c)
             check_unreachable()
         finally:
             c.stop()
