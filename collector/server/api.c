@@ -156,6 +156,10 @@ void srv_api(srv *s, struct evhttp_request *req, const char *path) {
   }
   if (!read_allowed(s, req))
     return;
+  if (strncmp(path, "/api/ui/", 8) == 0) {
+    srv_api_ui(s, req, path);
+    return;
+  }
   if (strncmp(path, "/api/profiles/", 14) == 0) {
     get_profile(s, req, path + 14);
     return;

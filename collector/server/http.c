@@ -197,6 +197,8 @@ static void on_request(struct evhttp_request *req, void *arg) {
     srv_api(s, req, path);
     return;
   }
+  if (cmd == EVHTTP_REQ_GET && srv_static(s, req, path))
+    return;
   srv_reply_error(s, req, 405, "ParameterInvalid", "method not allowed here");
 }
 

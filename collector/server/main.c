@@ -23,10 +23,12 @@ static const char USAGE[] =
     "         [--max-body BYTES] [--max-raw BYTES] [--max-header BYTES]\n"
     "         [--max-connections N] [--timeout SECONDS]\n"
     "         [--retain-age SECONDS] [--retain-bytes BYTES] [--sync normal]\n"
+    "         [--web DIR]\n"
     "Accepts SLS PutLogs (POST /logstores/LS/shards/lb; project from the\n"
     "Host name, or POST /projects/PROJECT/logstores/LS/... on localhost),\n"
     "OTLP/HTTP (/v1/logs, /v1/metrics) and profiles (POST /api/profiles);\n"
-    "answers GET /api/logs, /api/metrics, /api/profiles.\n";
+    "answers GET /api/logs, /api/metrics, /api/profiles; serves the web page\n"
+    "at GET / (files from --web DIR).\n";
 
 typedef struct cli {
   const char *listen, *db;
@@ -73,6 +75,8 @@ static int parse_value(srv *s, cli *c, const char *opt, const char *v) {
     c->listen = v;
   else if (strcmp(opt, "--db") == 0)
     c->db = v;
+  else if (strcmp(opt, "--web") == 0)
+    s->web_dir = v;
   else if (strcmp(opt, "--access-key") == 0)
     return add_key(s, v);
   else if (strcmp(opt, "--max-body") == 0)

@@ -53,6 +53,7 @@ typedef struct srv {
   uint64_t next_request_id;
   char request_prefix[17];
   fnp_buf plain; /* decompressed body, reused between requests */
+  const char *web_dir; /* --web (argv, borrowed); NULL: the default */
 } srv;
 
 /* http.c */
@@ -89,6 +90,10 @@ void srv_sls_putlogs(srv *s, struct evhttp_request *req, const char *project,
                      const char *logstore, const char *signed_path);
 void srv_otlp(srv *s, struct evhttp_request *req, bool metrics);
 void srv_api(srv *s, struct evhttp_request *req, const char *path);
+/* api_ui.c: /api/ui/... (the page's JSON), called after api.c's access
+ * check. static.c: the page's files; false when path is not one of them. */
+void srv_api_ui(srv *s, struct evhttp_request *req, const char *path);
+bool srv_static(srv *s, struct evhttp_request *req, const char *path);
 
 int64_t srv_now_ns(void);
 /* The reusable decompression buffer, emptied (capped at max_raw_bytes);

@@ -120,6 +120,22 @@ EXPORT_API int store_query_spikes(store *s, const store_query *q,
 EXPORT_API int store_retain(store *s, int64_t now_ns, uint64_t *deleted,
                             fnp_error *err) FNP_MUST_CHECK;
 
+/* ---- the web page's queries (store_ui.c) ---- */
+
+/* Appends {"instances":[{instance,first_ns,last_ns,records,invocations,
+ * errors,spikes,project,logstore}],"count":N}, newest last-seen first.
+ * q->to_ns (when nonzero) pages: only instances last seen before it;
+ * q->limit as for the other queries. Scans the logs table (json_extract). */
+EXPORT_API int store_ui_instances(store *s, const store_query *q, fnp_buf *json,
+                                  fnp_error *err) FNP_MUST_CHECK;
+/* Appends {"records":[{id,time_ns,request_id,fields:{}}],"count":N}: the
+ * q->instance's log records whose "record" field is one of kinds ("a,b,c",
+ * at most 8), in [q->from_ns, q->to_ns), oldest first or newest first.
+ * FNP_EUSAGE without an instance or kinds. */
+EXPORT_API int store_ui_records(store *s, const store_query *q,
+                                const char *kinds, bool newest_first,
+                                fnp_buf *json, fnp_error *err) FNP_MUST_CHECK;
+
 #ifdef __cplusplus
 }
 #endif

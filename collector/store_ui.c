@@ -1,0 +1,172 @@
+/*
+ * Queries for the collector's web page: the instance list (per-instance
+ * totals over the logs table) and an instance's records of chosen kinds
+ * (invocations, spikes, agent metrics...) for its timeline. JSON out; the
+ * page and api_ui.c decide what to ask for. Values are always bound.
+ */
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define UI_DEFAULT_LIMIT 100
+#define UI_MAX_RECORD_KINDS 8
+#define UI_RECORD_KIND_MAX 32
+
+static int ui_limit(const store_query *q) {
+  if (q->limit <= 0)
+    return UI_DEFAULT_LIMIT;
+  return q->limit > STORE_QUERY_MAX_LIMIT ? STORE_QUERY_MAX_LIMIT : q->limit;
+}
+
+static int col_str(fnp_buf *j, sqlite3_stmt *st, int col, const char *key) {
+  const char *v = (const char *)sqlite3_column_text(st, col);
+  int rc = fnp_buf_printf(j, ",\"%s\":", key);
+  return rc ? rc : export__json_str(j, v ? v : "", SIZE_MAX);
+}
+
+/* One instance: seen times, record totals, and the project/logstore of its
+ * newest batch (the function's service and name on Function Compute). */
+static const char INSTANCES_SQL[] =
+    "SELECT l.instance, MIN(l.time_ns), MAX(l.time_ns), COUNT(*),"
+    " SUM(json_extract(l.fields, '$.record') = 'invocation'"
+    "     AND json_extract(l.fields, '$.type') = 'invoke'),"
+    " SUM(json_extract(l.fields, '$.record') = 'invocation'"
+    "     AND (CAST(json_extract(l.fields, '$.status') AS INTEGER) >= 400"
+    "          OR COALESCE(json_extract(l.fields, '$.error_type'), '') != '')),"
+    " SUM(json_extract(l.fields, '$.record') = 'spike'),"
+    " MAX(l.batch_id)"
+    " FROM logs l WHERE l.instance IS NOT NULL AND l.instance != ''"
+    " GROUP BY l.instance"
+    " HAVING ?1 = 0 OR MAX(l.time_ns) < ?1"
+    " ORDER BY MAX(l.time_ns) DESC LIMIT ?2";
+
+static int batch_names(store *s, int64_t batch, fnp_buf *j, fnp_error *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT project, logstore FROM batches WHERE id = ?",
+                         -1, &st, NULL) != SQLITE_OK)
+    return store__sqlite_fail(s, err, "instances");
+  sqlite3_bind_int64(st, 1, batch);
+  int rc = 0;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    rc = col_str(j, st, 0, "project");
+    rc = rc ? rc : col_str(j, st, 1, "logstore");
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int instance_json(store *s, sqlite3_stmt *st, fnp_buf *j, int n,
+                         fnp_error *err) {
+  int rc = fnp_buf_printf(j, "%s{\"instance\":", n ? "," : "");
+  const char *inst = (const char *)sqlite3_column_text(st, 0);
+  rc = rc ? rc : export__json_str(j, inst ? inst : "", SIZE_MAX);
+  rc = rc ? rc
+          : fnp_buf_printf(j,
+                           ",\"first_ns\":%lld,\"last_ns\":%lld,"
+                           "\"records\":%lld,\"invocations\":%lld,"
+                           "\"errors\":%lld,\"spikes\":%lld",
+                           (long long)sqlite3_column_int64(st, 1),
+                           (long long)sqlite3_column_int64(st, 2),
+                           (long long)sqlite3_column_int64(st, 3),
+                           (long long)sqlite3_column_int64(st, 4),
+                           (long long)sqlite3_column_int64(st, 5),
+                           (long long)sqlite3_column_int64(st, 6));
+  rc = rc ? rc : batch_names(s, sqlite3_column_int64(st, 7), j, err);
+  return rc ? rc : fnp_buf_append(j, "}", 1);
+}
+
+int store_ui_instances(store *s, const store_query *q, fnp_buf *json,
+                       fnp_error *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, INSTANCES_SQL, -1, &st, NULL) != SQLITE_OK)
+    return store__sqlite_fail(s, err, "instances");
+  sqlite3_bind_int64(st, 1, q->to_ns);
+  sqlite3_bind_int(st, 2, ui_limit(q));
+  int rc = fnp_buf_append(json, "{\"instances\":[", 14), r = SQLITE_DONE, n = 0;
+  while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW)
+    rc = instance_json(s, st, json, n++, err);
+  sqlite3_finalize(st);
+  if (rc < 0)
+    return err->msg[0] ? rc
+                       : fnp_fail(err, rc, "instances: answer too large (%s)",
+                                  fnp_strerror(rc));
+  if (r != SQLITE_DONE)
+    return store__sqlite_fail(s, err, "instances");
+  return fnp_buf_printf(json, "],\"count\":%d}", n);
+}
+
+/* "a,b,c" into at most UI_MAX_RECORD_KINDS names; returns how many. */
+static int split_kinds(const char *list, char out[][UI_RECORD_KIND_MAX]) {
+  int n = 0;
+  while (list && *list && n < UI_MAX_RECORD_KINDS) {
+    size_t len = strcspn(list, ",");
+    if (len > 0 && len < UI_RECORD_KIND_MAX) {
+      memcpy(out[n], list, len);
+      out[n++][len] = '\0';
+    }
+    list += len + (list[len] == ',');
+  }
+  return n;
+}
+
+static int records_sql(char *sql, size_t cap, int n_kinds, bool newest_first) {
+  int len = snprintf(sql, cap,
+                     "SELECT id, time_ns, request_id, fields FROM logs"
+                     " WHERE instance_key = ? AND instance = ?"
+                     " AND time_ns >= ? AND time_ns < ?"
+                     " AND json_extract(fields, '$.record') IN (");
+  for (int i = 0; i < n_kinds && len > 0 && (size_t)len < cap; i++)
+    len += snprintf(sql + len, cap - (size_t)len, "%s?", i ? "," : "");
+  if (len > 0 && (size_t)len < cap)
+    len += snprintf(sql + len, cap - (size_t)len,
+                    ") ORDER BY time_ns %s, id %s LIMIT ?",
+                    newest_first ? "DESC" : "", newest_first ? "DESC" : "");
+  return len > 0 && (size_t)len < cap ? 0 : -1;
+}
+
+static int record_json(sqlite3_stmt *st, fnp_buf *j, int n) {
+  const char *rid = (const char *)sqlite3_column_text(st, 2);
+  const char *fields = (const char *)sqlite3_column_text(st, 3);
+  int rc = fnp_buf_printf(j, "%s{\"id\":%lld,\"time_ns\":%lld,\"request_id\":",
+                          n ? "," : "", (long long)sqlite3_column_int64(st, 0),
+                          (long long)sqlite3_column_int64(st, 1));
+  rc = rc ? rc : export__json_str(j, rid ? rid : "", SIZE_MAX);
+  rc = rc ? rc : fnp_buf_append(j, ",\"fields\":", 10);
+  rc = rc ? rc
+          : fnp_buf_append(j, fields ? fields : "{}",
+                           fields ? strlen(fields) : 2);
+  return rc ? rc : fnp_buf_append(j, "}", 1);
+}
+
+int store_ui_records(store *s, const store_query *q, const char *kinds,
+                     bool newest_first, fnp_buf *json, fnp_error *err) {
+  char kind[UI_MAX_RECORD_KINDS][UI_RECORD_KIND_MAX], sql[768];
+  int n_kinds = split_kinds(kinds, kind);
+  if (q->instance == NULL || *q->instance == '\0' || n_kinds == 0)
+    return fnp_fail(err, FNP_EUSAGE, "records: instance and kinds required");
+  if (records_sql(sql, sizeof sql, n_kinds, newest_first) < 0)
+    return fnp_fail(err, FNP_EUSAGE, "records: query too long");
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return store__sqlite_fail(s, err, "records");
+  int b = 1;
+  sqlite3_bind_int64(st, b++, store__key(q->instance));
+  sqlite3_bind_text(st, b++, q->instance, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, b++, q->from_ns);
+  sqlite3_bind_int64(st, b++, q->to_ns ? q->to_ns : INT64_MAX);
+  for (int i = 0; i < n_kinds; i++)
+    sqlite3_bind_text(st, b++, kind[i], -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, b, ui_limit(q));
+  int rc = fnp_buf_append(json, "{\"records\":[", 12), r = SQLITE_DONE, n = 0;
+  while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW)
+    rc = record_json(st, json, n++);
+  sqlite3_finalize(st);
+  if (rc < 0)
+    return fnp_fail(err, rc, "records: answer too large (%s)",
+                    fnp_strerror(rc));
+  if (r != SQLITE_DONE)
+    return store__sqlite_fail(s, err, "records");
+  return fnp_buf_printf(json, "],\"count\":%d}", n);
+}
