@@ -198,6 +198,7 @@ int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
   char **env = NULL;
   memset(c, 0, sizeof(*c));
   c->out_fd = c->err_fd = -1;
+  c->status_fd = c->clear_refs_fd = -1;
   rc = make_pipe(out);
   if (rc == 0)
     rc = make_pipe(errp);

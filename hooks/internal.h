@@ -223,6 +223,10 @@ typedef struct sc_child {
   int exited;
   int status; /* waitpid status */
   int64_t started_mono_ns;
+  /* /proc/PID/status and clear_refs, opened on first use and kept (the
+   * hot path reads them twice per invocation: one syscall each instead of
+   * open, read, close); -1 when not open. Loop thread only. */
+  int status_fd, clear_refs_fd;
 } sc_child;
 
 int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
@@ -243,9 +247,11 @@ void sc__env_free(char **env);
  * binary (build tree ../agent/, install ../lib/). *out is malloc'd or NULL. */
 int sc__agent_find(const sidecar_config *cfg, char **out, fnp_error *err);
 
-/* metrics.c */
-int sc__proc_mem(pid_t pid, int64_t *rss_bytes, int64_t *hwm_bytes);
-int sc__proc_reset_hwm(pid_t pid);
+/* metrics.c: the function's memory from /proc (c->pid). */
+int sc__proc_mem(sc_child *c, int64_t *rss_bytes, int64_t *hwm_bytes);
+int sc__proc_reset_hwm(sc_child *c);
+/* Closes the /proc files kept open by the two above. */
+void sc__proc_close(sc_child *c);
 
 typedef struct sc_instance_stats {
   uint64_t invocations, errors, initializations, freezes, crashes;

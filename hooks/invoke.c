@@ -29,6 +29,7 @@ static void copy_id(char *dst, const char *src) {
 sc_call *sc__call_new(sidecar *sc, struct evhttp_request *req,
                       enum sc_kind kind) {
   static unsigned long long seq;
+  static pid_t pid; /* ours, for generated ids; the sidecar never forks on */
   struct evkeyvalq *h = evhttp_request_get_input_headers(req);
   const char *id = evhttp_find_header(h, "x-fc-request-id");
   const char *mem = evhttp_find_header(h, "x-fc-function-memory");
@@ -41,7 +42,9 @@ sc_call *sc__call_new(sidecar *sc, struct evhttp_request *req,
   call->kind = kind;
   call->upstream_err = -1;
   if (id == NULL || *id == '\0') {
-    snprintf(gen, sizeof(gen), "fnprof-%d-%llu", (int)getpid(), ++seq);
+    if (pid == 0)
+      pid = getpid();
+    snprintf(gen, sizeof(gen), "fnprof-%d-%llu", (int)pid, ++seq);
     id = gen;
   }
   copy_id(call->request_id, id);
@@ -89,8 +92,8 @@ void sc__call_start(sc_call *call) {
   sc__agent_invocation_start(&sc->agent_ctl, call->request_id);
   /* Alone on the instance: the peak from here on is this invocation's. */
   if (sc->n_calls == 1)
-    (void)sc__proc_reset_hwm(sc->child.pid);
-  if (sc__proc_mem(sc->child.pid, &rss, &hwm) == 0)
+    (void)sc__proc_reset_hwm(&sc->child);
+  if (sc__proc_mem(&sc->child, &rss, &hwm) == 0)
     call->max_rss = rss;
   sc__rss_sample(sc);
 }
@@ -146,7 +149,7 @@ static void summary(sc_call *call) {
 static void take_peak(sc_call *call) {
   sidecar *sc = call->sc;
   int64_t rss, hwm;
-  if (!sc->child.exited && sc__proc_mem(sc->child.pid, &rss, &hwm) == 0)
+  if (!sc->child.exited && sc__proc_mem(&sc->child, &rss, &hwm) == 0)
     sc->last_hwm = hwm;
   if (sc->last_hwm > call->max_rss)
     call->max_rss = sc->last_hwm;

@@ -9,6 +9,7 @@
  * The sidecar's own platform lines (FC Invoke Start/End...) go the same way.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,10 +161,19 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
   stream_read(s->sc, s);
 }
 
+/* Hot path (every invocation's end): one poll() for both pipes, and a
+ * read only of those with something in them (usually neither). */
 void sc__logcap_drain(sidecar *sc) {
-  int i;
+  struct pollfd pf[2];
+  int i, n;
+  for (i = 0; i < 2; i++) {
+    pf[i].fd = sc->streams[i].eof ? -1 : sc->streams[i].fd;
+    pf[i].events = POLLIN;
+    pf[i].revents = 0;
+  }
+  n = poll(pf, 2, 0);
   for (i = 0; i < 2; i++)
-    if (sc->streams[i].fd >= 0)
+    if (sc->streams[i].fd >= 0 && (n < 0 || pf[i].revents != 0))
       stream_read(sc, &sc->streams[i]);
 }
 

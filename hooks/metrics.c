@@ -23,19 +23,27 @@ static int status_field(const char *text, const char *name, int64_t *out) {
   return 0;
 }
 
-int sc__proc_mem(pid_t pid, int64_t *rss_bytes, int64_t *hwm_bytes) {
-  char path[64], text[4096];
+/* Opens /proc/PID/NAME once; the fd stays valid for this process only (a
+ * reused pid does not inherit it: reads then fail with ESRCH). */
+static int proc_fd(const sc_child *c, int *fd, const char *name, int flags) {
+  char path[64];
+  if (*fd >= 0)
+    return 0;
+  snprintf(path, sizeof(path), "/proc/%d/%s", (int)c->pid, name);
+  *fd = open(path, flags | O_CLOEXEC);
+  return *fd < 0 ? -errno : 0;
+}
+
+int sc__proc_mem(sc_child *c, int64_t *rss_bytes, int64_t *hwm_bytes) {
+  char text[4096];
   ssize_t n;
-  int fd, rc;
-  snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  n = read(fd, text, sizeof(text) - 1);
-  rc = n < 0 ? -errno : 0;
-  close(fd);
+  int rc = proc_fd(c, &c->status_fd, "status", O_RDONLY);
   if (rc < 0)
     return rc;
+  /* A seq_file regenerates its text when read from offset 0. */
+  n = pread(c->status_fd, text, sizeof(text) - 1, 0);
+  if (n < 0)
+    return -errno;
   text[n] = '\0';
   rc = status_field(text, "\nVmRSS:", rss_bytes);
   if (rc == 0)
@@ -43,15 +51,17 @@ int sc__proc_mem(pid_t pid, int64_t *rss_bytes, int64_t *hwm_bytes) {
   return rc;
 }
 
-int sc__proc_reset_hwm(pid_t pid) {
-  char path[64];
-  int fd, rc = 0;
-  snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)pid);
-  fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  if (write(fd, "5", 1) != 1)
-    rc = -errno;
-  close(fd);
-  return rc;
+int sc__proc_reset_hwm(sc_child *c) {
+  int rc = proc_fd(c, &c->clear_refs_fd, "clear_refs", O_WRONLY);
+  if (rc < 0)
+    return rc;
+  return write(c->clear_refs_fd, "5", 1) == 1 ? 0 : -errno;
+}
+
+void sc__proc_close(sc_child *c) {
+  if (c->status_fd >= 0)
+    close(c->status_fd);
+  if (c->clear_refs_fd >= 0)
+    close(c->clear_refs_fd);
+  c->status_fd = c->clear_refs_fd = -1;
 }

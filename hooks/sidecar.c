@@ -56,7 +56,7 @@ void sc__record_instance(sidecar *sc, const char *event) {
   char line[1280];
   int n;
   if (!sc->child.exited)
-    (void)sc__proc_mem(sc->child.pid, &rss, &hwm);
+    (void)sc__proc_mem(&sc->child, &rss, &hwm);
   pthread_mutex_lock(&sc->agent_ctl.lock);
   agent_failures = sc->agent_ctl.failures;
   agent_skipped = sc->agent_ctl.skipped;
@@ -282,7 +282,7 @@ static void rss_fire(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   if (sc->n_calls == 0 || sc->child.exited ||
-      sc__proc_mem(sc->child.pid, &rss, &hwm) < 0)
+      sc__proc_mem(&sc->child, &rss, &hwm) < 0)
     return;
   sc->last_hwm = hwm;
   TAILQ_FOREACH(call, &sc->calls, link) {
@@ -322,7 +322,15 @@ static void gate_over(evutil_socket_t fd, short what, void *arg) {
 
 static int loop_init(sidecar *sc, fnp_error *err) {
   struct timeval tv;
-  sc->base = event_base_new();
+  struct event_config *ec = event_config_new();
+  /* evhttp switches a connection's read and write interest several times
+   * per request; the changelist folds them into one epoll_ctl per fd per
+   * loop iteration (hot path: about 8 syscalls fewer per invocation).
+   * Unsafe only with dup()ed fds in the loop, and the sidecar has none. */
+  if (ec && event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+    sc->base = event_base_new_with_config(ec);
+  if (ec)
+    event_config_free(ec);
   if (sc->base == NULL)
     return fnp_fail(err, -ENOMEM, "event_base_new failed");
   sc->sigchld_ev = signal_watch(sc, SIGCHLD, on_sigchld);
@@ -347,6 +355,7 @@ static int sidecar_init(sidecar *sc, const sidecar_config *cfg,
   memset(sc, 0, sizeof(*sc));
   sc->streams[0].fd = sc->streams[1].fd = -1;
   sc->child.out_fd = sc->child.err_fd = -1;
+  sc->child.status_fd = sc->child.clear_refs_fd = -1;
   TAILQ_INIT(&sc->calls);
   TAILQ_INIT(&sc->held);
   sc->cfg_copy = *cfg;
@@ -423,6 +432,7 @@ static void sidecar_teardown(sidecar *sc) {
   }
   sc__proxy_release(sc);
   sc__logcap_stop(sc);
+  sc__proc_close(&sc->child);
   for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
     free_event(evs[i]);
   if (sc->base)
