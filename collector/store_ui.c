@@ -25,62 +25,78 @@ static int col_str(fnp_buf *j, sqlite3_stmt *st, int col, const char *key) {
   return rc ? rc : export__json_str(j, v ? v : "", SIZE_MAX);
 }
 
-/* One instance: seen times, record totals, and the project/logstore of its
- * newest batch (the function's service and name on Function Compute). */
-static const char INSTANCES_SQL[] =
-    "SELECT l.instance, MIN(l.time_ns), MAX(l.time_ns), COUNT(*),"
-    " SUM(json_extract(l.fields, '$.record') = 'invocation'"
-    "     AND json_extract(l.fields, '$.type') = 'invoke'),"
-    " SUM(json_extract(l.fields, '$.record') = 'invocation'"
-    "     AND (CAST(json_extract(l.fields, '$.status') AS INTEGER) >= 400"
-    "          OR COALESCE(json_extract(l.fields, '$.error_type'), '') != '')),"
-    " SUM(json_extract(l.fields, '$.record') = 'spike'),"
-    " MAX(l.batch_id)"
-    " FROM logs l WHERE l.instance IS NOT NULL AND l.instance != ''"
-    " GROUP BY l.instance"
-    " HAVING ?1 = 0 OR MAX(l.time_ns) < ?1"
-    " ORDER BY MAX(l.time_ns) DESC LIMIT ?2";
+/*
+ * Instances in two steps, so a store with millions of lines answers fast:
+ * first the page of instances from the (instance_key, time_ns) index alone
+ * (seen times, counts; no row is read), then, for those only, the name and
+ * batch of the newest row and the record totals, which need the fields.
+ * Two names with one 64-bit key would show as one instance; FNV-1a makes
+ * that unlikely enough for a listing.
+ */
+static const char INSTANCE_PAGE_SQL[] =
+    "SELECT instance_key, MIN(time_ns), MAX(time_ns), COUNT(*), MAX(id)"
+    " FROM logs WHERE instance_key IS NOT NULL GROUP BY instance_key"
+    " HAVING ?1 = 0 OR MAX(time_ns) < ?1"
+    " ORDER BY MAX(time_ns) DESC LIMIT ?2";
 
-static int batch_names(store *s, int64_t batch, fnp_buf *j, fnp_error *err) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db,
-                         "SELECT project, logstore FROM batches WHERE id = ?",
-                         -1, &st, NULL) != SQLITE_OK)
+static const char INSTANCE_NAME_SQL[] =
+    "SELECT l.instance, b.project, b.logstore FROM logs l"
+    " LEFT JOIN batches b ON b.id = l.batch_id WHERE l.id = ?";
+
+static const char INSTANCE_TOTALS_SQL[] =
+    "SELECT"
+    " SUM(json_extract(fields, '$.record') = 'invocation'"
+    "     AND json_extract(fields, '$.type') = 'invoke'),"
+    " SUM(json_extract(fields, '$.record') = 'invocation'"
+    "     AND (CAST(json_extract(fields, '$.status') AS INTEGER) >= 400"
+    "          OR COALESCE(json_extract(fields, '$.error_type'), '') != '')),"
+    " SUM(json_extract(fields, '$.record') = 'spike')"
+    " FROM logs WHERE instance_key = ?";
+
+/* Runs sql with one int64 bound and leaves *st on its first row. */
+static int one_row(store *s, const char *sql, int64_t v, sqlite3_stmt **st,
+                   fnp_error *err) {
+  if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
     return store__sqlite_fail(s, err, "instances");
-  sqlite3_bind_int64(st, 1, batch);
-  int rc = 0;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    rc = col_str(j, st, 0, "project");
-    rc = rc ? rc : col_str(j, st, 1, "logstore");
-  }
-  sqlite3_finalize(st);
-  return rc;
+  sqlite3_bind_int64(*st, 1, v);
+  if (sqlite3_step(*st) != SQLITE_ROW)
+    return store__sqlite_fail(s, err, "instances");
+  return 0;
 }
 
-static int instance_json(store *s, sqlite3_stmt *st, fnp_buf *j, int n,
+static int instance_json(store *s, sqlite3_stmt *page, fnp_buf *j, int n,
                          fnp_error *err) {
-  int rc = fnp_buf_printf(j, "%s{\"instance\":", n ? "," : "");
-  const char *inst = (const char *)sqlite3_column_text(st, 0);
+  sqlite3_stmt *name = NULL, *tot = NULL;
+  int rc =
+      one_row(s, INSTANCE_NAME_SQL, sqlite3_column_int64(page, 4), &name, err);
+  rc = rc ? rc
+          : one_row(s, INSTANCE_TOTALS_SQL, sqlite3_column_int64(page, 0), &tot,
+                    err);
+  rc = rc ? rc : fnp_buf_printf(j, "%s{\"instance\":", n ? "," : "");
+  const char *inst = rc ? NULL : (const char *)sqlite3_column_text(name, 0);
   rc = rc ? rc : export__json_str(j, inst ? inst : "", SIZE_MAX);
+  rc = rc ? rc : col_str(j, name, 1, "project");
+  rc = rc ? rc : col_str(j, name, 2, "logstore");
   rc = rc ? rc
           : fnp_buf_printf(j,
                            ",\"first_ns\":%lld,\"last_ns\":%lld,"
                            "\"records\":%lld,\"invocations\":%lld,"
-                           "\"errors\":%lld,\"spikes\":%lld",
-                           (long long)sqlite3_column_int64(st, 1),
-                           (long long)sqlite3_column_int64(st, 2),
-                           (long long)sqlite3_column_int64(st, 3),
-                           (long long)sqlite3_column_int64(st, 4),
-                           (long long)sqlite3_column_int64(st, 5),
-                           (long long)sqlite3_column_int64(st, 6));
-  rc = rc ? rc : batch_names(s, sqlite3_column_int64(st, 7), j, err);
-  return rc ? rc : fnp_buf_append(j, "}", 1);
+                           "\"errors\":%lld,\"spikes\":%lld}",
+                           (long long)sqlite3_column_int64(page, 1),
+                           (long long)sqlite3_column_int64(page, 2),
+                           (long long)sqlite3_column_int64(page, 3),
+                           (long long)sqlite3_column_int64(tot, 0),
+                           (long long)sqlite3_column_int64(tot, 1),
+                           (long long)sqlite3_column_int64(tot, 2));
+  sqlite3_finalize(name);
+  sqlite3_finalize(tot);
+  return rc;
 }
 
 int store_ui_instances(store *s, const store_query *q, fnp_buf *json,
                        fnp_error *err) {
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db, INSTANCES_SQL, -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, INSTANCE_PAGE_SQL, -1, &st, NULL) != SQLITE_OK)
     return store__sqlite_fail(s, err, "instances");
   sqlite3_bind_int64(st, 1, q->to_ns);
   sqlite3_bind_int(st, 2, ui_limit(q));

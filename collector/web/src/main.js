@@ -7,7 +7,7 @@ import { drawTimeline, seriesFrom } from "./timeline.js";
 import { initFlame, openFlame } from "./flame.js";
 
 const $ = (id) => document.getElementById(id);
-const PAGE = { instances: 50, logs: 200, profiles: 50, timeline: 5000 };
+const PAGE = { instances: 50, logs: 200, profiles: 50, timeline: 2000 };
 const state = { instance: null, instancesTo: 0, logsFrom: 0, logIds: new Set(),
   profilesFrom: 0, profileIds: new Set(), gen: 0 };
 

@@ -9,6 +9,9 @@ import { axisBottom, axisLeft } from "d3-axis";
 import { extent, max } from "d3-array";
 import { fmtTime, fmtValue, nsToDate } from "./api.js";
 
+// Past this many points per series, dots only clutter and slow the page.
+const MAX_DOTS = 300;
+
 const SERIES = [
   { key: "exact_live_bytes", label: "live heap (exact)", cls: "s-exact" },
   { key: "est_live_bytes", label: "live heap (sampled estimate)", cls: "s-est" },
@@ -71,15 +74,16 @@ export function drawTimeline(node, legend, data, on) {
   for (const s of SERIES) {
     const pts = cycles.filter((c) => c[s.key] !== undefined && c[s.key] >= 0);
     if (!pts.length) continue;
+    legend.append(Object.assign(document.createElement("span"),
+      { className: `key ${s.cls}`, textContent: s.label }));
     svg.append("path").datum(pts).attr("class", `series ${s.cls}`)
       .attr("d", line().x((c) => x(nsToDate(c.time_ns))).y((c) => y(c[s.key])));
+    if (pts.length > MAX_DOTS) continue; // the line alone reads better
     svg.append("g").selectAll("circle").data(pts).join("circle")
       .attr("class", `dot ${s.cls}`).attr("r", 2.5)
       .attr("cx", (c) => x(nsToDate(c.time_ns))).attr("cy", (c) => y(c[s.key]))
       .append("title").text((c) => `${s.label}: ${fmtValue(c[s.key])}` +
         (c.cycle !== undefined ? ` (cycle ${c.cycle})` : ""));
-    legend.append(Object.assign(document.createElement("span"),
-      { className: `key ${s.cls}`, textContent: s.label }));
   }
 
   const by = H - m.bottom + 26;
