@@ -6,6 +6,8 @@
 //          spike's invocation filters the logs to its request id (compared
 //          with /api/logs); malformed and truncated profiles show an error
 //          while the rest of the page stays.
+//   big:   100k log lines, 300 profiles, 121 instances: ready within
+//          LOAD_BUDGET_MS, showing pages (with "more" buttons), not all.
 //   empty: an empty store renders, says so, and shows no error.
 // Expected values come from the scenario (the example's culprit) and the
 // JSON API, never from the page. Screenshots: ARTIFACTS/*.png.
@@ -154,6 +156,44 @@ async function malformed(page) {
   await page.screenshot({ path: join(art, "profile-final.png"), fullPage: true });
 }
 
+// 100k log lines and 300 profiles on one instance, 120 more instances: the
+// page must come up quickly and show pages of them, never everything. The
+// budget leaves room for a loaded build machine (about 3 s at load 5 on 2
+// cores, most of it Chromium's software rendering).
+const LOAD_BUDGET_MS = 8000;
+
+async function big(page) {
+  const sizes = [];
+  page.on("response", async (r) => {
+    if (r.url().includes("/api/")) sizes.push([r.url(), (await r.body()).length]);
+  });
+  const t0 = Date.now();
+  await page.goto(url + "/#instance=big-instance");
+  await page.waitForSelector('body[data-instance-ready="big-instance"]',
+    { timeout: TIMEOUT_MS });
+  await page.locator("#timeline svg").waitFor();
+  const ms = Date.now() - t0;
+  console.log(`page_test big: ready in ${ms} ms; API answers ${JSON.stringify(
+    sizes.map(([u, n]) => [u.replace(url, ""), n]))}`);
+  assert.ok(ms < LOAD_BUDGET_MS, `ready in ${ms} ms`);
+  const logs = await page.locator("#logs tr.log-row").count();
+  assert.ok(logs > 0 && logs <= 500, `${logs} log rows shown, not all`);
+  assert.ok(await page.locator("#logs-more").isVisible(), "more lines offered");
+  const profs = await page.locator("#profiles tr.profile").count();
+  assert.ok(profs > 0 && profs < 300, `${profs} profile rows shown, not all`);
+  assert.ok(await page.locator("#profiles-more").isVisible(), "more profiles offered");
+  const insts = await page.locator("tr.instance").count();
+  assert.ok(insts > 0 && insts < 121, `${insts} instances shown, not all`);
+  for (const [u, n] of sizes)
+    assert.ok(n < 4 << 20, `${u} answered ${n} bytes`);
+  // Paging works: one more page of log lines.
+  await page.locator("#logs-more").click();
+  await page.waitForFunction((n) =>
+    document.querySelectorAll("#logs tr.log-row").length > n, logs,
+  { timeout: TIMEOUT_MS });
+  await page.screenshot({ path: join(art, "big-store.png") });
+}
+
 async function empty(page) {
   await page.goto(url + "/");
   await page.waitForSelector("body[data-ready]", { timeout: TIMEOUT_MS });
@@ -180,6 +220,8 @@ try {
   if (mode === "demo") {
     await demo(page);
     await malformed(page);
+  } else if (mode === "big") {
+    await big(page);
   } else {
     await empty(page);
   }

@@ -6,7 +6,8 @@
 #      serves the page: the C example under fnprof-sidecar + libfnprof.so
 #      via `fnprof local`, 12 steady invocations, a spike, 4 more, a freeze
 #      and stop;
-#   3. page_test.mjs against it, then against an empty store.
+#   3. page_test.mjs against it, then against an empty store and a big
+#      one (bigstore.py: 100k log lines, 300 profiles).
 # Environment (set by CMakeLists.txt): WEB_COLLECTOR, WEB_FNPROF,
 # WEB_C_FUNCTION, WEB_BUNDLE, WEB_WORK (build-tree scratch + artifacts).
 # Exit 77 (ctest SKIP) when chromium cannot be had.
@@ -83,8 +84,14 @@ FC_SERVER_HOST=127.0.0.1 FNPROF_ACCESS_KEY_ID=fnprof-e2e \
   >"$ART/local.log" 2>"$ART/local.err" || {
   tail -20 "$ART/local.err"; echo "e2e/web: fnprof local failed" >&2; exit 1; }
 
+DEMO_URL=$URL
 cd "$NPM_DIR"
 node page_test.mjs demo "$URL" "$ART" "$CHROMIUM"
 start_collector empty
 node page_test.mjs empty "$URL" "$ART" "$CHROMIUM"
+start_collector big
+python3 -c 'import sys, urllib.request as u; open(sys.argv[2], "wb").write(u.urlopen(sys.argv[1]).read())' \
+  "$DEMO_URL/api/profiles/1" "$TMP/profile.pb"
+python3 "$HERE/bigstore.py" "$TMP/big.db" "$TMP/profile.pb"
+node page_test.mjs big "$URL" "$ART" "$CHROMIUM"
 echo "e2e/web: passed; screenshots in $ART"
