@@ -1,72 +1,106 @@
 #!/bin/sh
 # Benchmark (A) of issue 3 and the agent's own costs. Runs each
 # configuration interleaved over ROUNDS rounds and prints medians.
+# Every configuration is read twice: wall ns per operation (as the program
+# sees it) and CPU ns per operation (user + system of the whole process
+# tree, bench/agent/cputime.c), each as a ratio to glibc. On a shared or
+# loaded machine trust the CPU column; a lock that makes threads wait
+# shows in wall time only.
+# Peers (bench/agent/peers.sh installs them): plain jemalloc and jemalloc
+# profiling at a 512 KiB mean, tcmalloc plain and sampling at 512 KiB,
+# heaptrack (its wrapper script, as a user runs it: the program plus the
+# interpreter and zstd beside it). heaptrack runs OPS/HT_DIV operations
+# (default 4) to keep the bench short; the numbers are per operation, and
+# its CPU column leaves out its fixed cost (~0.8 s CPU here: the wrapper,
+# interpreter and compressor starting, symbolizing at exit), measured each
+# round on a run of no operations, which would otherwise dominate. The
+# wall column is the program's own timer around its threads, so it leaves
+# out every configuration's start and exit.
 # Usage: bench/agent/run.sh BUILD_DIR [ROUNDS]   (BUILD_DIR has the agent)
 set -eu
 build=${1:?build dir}
 rounds=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/peers.sh"
 agent=$(cd "$build" && pwd)/agent/libfnprof.so
-bin=$(mktemp -d)/alloc_bench
-trap 'rm -rf "$(dirname "$bin")"' EXIT
-cc -O2 -pthread "$here/alloc_bench.c" -o "$bin"
-ops=${OPS:-2000000}
-je=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-tc=/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4
-
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
-# run NAME ENV... -- ARGS: one measurement, appended to $tmp/NAME
 tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bin=$tmp/alloc_bench
+cc -O2 -pthread "$here/alloc_bench.c" -o "$bin"
+cpu=$(build_cputime "$tmp")
+ops=${OPS:-2000000}
+ht_ops=$((ops / ${HT_DIV:-4}))
+need libjemalloc2 "$je" || true
+need libgoogle-perftools4 "$tc" || true
+need heaptrack "$ht" || true
+
+# run NAME UNITS ENV... -- CMD...: one measurement. Appends the program's
+# printed ns/op to $tmp/NAME and the tree's CPU ns per unit to
+# $tmp/NAME.cpu.
 run() {
-  name=$1; shift
+  name=$1 units=$2
+  shift 2
   envs=""
   while [ "$1" != "--" ]; do envs="$envs $1"; shift; done
   shift
-  env $envs FNPROF_CONTROL=off "$bin" "$@" >> "$tmp/$name"
+  rm -f "$tmp/cpu1"
+  "$cpu" "$tmp/cpu1" env $envs FNPROF_CONTROL=off "$@" 2>> "$tmp/stderr" |
+    { grep -E '^[0-9.]+$' || true; } >> "$tmp/$name"
+  awk -v u="$units" '{printf "%.2f\n", $1 * 1e9 / u}' "$tmp/cpu1" >> "$tmp/$name.cpu"
+  rm -f "$tmp"/ht.*
 }
 
 for t in 1 2; do
   for r in $(seq "$rounds"); do
-    run "glibc-$t" X=1 -- a "$t" "$ops"
-    run "fnprof-$t" LD_PRELOAD="$agent" -- a "$t" "$ops"
-    [ -e "$tc" ] && run "tcmalloc-$t" LD_PRELOAD="$tc" -- a "$t" "$ops"
-    [ -e "$tc" ] && run "tcmalloc-prof-$t" LD_PRELOAD="$tc" \
-      TCMALLOC_SAMPLE_PARAMETER=524288 -- a "$t" "$ops"
-    [ -e "$je" ] && run "jemalloc-$t" LD_PRELOAD="$je" -- a "$t" "$ops"
-    [ -e "$je" ] && run "jemalloc-prof-$t" LD_PRELOAD="$je" \
-      MALLOC_CONF=prof:true,lg_prof_sample:19 -- a "$t" "$ops"
+    u=$((t * ops))
+    run "glibc-$t" "$u" X=1 -- "$bin" a "$t" "$ops"
+    run "fnprof-$t" "$u" LD_PRELOAD="$agent" -- "$bin" a "$t" "$ops"
+    have "$tc" && run "tcmalloc-$t" "$u" LD_PRELOAD="$tc" -- "$bin" a "$t" "$ops"
+    have "$tc" && run "tcmalloc-prof-$t" "$u" LD_PRELOAD="$tc" \
+      TCMALLOC_SAMPLE_PARAMETER=$tc_sample -- "$bin" a "$t" "$ops"
+    have "$je" && run "jemalloc-$t" "$u" LD_PRELOAD="$je" -- "$bin" a "$t" "$ops"
+    have "$je" && run "jemalloc-prof-$t" "$u" LD_PRELOAD="$je" \
+      MALLOC_CONF=$je_prof_conf -- "$bin" a "$t" "$ops"
+    have "$ht" && run "heaptrack-$t" $((t * ht_ops)) X=1 -- \
+      "$ht" -o "$tmp/ht" "$bin" a "$t" "$ht_ops"
+    have "$ht" && run "heaptrack0-$t" $((t * ht_ops)) X=1 -- \
+      "$ht" -o "$tmp/ht" "$bin" a "$t" 0
   done
 done
 # Direct costs: a malloc(64)+free pair with the agent off (pure
 # interposition: countdown + range check), and at FNPROF_RATE=1 (every
 # allocation sampled: unwind, bucket, owned block, and its free).
 for r in $(seq "$rounds"); do
-  run pair-glibc X=1 -- pair 5000000 64
-  run pair-off LD_PRELOAD="$agent" FNPROF_RATE=0 -- pair 5000000 64
-  run pair-default LD_PRELOAD="$agent" -- pair 5000000 64
-  run pair-rate1 LD_PRELOAD="$agent" FNPROF_RATE=1 -- pair 500000 64
+  run pair-glibc 5000000 X=1 -- "$bin" pair 5000000 64
+  run pair-off 5000000 LD_PRELOAD="$agent" FNPROF_RATE=0 -- "$bin" pair 5000000 64
+  run pair-default 5000000 LD_PRELOAD="$agent" -- "$bin" pair 5000000 64
+  run pair-rate1 500000 LD_PRELOAD="$agent" FNPROF_RATE=1 -- "$bin" pair 500000 64
 done
 
-printf '%-22s %10s %8s\n' config "ns/op" "x glibc"
+echo "(A) $rounds rounds, medians; ratios to glibc at the same thread count"
+printf '%-22s %10s %10s %10s\n' config "wall ns/op" "x glibc" "x glibc CPU"
 for t in 1 2; do
   base=$(median < "$tmp/glibc-$t")
-  for c in glibc fnprof tcmalloc tcmalloc-prof jemalloc jemalloc-prof; do
-    [ -e "$tmp/$c-$t" ] || continue
+  cbase=$(median < "$tmp/glibc-$t.cpu")
+  for c in glibc fnprof tcmalloc tcmalloc-prof jemalloc jemalloc-prof heaptrack; do
+    [ -s "$tmp/$c-$t" ] || continue
     m=$(median < "$tmp/$c-$t")
-    printf '%-22s %10.2f %8.3f\n' "(A) $c ${t}T" "$m" \
-      "$(echo "$m $base" | awk '{print $1/$2}')"
+    cm=$(median < "$tmp/$c-$t.cpu")
+    [ "$c" = heaptrack ] &&
+      cm=$(echo "$cm $(median < "$tmp/heaptrack0-$t.cpu")" | awk '{print $1-$2}')
+    printf '%-22s %10.2f %10s %10s\n' "(A) $c ${t}T" "$m" \
+      "$(ratio "$m" "$base")" "$(ratio "$cm" "$cbase")"
   done
 done
-g=$(median < "$tmp/pair-glibc")
-off=$(median < "$tmp/pair-off")
-one=$(median < "$tmp/pair-rate1")
-printf '%-22s %10.2f\n' "pair glibc" "$g"
-printf '%-22s %10.2f\n' "pair agent off" "$off"
-printf '%-22s %10.2f\n' "pair agent default" "$(median < "$tmp/pair-default")"
-printf '%-22s %10.2f\n' "pair agent rate=1" "$one"
-printf 'interposition (fast path malloc+free): %.2f ns per pair\n' \
-  "$(echo "$off $g" | awk '{print $1-$2}')"
-printf 'per sample (stack, bucket, owned block + its free): %.0f ns\n' \
-  "$(echo "$one $g" | awk '{print $1-$2}')"
-rm -rf "$tmp"
+printf '%-22s %10s %10s\n' "malloc(64)+free pair" "wall ns" "CPU ns"
+for c in glibc off default rate1; do
+  printf '%-22s %10.2f %10.2f\n' "pair $c" "$(median < "$tmp/pair-$c")" \
+    "$(median < "$tmp/pair-$c.cpu")"
+done
+diff2() { echo "$1 $2" | awk '{printf "%.1f", $1-$2}'; }
+printf 'interposition (fast path malloc+free): %s ns wall, %s ns CPU per pair\n' \
+  "$(diff2 "$(median < "$tmp/pair-off")" "$(median < "$tmp/pair-glibc")")" \
+  "$(diff2 "$(median < "$tmp/pair-off.cpu")" "$(median < "$tmp/pair-glibc.cpu")")"
+printf 'per sample (stack, bucket, owned block + its free): %s ns wall, %s ns CPU\n' \
+  "$(diff2 "$(median < "$tmp/pair-rate1")" "$(median < "$tmp/pair-glibc")")" \
+  "$(diff2 "$(median < "$tmp/pair-rate1.cpu")" "$(median < "$tmp/pair-glibc.cpu")")"

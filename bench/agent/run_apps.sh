@@ -1,62 +1,119 @@
 #!/bin/sh
 # Benchmarks (B) and (C) of issue 3: redis-server under a bounded
-# redis-benchmark (requests per second, higher is better) and a python3
-# allocation-heavy script (seconds, lower is better), each without the
-# agent and with it (and for redis, whose Debian build links jemalloc,
-# with jemalloc's own profiling), interleaved over ROUNDS rounds; prints
-# medians and ratios (the cost factor: > 1 means slower).
+# redis-benchmark and a python3 allocation-heavy script, each without the
+# agent, with it, and with the peers, interleaved over ROUNDS rounds;
+# prints medians and cost factors (> 1 means slower) two ways:
+#   wall: (B) requests per second, (C) the script's own timer;
+#   CPU:  user + system seconds of the profiled process tree for the same
+#         work (bench/agent/cputime.c), including a profiler's helper
+#         processes (heaptrack's interpreter and zstd) and its start and
+#         exit. On a shared or loaded machine trust the CPU column.
+# (B): Debian's redis-server links jemalloc, so "plain" is jemalloc and
+# fnprof sits above it; jemalloc's own profiling is MALLOC_CONF. tcmalloc
+# is not preloaded into it (redis also calls jemalloc's mallctl, which
+# would then describe a heap it does not serve).
+# (C): python3 with glibc ("plain"), fnprof, jemalloc plain and profiling,
+# tcmalloc sampling, heaptrack.
 # Usage: bench/agent/run_apps.sh BUILD_DIR [ROUNDS]
 set -eu
 build=${1:?build dir}
 rounds=${2:-5}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/peers.sh"
 agent=$(cd "$build" && pwd)/agent/libfnprof.so
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+cpu=$(build_cputime "$tmp")
+need redis-server /usr/bin/redis-server || true
+need redis-tools /usr/bin/redis-benchmark || true
+need libjemalloc2 "$je" || true
+need libgoogle-perftools4 "$tc" || true
+need heaptrack "$ht" || true
+requests=${REQUESTS:-30000} # per test (SET, GET)
 
-redis_rps() { # ENV...: one bounded run, prints SET+GET requests per second
+# redis NAME ENV... [-- PREFIX...]: one bounded run; appends SET+GET
+# requests per second to $tmp/redis-NAME and CPU ns per request to
+# $tmp/redis-NAME.cpu.
+redis() {
+  name=$1; shift
+  envs=""
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs="$envs $1"; shift; done
+  [ $# -gt 0 ] && shift
   sock=$tmp/r.sock
-  env "$@" FNPROF_CONTROL=off redis-server --port 0 --unixsocket "$sock" \
-    --save "" --appendonly no > "$tmp/redis.log" 2>&1 &
+  rm -f "$tmp/cpu1" "$sock"
+  "$cpu" "$tmp/cpu1" env $envs FNPROF_CONTROL=off "$@" redis-server \
+    --port 0 --unixsocket "$sock" --save "" --appendonly no \
+    > "$tmp/redis.log" 2>&1 &
   pid=$!
-  for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
-  redis-benchmark -s "$sock" -q -n 100000 -r 50000 -d 256 -t set,get \
+  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+  redis-benchmark -s "$sock" -q -n $requests -r 50000 -d 256 -t set,get \
     --csv 2> /dev/null | tr -d '"' |
-    awk -F, '$1 == "SET" || $1 == "GET" {s += $2} END {print s / 2}'
+    awk -F, '$1 == "SET" || $1 == "GET" {s += $2} END {print s / 2}' \
+    >> "$tmp/redis-$name"
   redis-cli -s "$sock" shutdown nosave > /dev/null 2>&1 || true
   wait "$pid" 2> /dev/null || true
+  awk -v u=$((2 * requests)) '{printf "%.2f\n", $1 * 1e9 / u}' "$tmp/cpu1" \
+    >> "$tmp/redis-$name.cpu"
+  rm -f "$tmp"/ht.*
 }
 
 cat > "$tmp/alloc.py" << 'PY'
 import time
 t = time.perf_counter()
 keep = []
-for r in range(20):
+for r in range(8):
     d = {i: ("x" * (i % 300), [i] * (i % 20)) for i in range(30000)}
     keep.append(list(d.values())[::50])
 print(time.perf_counter() - t)
 PY
 
-if command -v redis-server > /dev/null; then
-  for r in $(seq "$rounds"); do
-    redis_rps X=1 >> "$tmp/redis-plain"
-    redis_rps LD_PRELOAD="$agent" >> "$tmp/redis-fnprof"
-    redis_rps MALLOC_CONF=prof:true,lg_prof_sample:19 >> "$tmp/redis-jeprof"
+# py NAME ENV... [-- PREFIX...]: one run of the script.
+py() {
+  name=$1; shift
+  envs=""
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs="$envs $1"; shift; done
+  [ $# -gt 0 ] && shift
+  rm -f "$tmp/cpu1"
+  "$cpu" "$tmp/cpu1" env $envs FNPROF_CONTROL=off "$@" python3 "$tmp/alloc.py" \
+    2>> "$tmp/stderr" | { grep -E '^[0-9.]+$' || true; } >> "$tmp/py-$name"
+  cat "$tmp/cpu1" >> "$tmp/py-$name.cpu"
+  rm -f "$tmp"/ht.*
+}
+
+report() { # PREFIX LABEL UNIT HIGHER_IS_BETTER CONFIGS...
+  p=$1 label=$2 unit=$3 hib=$4
+  shift 4
+  base=$(median < "$tmp/$p-$1")
+  cbase=$(median < "$tmp/$p-$1.cpu")
+  for c in "$@"; do
+    [ -s "$tmp/$p-$c" ] || continue
+    m=$(median < "$tmp/$p-$c")
+    cm=$(median < "$tmp/$p-$c.cpu")
+    if [ "$hib" = 1 ]; then w=$(ratio "$base" "$m"); else w=$(ratio "$m" "$base"); fi
+    printf '%-26s %12.3f %-6s %8s %8s\n' "$label $c" "$m" "$unit" "$w" \
+      "$(ratio "$cm" "$cbase")"
   done
-  base=$(median < "$tmp/redis-plain")
-  for c in plain fnprof jeprof; do
-    m=$(median < "$tmp/redis-$c")
-    printf '(B) redis %-8s %12.0f req/s  cost x%.3f\n' "$c" "$m" \
-      "$(echo "$base $m" | awk '{print $1/$2}')"
+}
+
+if have /usr/bin/redis-server && have /usr/bin/redis-benchmark; then
+  for r in $(seq "$rounds"); do
+    redis plain X=1
+    redis fnprof LD_PRELOAD="$agent"
+    redis jemalloc-prof MALLOC_CONF=$je_prof_conf
+    have "$ht" && redis heaptrack X=1 -- "$ht" -o "$tmp/ht"
   done
 fi
 for r in $(seq "$rounds"); do
-  python3 "$tmp/alloc.py" >> "$tmp/py-plain"
-  LD_PRELOAD="$agent" FNPROF_CONTROL=off python3 "$tmp/alloc.py" >> "$tmp/py-fnprof"
+  py plain X=1
+  py fnprof LD_PRELOAD="$agent"
+  have "$je" && py jemalloc LD_PRELOAD="$je"
+  have "$je" && py jemalloc-prof LD_PRELOAD="$je" MALLOC_CONF=$je_prof_conf
+  have "$tc" && py tcmalloc-prof LD_PRELOAD="$tc" TCMALLOC_SAMPLE_PARAMETER=$tc_sample
+  have "$ht" && py heaptrack X=1 -- "$ht" -o "$tmp/ht"
 done
-base=$(median < "$tmp/py-plain")
-for c in plain fnprof; do
-  m=$(median < "$tmp/py-$c")
-  printf '(C) python3 %-6s %10.3f s      cost x%.3f\n' "$c" "$m" \
-    "$(echo "$m $base" | awk '{print $1/$2}')"
-done
+
+echo "(B) (C) $rounds rounds, medians; cost = time ratio to plain (> 1 is slower)"
+printf '%-26s %12s %-6s %8s %8s\n' config median unit "cost" "cost CPU"
+[ -s "$tmp/redis-plain" ] &&
+  report redis "(B) redis" "req/s" 1 plain fnprof jemalloc-prof heaptrack
+report py "(C) python3" s 0 plain fnprof jemalloc jemalloc-prof tcmalloc-prof heaptrack

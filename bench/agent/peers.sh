@@ -1,0 +1,37 @@
+# Sourced by run.sh and run_apps.sh: where the peers a user would pick
+# instead of fnprof live, installing any that is missing by its Debian
+# package name (as root, or through sudo without a password; set
+# BENCH_NO_INSTALL=1 to only skip), and the cputime helper.
+je=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2          # libjemalloc2
+tc=/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4          # libgoogle-perftools4
+ht=/usr/bin/heaptrack                                  # heaptrack
+je_prof_conf=prof:true,lg_prof_sample:19               # 512 KiB mean, as fnprof
+tc_sample=524288
+
+# need PKG FILE: true when FILE exists, after installing PKG if it did not.
+need() {
+  [ -e "$2" ] && return 0
+  if [ -z "${BENCH_NO_INSTALL:-}" ] && command -v apt-get > /dev/null; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    echo "bench: installing Debian package $1 (for $2)" >&2
+    $sudo apt-get install -y --no-install-recommends "$1" > /dev/null 2>&1 ||
+      { $sudo apt-get update > /dev/null 2>&1 &&
+        $sudo apt-get install -y --no-install-recommends "$1" > /dev/null 2>&1; } ||
+      true
+  fi
+  [ -e "$2" ] && return 0
+  echo "bench: $2 missing (Debian package $1): its column is skipped" >&2
+  return 1
+}
+
+# have FILE: set by the script once need has run, so rounds do not retry.
+have() { [ -e "$1" ]; }
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { echo "$1 $2" | awk '{printf "%.3f", $1/$2}'; }
+
+# build_cputime DIR: (with $here set) compiles cputime.c into DIR, prints its path.
+build_cputime() {
+  cc -O2 "$here/cputime.c" -o "$1/cputime" && echo "$1/cputime"
+}
