@@ -7,8 +7,12 @@ import { drawTimeline, seriesFrom } from "./timeline.js";
 import { initFlame, openFlame } from "./flame.js";
 
 const $ = (id) => document.getElementById(id);
+// Times are Unix ns, past 2^53: a JS number keeps them to 256 ns. So pages
+// overlap by SLACK_NS and rows are deduplicated (by id, instance name).
+const SLACK_NS = 1000;
 const PAGE = { instances: 50, logs: 200, profiles: 50, timeline: 2000 };
-const state = { instance: null, instancesTo: 0, logsFrom: 0, logIds: new Set(),
+const state = { instance: null, instancesTo: 0, instanceNames: new Set(),
+  logsFrom: 0, logIds: new Set(),
   profilesFrom: 0, profileIds: new Set(), gen: 0 };
 
 function banner(err) {
@@ -19,10 +23,15 @@ function banner(err) {
 
 async function loadInstances(more) {
   const ans = await api("/api/ui/instances",
-    { limit: PAGE.instances, to: more ? state.instancesTo : undefined });
+    { limit: PAGE.instances, to: more ? state.instancesTo + SLACK_NS : undefined });
   const body = $("instances").tBodies[0];
-  if (!more) body.textContent = "";
+  if (!more) {
+    body.textContent = "";
+    state.instanceNames.clear();
+  }
   for (const i of ans.instances) {
+    if (state.instanceNames.has(i.instance)) continue;
+    state.instanceNames.add(i.instance);
     const tr = el("tr", { class: "instance", "data-instance": i.instance,
       onclick: () => selectInstance(i.instance) },
       el("td", { text: i.instance }),
@@ -76,6 +85,8 @@ async function loadTimeline(inst, gen) {
     (recs.count >= PAGE.timeline ? ` (first ${PAGE.timeline} records)` : "");
 }
 
+// The spike's record, found again by id in a window around its time.
+const SPIKE_MATCH_NS = 1e6;
 // The profiles a spike produced are uploaded right after its report.
 const SPIKE_WINDOW_NS = 60e9;
 
@@ -88,11 +99,31 @@ async function profileNear(kind, t) {
   return best;
 }
 
-async function openSpike(s) {
+// The spike's profiles: /api/spikes links them through the report's file
+// names; a store without those links (older rows) falls back to time.
+async function spikeProfiles(s) {
   const t = s.rec.time_ns;
   try {
-    const [before, after, diff] = await Promise.all(
-      ["spike-before", "spike-after", "spike-diff"].map((k) => profileNear(k, t)));
+    const ans = await api("/api/spikes", { instance: state.instance,
+      from: t - SPIKE_MATCH_NS, to: t + SPIKE_MATCH_NS, limit: 100 });
+    const hit = ans.spikes.find((x) => x.id === s.rec.id);
+    if (hit && (hit.after_profile_id || hit.diff_profile_id)) {
+      const p = (id) => (id ? { id } : null);
+      $("flame-panel").dataset.linkedBy = "report";
+      return [p(hit.before_profile_id), p(hit.after_profile_id),
+        p(hit.diff_profile_id)];
+    }
+  } catch {
+    /* no /api/spikes: fall back below */
+  }
+  $("flame-panel").dataset.linkedBy = "time";
+  return Promise.all(
+    ["spike-before", "spike-after", "spike-diff"].map((k) => profileNear(k, t)));
+}
+
+async function openSpike(s) {
+  try {
+    const [before, after, diff] = await spikeProfiles(s);
     const title = `spike at cycle ${s.cycle ?? "?"}, ${fmtTime(s.time_ns)}`;
     if (before && after)
       return openFlame({ id: after.id, base: before.id, summary: s.summary,
@@ -109,7 +140,7 @@ async function openSpike(s) {
 async function loadProfiles(more) {
   const inst = state.instance, gen = state.gen;
   const ans = await api("/api/profiles", { instance: inst, limit: PAGE.profiles,
-    from: more ? state.profilesFrom : undefined });
+    from: more ? state.profilesFrom - SLACK_NS : undefined });
   if (gen !== state.gen) return;
   const body = $("profiles").tBodies[0];
   for (const p of ans.profiles) {
@@ -156,7 +187,8 @@ async function loadLogs(more) {
   }
   const ans = await api("/api/logs", { instance: state.instance,
     q: $("log-q").value.trim(), request_id: $("log-rid").value.trim(),
-    from: state.logsFrom || undefined, limit: PAGE.logs });
+    from: state.logsFrom ? state.logsFrom - SLACK_NS : undefined,
+    limit: PAGE.logs });
   if (gen !== state.gen) return;
   for (const r of ans.records) {
     if (state.logIds.has(r.id)) continue; // pages overlap at equal times
