@@ -97,6 +97,8 @@ async function demo(page) {
   await page.waitForSelector('#flame-panel[data-state="ready"]', { timeout: TIMEOUT_MS });
   const title = await page.locator("#flame-title").textContent();
   assert.match(title, /minus before|stored diff/, "a diff is shown");
+  // The spike's own profiles, linked through its report (/api/spikes).
+  assert.equal(await page.getAttribute("#flame-panel", "data-linked-by"), "report");
   const f = await widestOwnFrame(page);
   assert.ok(f.n > 2, `flame graph drew ${f.n} frames`);
   assert.equal(f.best.name, CULPRIT, `widest frame: ${JSON.stringify(f.best)}`);
@@ -191,6 +193,17 @@ async function big(page) {
   await page.waitForFunction((n) =>
     document.querySelectorAll("#logs tr.log-row").length > n, logs,
   { timeout: TIMEOUT_MS });
+  // ... and of instances and profiles, without repeats.
+  for (const [btn, row, key] of [["#instances-more", "tr.instance", "data-instance"],
+    ["#profiles-more", "tr.profile", "data-id"]]) {
+    const before = await page.locator(row).count();
+    await page.locator(btn).click();
+    await page.waitForFunction(([r, n]) => document.querySelectorAll(r).length > n,
+      [row, before], { timeout: TIMEOUT_MS });
+    const keys = await page.locator(row).evaluateAll((els, k) =>
+      els.map((e) => e.getAttribute(k)), key);
+    assert.equal(new Set(keys).size, keys.length, `${row}: no repeats`);
+  }
   await page.screenshot({ path: join(art, "big-store.png") });
 }
 
