@@ -20,7 +20,14 @@
  * pointer: bucket, requested size, allocation cycle, offset back to the slot
  * start (for aligned blocks) and slot capacity (for malloc_usable_size and
  * realloc). One mutex guards the allocator; only sampled allocations and
- * frees of sampled blocks take it. Exhaustion makes agent__region_alloc
+ * frees of sampled blocks take it, and it is held for list and bump-pointer
+ * updates only: the madvise that returns a freed span's pages runs after
+ * it is released (held, its TLB shootdown stalled the other threads'
+ * samples; perf showed region_lock as most of the futex waits of workload
+ * (A) at 2 threads). Only mprotect of fresh address space, when the region
+ * grows, still runs under it. Per-class locks or per-thread slot caches
+ * were not needed: the list updates themselves are a few nanoseconds at
+ * one sample per ~110 operations per thread. Exhaustion makes agent__region_alloc
  * return NULL and the caller drops the sample (counted), never the
  * allocation.
  *
@@ -213,14 +220,10 @@ static uintptr_t span_get(size_t *bytes_io) {
   return n;
 }
 
-static void span_put(uintptr_t s, size_t bytes) {
+/* Puts a free span in its bin. Under region_lock. */
+static void span_push(uintptr_t s, size_t bytes, bool dirty) {
   size_t cp;
   int c = span_class(bytes / PAGE_BYTES, &cp);
-  bool dirty = dirty_bytes + bytes <= dirty_cap;
-  if (dirty)
-    dirty_bytes += bytes;
-  else if (bytes > PAGE_BYTES) /* give it back; the first page holds the link */
-    madvise((void *)(s + PAGE_BYTES), bytes - PAGE_BYTES, MADV_DONTNEED);
   free_span *f = (free_span *)s;
   f->bytes = bytes;
   f->dirty = dirty;
@@ -287,14 +290,31 @@ void agent__region_free(void *p) {
   h->capacity = 0; /* the free-list link never overlaps this field */
   pthread_mutex_lock(&region_lock);
   resident_bytes -= cap;
+  bool keep = true;
   if (cap <= SMALL_MAX_BYTES) {
     int c = class_of(cap);
     free_slot *f = (free_slot *)slot;
     f->next = class_free[c];
     class_free[c] = f;
   } else {
-    span_put(slot, cap);
+    keep = dirty_bytes + cap <= dirty_cap;
+    if (keep) {
+      dirty_bytes += cap;
+      span_push(slot, cap, true);
+    }
   }
+  pthread_mutex_unlock(&region_lock);
+  if (keep)
+    return;
+  /* Over the dirty cap: give the pages back (the first holds the link).
+   * Outside the lock: madvise with its TLB shootdown takes tens of us, and
+   * held under region_lock it made every other thread's sampled alloc and
+   * free wait (workload (A) at 2 threads). The span is in no bin
+   * meanwhile, so nothing else can touch it; a fork in between leaves it
+   * out of the child's bins (address range only, no memory). */
+  madvise((void *)(slot + PAGE_BYTES), cap - PAGE_BYTES, MADV_DONTNEED);
+  pthread_mutex_lock(&region_lock);
+  span_push(slot, cap, false);
   pthread_mutex_unlock(&region_lock);
 }
 
