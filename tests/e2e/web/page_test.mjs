@@ -204,6 +204,7 @@ async function big(page) {
       els.map((e) => e.getAttribute(k)), key);
     assert.equal(new Set(keys).size, keys.length, `${row}: no repeats`);
   }
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(art, "big-store.png") });
 }
 
