@@ -28,7 +28,10 @@ REPORT_CACHE = []  # what the spike endpoint keeps alive
 def log(request_id, level, message):
     now = datetime.datetime.now(datetime.timezone.utc)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
-    print("%s %s [%s] %s" % (stamp, request_id, level, message), flush=True)
+    # One write per line: print() writes the text and its newline separately,
+    # so lines from concurrent requests (ThreadingHTTPServer) could merge.
+    sys.stdout.write("%s %s [%s] %s\n" % (stamp, request_id, level, message))
+    sys.stdout.flush()
 
 
 def build_report_cache():
