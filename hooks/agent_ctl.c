@@ -136,17 +136,14 @@ static int conv_read(conv *c, void *out, size_t n) {
   return 0;
 }
 
-/* Sends one request, reads "ok N" + N bytes into *out (malloc'd, with a
- * NUL after the payload). "err N": the payload is dropped, FNP_EUSAGE. */
-static int conv_ask(conv *c, const char *req, size_t max, char **out,
-                    size_t *len) {
-  char line[AGENT_LINE_MAX], hdr[48], *end;
+/* Reads one answer: "ok N" + N bytes into *out (malloc'd, with a NUL after
+ * the payload). "err N": the payload is dropped, FNP_EUSAGE. */
+static int conv_answer(conv *c, size_t max, char **out, size_t *len) {
+  char hdr[48], *end;
   size_t n = 0, size;
-  int ok, rc;
+  int ok, rc = 0;
   *out = NULL;
   *len = 0;
-  snprintf(line, sizeof(line), "%s\n", req);
-  rc = conv_write(c, line, strlen(line));
   while (rc == 0 && n + 1 < sizeof(hdr)) {
     rc = conv_read(c, &hdr[n], 1);
     if (rc == 0 && hdr[n++] == '\n')
@@ -174,6 +171,18 @@ static int conv_ask(conv *c, const char *req, size_t max, char **out,
   (*out)[size] = '\0';
   *len = size;
   return 0;
+}
+
+/* Sends one request and reads its answer (conv_answer). */
+static int conv_ask(conv *c, const char *req, size_t max, char **out,
+                    size_t *len) {
+  char line[AGENT_LINE_MAX];
+  int rc;
+  *out = NULL;
+  *len = 0;
+  snprintf(line, sizeof(line), "%s\n", req);
+  rc = conv_write(c, line, strlen(line));
+  return rc < 0 ? rc : conv_answer(c, max, out, len);
 }
 
 /* ---- reading the agent's answers -------------------------------------- */
@@ -321,13 +330,37 @@ static void spikes_out(sc_agent *a, const char *json, size_t len) {
 
 /* ---- jobs -------------------------------------------------------------- */
 
-static int ask_heap(sc_agent *a, conv *c) {
+/* The answer to "metrics": the heap the agent last measured. */
+static int read_heap(sc_agent *a, conv *c) {
   char *out;
   size_t len;
-  int rc = conv_ask(c, "metrics", AGENT_TEXT_MAX_BYTES, &out, &len);
+  int rc = conv_answer(c, AGENT_TEXT_MAX_BYTES, &out, &len);
   if (rc == 0)
     a->heap_last = metrics_heap(out);
   free(out);
+  return rc;
+}
+
+static int ask_heap(sc_agent *a, conv *c) {
+  int rc = conv_write(c, "metrics\n", 8);
+  return rc < 0 ? rc : read_heap(a, c);
+}
+
+/* invocation-end and metrics in one write: the agent answers both without
+ * waiting for us in between (the heap it reports is the one it measured
+ * at the end of the invocation's cycle). */
+static int ask_end(sc_agent *a, conv *c, const char *request_id) {
+  char line[AGENT_LINE_MAX], *out;
+  size_t len;
+  int n = snprintf(line, sizeof(line), "invocation-end %s\nmetrics\n",
+                   request_id);
+  int rc = conv_write(c, line, (size_t)n);
+  if (rc == 0)
+    rc = conv_answer(c, AGENT_TEXT_MAX_BYTES, &out, &len);
+  if (rc == 0) {
+    free(out);
+    rc = read_heap(a, c);
+  }
   return rc;
 }
 
@@ -394,9 +427,16 @@ static int run_collect(sc_agent *a, conv *c, enum sc_agent_job_kind kind) {
 static void run_job(sc_agent *a, sc_agent_job *j) {
   int64_t before = a->heap_last, after = -1;
   conv c = {.fd = -1};
-  int rc = j->deadline_ns <= sc__mono_ns()
-               ? -ETIMEDOUT
-               : conv_open(&c, a->sock, j->deadline_ns);
+  int rc = 0;
+  if (j->deadline_ns <= sc__mono_ns())
+    rc = -ETIMEDOUT;
+  else if (j->fd >= 0) { /* connected by the loop, in order */
+    c.fd = j->fd;
+    c.deadline_ns = j->deadline_ns;
+    j->fd = -1;
+  } else {
+    rc = conv_open(&c, a->sock, j->deadline_ns);
+  }
   if (rc == 0) {
     switch (j->kind) {
     case SC_AGENT_START:
@@ -406,8 +446,7 @@ static void run_job(sc_agent *a, sc_agent_job *j) {
         rc = ask_simple(&c, "invocation-start", j->request_id);
       break;
     case SC_AGENT_END:
-      rc = ask_simple(&c, "invocation-end", j->request_id);
-      if (rc == 0 && (rc = ask_heap(a, &c)) == 0)
+      if ((rc = ask_end(a, &c, j->request_id)) == 0)
         after = a->heap_last;
       break;
     case SC_AGENT_FREEZE:
@@ -444,7 +483,11 @@ static void *agent_thread(void *arg) {
     a->n_jobs--;
     pthread_mutex_unlock(&a->lock);
     run_job(a, j);
+    if (j->fd >= 0) /* its deadline passed before it ran */
+      close(j->fd);
     pthread_mutex_lock(&a->lock);
+    if (j->unconnected)
+      a->n_unconnected--;
     if (j->kind <= SC_AGENT_END && --a->n_io == 0 && a->drained_ev)
       event_active(a->drained_ev, EV_READ, 0);
     if (j->gen) {
@@ -534,6 +577,7 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
   a->instance = cfg->instance_id;
   a->freeze_profile = cfg->freeze_profile;
   a->heap_last = -1;
+  a->base = base;
   if (pthread_mutex_init(&a->lock, NULL) != 0 ||
       pthread_cond_init(&a->cond, NULL) != 0)
     return fnp_fail(err, -ENOMEM, "agent: lock init failed");
@@ -555,6 +599,35 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
   return 0;
 }
 
+/* A connection to the agent's socket, made at once (a unix connect does
+ * not wait): an fd, or -errno (-EAGAIN: the agent's backlog is full). */
+static int ctl_connect(const char *path) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc;
+  if (fd < 0)
+    return -errno;
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+    return fd;
+  rc = -errno;
+  close(fd);
+  return rc;
+}
+
+/* Under a->lock, on the loop thread: connects the job's socket now, so the
+ * agent (first come, first served) answers it after every job before it.
+ * When that fails, or an earlier job is still without a connection, the
+ * thread connects when it gets to the job, and until then nothing else is
+ * connected ahead of it (n_unconnected). */
+static void preconnect(sc_agent *a, sc_agent_job *j) {
+  j->fd = a->n_unconnected == 0 ? ctl_connect(a->sock) : -1;
+  if (j->fd < 0) {
+    j->fd = -1;
+    j->unconnected = 1;
+    a->n_unconnected++;
+  }
+}
+
 /* Queues a start/end job; past the queue cap they are skipped. */
 static int enqueue(sc_agent *a, sc_agent_job *j) {
   pthread_mutex_lock(&a->lock);
@@ -563,6 +636,7 @@ static int enqueue(sc_agent *a, sc_agent_job *j) {
     pthread_mutex_unlock(&a->lock);
     return -EAGAIN;
   }
+  preconnect(a, j);
   STAILQ_INSERT_TAIL(&a->jobs, j, link);
   a->n_jobs++;
   a->n_io++;
@@ -577,16 +651,110 @@ static sc_agent_job *job_new(enum sc_agent_job_kind kind, const char *id,
   if (j == NULL)
     return NULL;
   j->kind = kind;
+  j->fd = -1;
   j->deadline_ns = deadline_ns;
   if (id)
     snprintf(j->request_id, sizeof(j->request_id), "%s", id);
   return j;
 }
 
+/* An invocation-start asked from the loop: connect, send, and an event for
+ * the answer ("ok 0"), bounded like the thread's start jobs. */
+typedef struct sc_agent_inline {
+  struct sc_agent_inline *next;
+  sc_agent *a;
+  int fd;
+  struct event *ev;
+  char buf[64];
+  size_t len;
+} sc_agent_inline;
+
+static void inline_free(sc_agent_inline *st) {
+  sc_agent_inline **p = &st->a->inlines;
+  while (*p != st)
+    p = &(*p)->next;
+  *p = st->next;
+  if (st->ev)
+    event_free(st->ev);
+  close(st->fd);
+  free(st);
+}
+
+/* Loop thread: the start was answered (rc 0) or failed; counts it like the
+ * thread does and releases the invocations held for it. */
+static void inline_done(sc_agent_inline *st, int rc) {
+  sc_agent *a = st->a;
+  int drained;
+  inline_free(st);
+  pthread_mutex_lock(&a->lock);
+  if (rc < 0 && rc != -ENOENT && rc != -ECONNREFUSED)
+    a->failures++;
+  drained = --a->n_io == 0;
+  pthread_mutex_unlock(&a->lock);
+  if (drained && a->drained_cb)
+    a->drained_cb(a->drained_arg);
+}
+
+static void inline_read(evutil_socket_t fd, short what, void *arg) {
+  sc_agent_inline *st = arg;
+  ssize_t r;
+  if (what & EV_TIMEOUT)
+    return inline_done(st, -ETIMEDOUT);
+  r = recv(fd, st->buf + st->len, sizeof(st->buf) - 1 - st->len, 0);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (r <= 0)
+    return inline_done(st, r < 0 ? -errno : -ECONNRESET);
+  st->len += (size_t)r;
+  st->buf[st->len] = '\0';
+  if (memchr(st->buf, '\n', st->len) == NULL)
+    return st->len + 1 < sizeof(st->buf) ? (void)0
+                                         : inline_done(st, FNP_EPARSE);
+  inline_done(st, strncmp(st->buf, "ok ", 3) == 0 ? 0 : FNP_EUSAGE);
+}
+
+/* 0: asked, the answer comes to inline_read; < 0: not asked (the caller
+ * queues a thread job instead). */
+static int inline_start(sc_agent *a, const char *request_id) {
+  struct timeval tv = {0, AGENT_JOB_MS * 1000};
+  char line[AGENT_LINE_MAX];
+  int n = snprintf(line, sizeof(line), "invocation-start %s\n", request_id);
+  sc_agent_inline *st = calloc(1, sizeof(*st));
+  if (st == NULL)
+    return -ENOMEM;
+  pthread_mutex_lock(&a->lock);
+  st->fd = a->n_unconnected == 0 ? ctl_connect(a->sock) : -EAGAIN;
+  if (st->fd >= 0)
+    a->n_io++;
+  pthread_mutex_unlock(&a->lock);
+  if (st->fd < 0) {
+    int rc = st->fd;
+    free(st);
+    return rc;
+  }
+  st->a = a;
+  st->next = a->inlines;
+  a->inlines = st;
+  /* A fresh unix socket takes a short line whole, or not at all. */
+  if (send(st->fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
+    inline_done(st, -EIO);
+    return 0;
+  }
+  st->ev = event_new(a->base, st->fd, EV_READ | EV_PERSIST, inline_read, st);
+  if (st->ev == NULL || event_add(st->ev, &tv) < 0)
+    inline_done(st, -ENOMEM);
+  return 0;
+}
+
 void sc__agent_invocation_start(sc_agent *a, const char *request_id) {
   sc_agent_job *j;
   if (!a->enabled)
     return;
+  /* The first start goes through the thread: it also asks the heap
+   * before; later ones take the heap the previous end reported. */
+  if (a->heap_asked && inline_start(a, request_id) == 0)
+    return;
+  a->heap_asked = 1;
   j = job_new(SC_AGENT_START, request_id,
               sc__mono_ns() + (int64_t)AGENT_JOB_MS * 1000000);
   if (j && enqueue(a, j) < 0)
@@ -629,6 +797,7 @@ void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
   j->gen = ++a->gen_req;
   a->cb = cb;
   a->cb_arg = arg;
+  preconnect(a, j);
   STAILQ_INSERT_TAIL(&a->jobs, j, link);
   a->n_jobs++;
   pthread_cond_signal(&a->cond);
@@ -688,8 +857,12 @@ void sc__agent_destroy(sc_agent *a) {
     pthread_join(a->thread, NULL);
     a->thread_started = 0;
   }
+  while (a->inlines)
+    inline_free(a->inlines);
   while ((j = STAILQ_FIRST(&a->jobs)) != NULL) {
     STAILQ_REMOVE_HEAD(&a->jobs, link);
+    if (j->fd >= 0)
+      close(j->fd);
     free(j->record);
     free(j);
   }

@@ -314,6 +314,10 @@ typedef struct sc_logstream {
  * and closes. Every job has a deadline; a collect's deadline also clamps
  * the jobs queued before it, so a hung agent costs a hook at most its
  * budget. Without a socket a job fails at connect, at once: no agent data.
+ * Order: the agent accepts connections first come, first served, so the
+ * loop connects every job's socket itself, in invocation order, when it
+ * queues the job; invocation-start (on the hot path) is then asked right
+ * on the loop, without the thread, non-blocking (agent_inline).
  */
 enum sc_agent_job_kind {
   SC_AGENT_START,   /* invocation-start <id> */
@@ -327,6 +331,8 @@ typedef struct sc_agent_job {
   enum sc_agent_job_kind kind;
   char request_id[SC_REQID_MAX];
   char *record; /* END: the invocation record without its closing '}' */
+  int fd;       /* connected by the loop when queued; -1: the thread does */
+  int unconnected; /* counted in sc_agent.n_unconnected */
   int64_t deadline_ns;
   uint64_t gen; /* collects: the generation that completes */
 } sc_agent_job;
@@ -370,6 +376,11 @@ typedef struct sc_agent {
   sc_agent_cb drained_cb;     /* loop thread; set before the first job */
   void *drained_arg;
   int64_t heap_last;          /* bytes, -1 unknown; agent thread only */
+  size_t n_unconnected; /* queued or running jobs without a loop-made fd */
+  /* Loop thread only: */
+  struct event_base *base;
+  int heap_asked;        /* the first start went through the thread */
+  struct sc_agent_inline *inlines; /* invocation-starts in flight */
 } sc_agent;
 
 /* Makes the private directory and starts the thread (no-op when agent is
