@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs, by Debian package name, everything fnprof needs to build, test and
-# run its demo. Does nothing (and needs no network) when all are present.
+# Installs, by Debian package name, everything fnprof needs to build and run
+# its demo; with --test, also what the test suite runs against (real
+# programs under the agent, a real browser). Does nothing (and needs no
+# network) when all are present.
+# Usage: scripts/install-deps.sh [--test]
 set -euo pipefail
 
 PKGS=(
@@ -8,8 +11,13 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libunwind-dev libdw-dev libelf-dev zlib1g-dev libzstd-dev liblz4-dev
   libcurl4-openssl-dev libevent-dev libssl-dev libsqlite3-dev libcmocka-dev
-  golang-go nodejs npm
+  golang-go nodejs npm python3
 )
+if [ "${1:-}" = "--test" ]; then
+  # redis-server (linked with jemalloc) under the agent; Debian's chromium
+  # for the web page's end-to-end test.
+  PKGS+=(redis-server redis-tools chromium)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

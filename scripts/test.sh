@@ -9,7 +9,7 @@
 # Usage: scripts/test.sh [--quick]   (--quick: pass 1 only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --test
 
 jobs=${FNPROF_JOBS:-2}
 quick=0

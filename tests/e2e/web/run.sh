@@ -10,7 +10,8 @@
 #      one (bigstore.py: 100k log lines, 300 profiles).
 # Environment (set by CMakeLists.txt): WEB_COLLECTOR, WEB_FNPROF,
 # WEB_C_FUNCTION, WEB_BUNDLE, WEB_WORK (build-tree scratch + artifacts).
-# Exit 77 (ctest SKIP) when chromium cannot be had.
+# Fails when chromium or the bundle is missing: scripts/install-deps.sh --test
+# installs chromium, and the build bundles the page with npm.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 : "${WEB_COLLECTOR:?}" "${WEB_FNPROF:?}" "${WEB_C_FUNCTION:?}" "${WEB_BUNDLE:?}" "${WEB_WORK:?}"
@@ -20,16 +21,16 @@ NPM_DIR=$WEB_WORK/npm
 
 if [ ! -f "$WEB_BUNDLE/index.html" ]; then
   echo "e2e/web: no bundle at $WEB_BUNDLE (npm missing at build time?)" >&2
-  exit 77
+  exit 1
 fi
 if [ ! -x "$CHROMIUM" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "e2e/web: installing Debian's chromium (test set-up)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >"$WEB_WORK/apt.log" 2>&1 ||
-      { tail -5 "$WEB_WORK/apt.log"; echo "e2e/web: no chromium" >&2; exit 77; }
+      { tail -5 "$WEB_WORK/apt.log"; echo "e2e/web: no chromium" >&2; exit 1; }
   else
     echo "e2e/web: $CHROMIUM missing and cannot install it" >&2
-    exit 77
+    exit 1
   fi
 fi
 mkdir -p "$NPM_DIR" "$ART"
