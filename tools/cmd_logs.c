@@ -49,8 +49,8 @@ static const char COMMON_HELP[] =
     "  -h, --help             this help\n";
 
 /* Parses argv; returns -1 to go on, else an exit code. */
-static int parse(const char *verb, void (*usage)(FILE *), int max_pos,
-                 int argc, char **argv, qargs *a) {
+static int parse(const char *verb, void (*usage)(FILE *), int max_pos, int argc,
+                 char **argv, qargs *a) {
   static const struct option opts[] = {
       {"url", required_argument, NULL, OPT_URL},
       {"logstore", required_argument, NULL, OPT_LOGSTORE},
@@ -69,14 +69,30 @@ static int parse(const char *verb, void (*usage)(FILE *), int max_pos,
   int c, rc;
   while ((c = getopt_long(argc, argv, ":q:o:h", opts, NULL)) != -1) {
     switch (c) {
-    case OPT_URL: a->url = optarg; break;
-    case OPT_LOGSTORE: a->logstore = optarg; break;
-    case OPT_INSTANCE: a->instance = optarg; break;
-    case OPT_REQUEST: a->request_id = optarg; break;
-    case OPT_KIND: a->kind = optarg; break;
-    case 'q': a->text = optarg; break;
-    case 'o': a->out = optarg; break;
-    case OPT_JSON: a->json = true; break;
+    case OPT_URL:
+      a->url = optarg;
+      break;
+    case OPT_LOGSTORE:
+      a->logstore = optarg;
+      break;
+    case OPT_INSTANCE:
+      a->instance = optarg;
+      break;
+    case OPT_REQUEST:
+      a->request_id = optarg;
+      break;
+    case OPT_KIND:
+      a->kind = optarg;
+      break;
+    case 'q':
+      a->text = optarg;
+      break;
+    case 'o':
+      a->out = optarg;
+      break;
+    case OPT_JSON:
+      a->json = true;
+      break;
     case OPT_FROM:
       if ((rc = query_parse_time(verb, "--from", optarg, &a->from_ns)) != 0)
         return rc;
@@ -188,8 +204,7 @@ static void logs_usage(FILE *out) {
           COMMON_HELP);
 }
 
-static const char *field_of(const json_value *fields,
-                            const char *const *keys) {
+static const char *field_of(const json_value *fields, const char *const *keys) {
   for (; *keys; keys++) {
     const char *v = json_str_of(json_get(fields, *keys));
     if (v && *v)
@@ -201,7 +216,7 @@ static const char *field_of(const json_value *fields,
 static void print_log(const json_value *r) {
   static const char *const LEVEL[] = {"level", "severity", "severity_text",
                                       "log.level", NULL};
-  static const char *const MESSAGE[] = {"message", "msg", "body",
+  static const char *const MESSAGE[] = {"message", "msg",     "body",
                                         "content", "summary", NULL};
   const json_value *fields = json_get(r, "fields");
   char when[64], line[4096];

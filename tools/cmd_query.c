@@ -50,8 +50,7 @@ void query_param(query_url *q, const char *key, const char *value) {
     return;
   char *esc = curl_easy_escape(NULL, value, 0);
   if (esc == NULL ||
-      fnp_buf_printf(&q->buf, "%s%s=%s", q->n_params ? "&" : "?", key, esc) <
-          0)
+      fnp_buf_printf(&q->buf, "%s%s=%s", q->n_params ? "&" : "?", key, esc) < 0)
     q->bad = true; /* query_get refuses it */
   q->n_params++;
   curl_free(esc);
@@ -196,10 +195,10 @@ void query_format_time(const char *ns_text, char *out, size_t cap) {
 
 struct json_value {
   json_type type;
-  char *text;          /* strings (decoded) and numbers (as written) */
-  char *key;           /* set for object members */
-  json_value *child;   /* first element or member */
-  json_value *next;    /* next sibling */
+  char *text;        /* strings (decoded) and numbers (as written) */
+  char *key;         /* set for object members */
+  json_value *child; /* first element or member */
+  json_value *next;  /* next sibling */
 };
 
 typedef struct jparser {
@@ -259,12 +258,26 @@ static int parse_string(jparser *j, char **out) {
     char c = j->p[1], lit = 0;
     j->p += 2;
     switch (c) {
-    case 'n': lit = '\n'; break;
-    case 't': lit = '\t'; break;
-    case 'r': lit = '\r'; break;
-    case 'b': lit = '\b'; break;
-    case 'f': lit = '\f'; break;
-    case '"': case '\\': case '/': lit = c; break;
+    case 'n':
+      lit = '\n';
+      break;
+    case 't':
+      lit = '\t';
+      break;
+    case 'r':
+      lit = '\r';
+      break;
+    case 'b':
+      lit = '\b';
+      break;
+    case 'f':
+      lit = '\f';
+      break;
+    case '"':
+    case '\\':
+    case '/':
+      lit = c;
+      break;
     case 'u': {
       unsigned cp, lo;
       if (j->end - j->p < 4 || hex4(j->p, &cp) < 0) {
@@ -431,6 +444,4 @@ const char *json_str_of(const json_value *v) {
                                                                  : NULL;
 }
 
-json_type json_type_of(const json_value *v) {
-  return v ? v->type : JSON_NULL;
-}
+json_type json_type_of(const json_value *v) { return v ? v->type : JSON_NULL; }

@@ -69,8 +69,10 @@ int main(int argc, char **argv) {
   char path[3][256] = {"", "", ""}, report[2048], summary[256];
   for (int k = 0; k < 3; k++)
     if (strstr(kinds, KINDS[k]))
-      snprintf(path[k], sizeof path[k], "/tmp/fnprof-d/fnprof-4242-spike-%s-%s"
-               ".pb.gz", KINDS[k], cycle);
+      snprintf(path[k], sizeof path[k],
+               "/tmp/fnprof-d/fnprof-4242-spike-%s-%s"
+               ".pb.gz",
+               KINDS[k], cycle);
   snprintf(summary, sizeof summary,
            "heap spike at cycle %s: 1.0 MiB -> 24.0 MiB; grew most "
            "(+23.0 MiB): build_cache <- main",
