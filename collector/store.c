@@ -8,7 +8,10 @@
  *           last_metric_id)      index: received_ns
  *   logs(id, batch_id -> batches.id, time_ns, instance, request_id,
  *        instance_key, request_key, fields JSON)
- *        indexes: time_ns; (instance_key, time_ns); request_key
+ *        indexes: time_ns; (instance_key, time_ns)
+ *   batch_requests(batch_id, first_log_id, last_log_id, bloom BLOB)
+ *        a Bloom filter of the batch's request keys (store_bloom.c), in
+ *        place of an index on request_key (dropped from older databases)
  *   metrics(id, batch_id, time_ns, name, unit, value, instance, attrs JSON)
  *                            index: (name, time_ns)
  *   profiles(id, sha256 UNIQUE, received_ns, time_ns, project, instance,
@@ -27,9 +30,10 @@
  * batch_id index, which would cost every insert.
  * Instance and request id are lifted out of the fields ("instance",
  * "request_id"/"requestId", or the batch tag "instance") so they index.
- * The indexes are on 64-bit hashes of them (store__key): integer entries
- * are a quarter the size of the strings, which made ingest ~25% cheaper;
- * queries match the hash through the index, then the string.
+ * The instance index is on a 64-bit hash of it (store__key): integer
+ * entries are a quarter the size of the strings, which made ingest ~25%
+ * cheaper; queries match the hash through the index, then the string.
+ * Request ids go into the batch's Bloom filter instead (store_bloom.c).
  */
 #include "store_internal.h"
 
@@ -57,7 +61,9 @@ static const char *const SCHEMA =
     "CREATE INDEX IF NOT EXISTS logs_time ON logs(time_ns);"
     "CREATE INDEX IF NOT EXISTS logs_instance"
     " ON logs(instance_key, time_ns);"
-    "CREATE INDEX IF NOT EXISTS logs_request ON logs(request_key);"
+    "CREATE TABLE IF NOT EXISTS batch_requests("
+    " batch_id INTEGER PRIMARY KEY, first_log_id INTEGER NOT NULL,"
+    " last_log_id INTEGER NOT NULL, bloom BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS metrics("
     " id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL,"
     " time_ns INTEGER NOT NULL, name TEXT NOT NULL, unit TEXT NOT NULL,"
@@ -92,6 +98,8 @@ static const char *const STMTS[STMT_COUNT] = {
     [STMT_ADD_METRIC] = "INSERT INTO metrics(batch_id, time_ns, name, unit,"
                         " value, instance, attrs)"
                         " VALUES (?1,?2,?3,?4,?5,?6,?7)",
+    [STMT_ADD_BLOOM] = "INSERT INTO batch_requests(batch_id, first_log_id,"
+                       " last_log_id, bloom) VALUES (?1,?2,?3,?4)",
     [STMT_ADD_MARK] = "INSERT INTO log_marks(log_id, mark, instance_key,"
                       " time_ns) VALUES (?1,?2,?3,?4)",
 };
@@ -153,7 +161,8 @@ int store_open(const char *path, const store_opts *o, store **out,
     rc = store__sqlite_fail(s, err, "schema");
     goto fail;
   }
-  if ((rc = prepare_all(s, err)) < 0)
+  if ((rc = store__bloom_register(s, err)) < 0 ||
+      (rc = store__bloom_migrate(s, err)) < 0 || (rc = prepare_all(s, err)) < 0)
     goto fail;
   *out = s;
   return 0;
@@ -169,6 +178,7 @@ void store_close(store *s) {
     sqlite3_finalize(s->st[i]);
   sqlite3_close(s->db);
   fnp_buf_destroy(&s->scratch);
+  free(s->req_keys);
   free(s);
 }
 
@@ -253,7 +263,8 @@ int store_begin(store *s, const store_batch *b, bool *duplicate,
   }
   s->in_batch = true;
   s->n_records = 0;
-  s->last_log_id = s->last_metric_id = 0;
+  s->last_log_id = s->last_metric_id = s->first_log_id = 0;
+  s->n_req_keys = 0;
   if ((rc = insert_batch(s, b, err)) < 0)
     store_rollback(s);
   return rc;
@@ -314,6 +325,10 @@ int store_add_log(store *s, int64_t time_ns, const export_field *f, size_t n,
   rc = step_done(s, STMT_ADD_LOG, err, "insert log");
   s->n_records += rc == 0;
   s->last_log_id = sqlite3_last_insert_rowid(s->db);
+  if (s->first_log_id == 0)
+    s->first_log_id = s->last_log_id;
+  if (rc == 0 && req && (rc = store__bloom_add(s, store__key(req))) < 0)
+    return fnp_fail(err, rc, "store: request ids: %s", fnp_strerror(rc));
   const char *mark = rc == 0 ? mark_of(f, n) : NULL;
   return mark ? add_mark(s, mark, inst, time_ns, err) : rc;
 }
@@ -368,6 +383,7 @@ int store_commit(store *s, fnp_error *err) {
   if (s->last_metric_id)
     sqlite3_bind_int64(st, 4, s->last_metric_id);
   int rc = step_done(s, STMT_COUNT_BATCH, err, "count batch");
+  rc = rc ? rc : store__bloom_flush(s, err);
   rc = rc ? rc : step_done(s, STMT_COMMIT, err, "commit");
   if (rc < 0) {
     store_rollback(s);

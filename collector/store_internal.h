@@ -18,6 +18,7 @@ enum {
   STMT_ADD_LOG,
   STMT_ADD_METRIC,
   STMT_ADD_MARK,
+  STMT_ADD_BLOOM,
   STMT_COUNT
 };
 
@@ -29,13 +30,24 @@ struct store {
   int64_t batch_id;
   int64_t n_records;
   int64_t last_log_id, last_metric_id; /* of the open batch */
-  const char *tag_instance;            /* borrowed from the open batch's tags */
-  fnp_buf scratch;                     /* JSON of one record's fields */
+  int64_t first_log_id;                /* of the open batch; 0: none yet */
+  int64_t *req_keys;                   /* the open batch's request keys */
+  size_t n_req_keys, cap_req_keys;
+  const char *tag_instance; /* borrowed from the open batch's tags */
+  fnp_buf scratch;          /* JSON of one record's fields */
   uint64_t rollback_failures;
 };
 
 /* The 64-bit key indexed in place of an instance or request id string. */
 int64_t store__key(const char *s);
+
+/* store_bloom.c: per-batch request-id filters. add: during a batch;
+ * flush: before its commit (writes the batch_requests row, if any keys);
+ * register: the fnprof_bloom_has SQL function; migrate: at open. */
+int store__bloom_add(store *s, int64_t key);
+int store__bloom_flush(store *s, fnp_error *err);
+int store__bloom_register(store *s, fnp_error *err);
+int store__bloom_migrate(store *s, fnp_error *err);
 
 /* Fills err from SQLite's last error on s->db; returns the code. */
 int store__sqlite_fail(store *s, fnp_error *err, const char *what);

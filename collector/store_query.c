@@ -128,12 +128,21 @@ int store_query_logs(store *s, const store_query *q, fnp_buf *json,
   sqlb b = {0};
   char like[1100];
   add_sql(&b, "SELECT l.id, l.time_ns, b.project, b.logstore, b.topic,"
-              " b.source, l.instance, l.request_id, l.fields, b.tags"
-              " FROM logs l JOIN batches b ON b.id = l.batch_id WHERE 1");
+              " b.source, l.instance, l.request_id, l.fields, b.tags");
+  if (q->request_id && *q->request_id) {
+    /* The batches whose filter may hold it, then their rows by id range:
+     * CROSS JOIN keeps SQLite from driving the join from logs, NOT INDEXED
+     * from an instance-index or automatic-index search per batch. */
+    add_sql(&b, " FROM batch_requests k CROSS JOIN logs l NOT INDEXED"
+                " ON l.id BETWEEN k.first_log_id AND k.last_log_id"
+                " JOIN batches b ON b.id = l.batch_id WHERE 1");
+    where_num(&b, " AND fnprof_bloom_has(k.bloom, ?)",
+              store__key(q->request_id));
+  } else {
+    add_sql(&b, " FROM logs l JOIN batches b ON b.id = l.batch_id WHERE 1");
+  }
   where_text(&b, " AND b.project = ?", q->project);
   where_text(&b, " AND b.logstore = ?", q->logstore);
-  if (q->request_id && *q->request_id)
-    where_num(&b, " AND l.request_key = ?", store__key(q->request_id));
   where_text(&b, " AND l.request_id = ?", q->request_id);
   if (q->instance && *q->instance)
     where_num(&b, " AND l.instance_key = ?", store__key(q->instance));
@@ -261,11 +270,14 @@ int store_query_spikes(store *s, const store_query *q, fnp_buf *json,
   snprintf(tail, sizeof tail, " ORDER BY m.time_ns, m.log_id LIMIT %d)",
            limit_of(q));
   add_sql(&b, tail);
-  add_sql(&b, " SELECT s.id, s.time_ns, s.instance, s.request_id, s.summary,"
-              " s.report_text, s.report, s.fields, " SPIKE_PROFILE_ID(
-                  "before_profile") ", " SPIKE_PROFILE_ID("after_profile") ", "
-                  SPIKE_PROFILE_ID("diff_profile") " FROM s"
-                                                   " ORDER BY s.time_ns, s.id");
+  add_sql(
+      &b,
+      " SELECT s.id, s.time_ns, s.instance, s.request_id, s.summary,"
+      " s.report_text, s.report, s.fields, " SPIKE_PROFILE_ID("before_profile") ", " SPIKE_PROFILE_ID(
+          "after_profile") ", " SPIKE_PROFILE_ID("diff_profile") " FROM s"
+                                                                 " ORDER BY "
+                                                                 "s.time_ns, "
+                                                                 "s.id");
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, b.sql, -1, &st, NULL) != SQLITE_OK)
     return store__sqlite_fail(s, err, "spikes query");

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 static char db[64];
 
@@ -99,6 +100,110 @@ static void batches_dedupe_query(void **state) {
   store_close(s);
 }
 
+static int count_of(const char *j) {
+  const char *c = strstr(j, "\"count\":");
+  assert_non_null(c);
+  return atoi(c + 8);
+}
+
+static int count_request(store *s, const char *req, const char *inst) {
+  store_query q = {.request_id = req, .instance = inst, .limit = 10000};
+  char *j = query(s, &q);
+  int n = count_of(j);
+  free(j);
+  return n;
+}
+
+/* Request ids are found through per-batch Bloom filters (store_bloom.c):
+ * every id in every batch, an id spread over several batches, none that
+ * was never stored (false positives only cost a batch read, never a
+ * wrong row), and with other filters combined. */
+static void request_ids(void **state) {
+  (void)state;
+  enum { BATCHES = 30, PER_BATCH = 300 };
+  store *s;
+  fnp_error err = {0};
+  assert_int_equal(store_open(db, NULL, &s, NULL), 0);
+  for (int b = 0; b < BATCHES; b++) {
+    store_batch sb = {.kind = "sls", .project = "p", .logstore = "ls"};
+    bool dup;
+    assert_int_equal(store_begin(s, &sb, &dup, &err), 0);
+    for (int i = 0; i < PER_BATCH; i++) {
+      char req[32];
+      snprintf(req, sizeof req, "req-%d-%d", b, i);
+      export_field f[] = {{"request_id", i == 7 ? "shared" : req},
+                          {"instance", b % 2 ? "odd" : "even"}};
+      assert_int_equal(store_add_log(s, b * 1000 + i, f, 2, &err), 0);
+    }
+    if (b == 5) { /* a batch without request ids gets no filter */
+      export_field f[] = {{"message", "no request"}};
+      assert_int_equal(store_add_log(s, 1, f, 1, &err), 0);
+    }
+    assert_int_equal(store_commit(s, &err), 0);
+  }
+  for (int b = 0; b < BATCHES; b++)
+    for (int i = 0; i < PER_BATCH; i += 37) {
+      char req[32];
+      snprintf(req, sizeof req, "req-%d-%d", b, i);
+      assert_int_equal(count_request(s, req, NULL), i == 7 ? 0 : 1);
+    }
+  for (int i = 0; i < 200; i++) {
+    char req[32];
+    snprintf(req, sizeof req, "absent-%d", i);
+    assert_int_equal(count_request(s, req, NULL), 0);
+  }
+  assert_int_equal(count_request(s, "shared", NULL), BATCHES);
+  assert_int_equal(count_request(s, "shared", "odd"), BATCHES / 2);
+  assert_int_equal(count_request(s, "req-3-5", "even"), 0);
+  store_close(s);
+}
+
+/* A database written before the filters (index logs_request, no
+ * batch_requests) still answers request-id queries after an upgrade, for
+ * its old rows and new ones, and loses the index every insert paid for. */
+static void request_ids_old_database(void **state) {
+  (void)state;
+  sqlite3 *raw;
+  assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(
+          raw,
+          "CREATE TABLE batches(id INTEGER PRIMARY KEY, dedupe_key TEXT UNIQUE,"
+          " kind TEXT NOT NULL, received_ns INTEGER NOT NULL, project TEXT NOT"
+          " NULL, logstore TEXT NOT NULL, topic TEXT NOT NULL, source TEXT NOT"
+          " NULL, tags TEXT NOT NULL, n_records INTEGER NOT NULL DEFAULT 0,"
+          " last_log_id INTEGER, last_metric_id INTEGER);"
+          "CREATE TABLE logs(id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL,"
+          " time_ns INTEGER NOT NULL, instance TEXT, request_id TEXT,"
+          " instance_key INTEGER, request_key INTEGER, fields TEXT NOT NULL);"
+          "CREATE INDEX logs_request ON logs(request_key);"
+          "INSERT INTO batches VALUES (1, NULL, 'sls', 5, 'p', 'ls', '', '',"
+          " '{}', 2, 2, NULL);"
+          "INSERT INTO logs VALUES (1, 1, 5, NULL, 'old-1', NULL, 1, '{}'),"
+          " (2, 1, 6, NULL, 'old-2', NULL, 2, '{}');",
+          NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(raw);
+  store *s;
+  assert_int_equal(store_open(db, NULL, &s, NULL), 0);
+  put_batch(s, NULL, 7, "new-1", false);
+  assert_int_equal(count_request(s, "old-2", NULL), 1);
+  assert_int_equal(count_request(s, "new-1", NULL), 1);
+  assert_int_equal(count_request(s, "old-3", NULL), 0);
+  store_close(s);
+  assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(raw,
+                                      "SELECT count(*) FROM sqlite_master"
+                                      " WHERE name = 'logs_request'",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 0);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+}
+
 static void retention_by_age(void **state) {
   (void)state;
   store_opts o = {.max_age_ms = 1000};
@@ -160,6 +265,9 @@ static void profiles(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(batches_dedupe_query, setup, teardown),
+      cmocka_unit_test_setup_teardown(request_ids, setup, teardown),
+      cmocka_unit_test_setup_teardown(request_ids_old_database, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(retention_by_age, setup, teardown),
       cmocka_unit_test_setup_teardown(profiles, setup, teardown),
   };
