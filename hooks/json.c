@@ -68,11 +68,25 @@ static int escape_byte(fnp_buf *b, unsigned char c) {
   }
 }
 
+/* Printable ASCII other than '"' and '\\': copied as it is. */
+static int plain_byte(unsigned char c) {
+  return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 int sc__json_str(fnp_buf *b, const char *str, size_t n) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0, len;
   int rc = fnp_buf_append(b, "\"", 1);
   while (rc == 0 && i < n) {
+    /* Hot path (every log line at export): whole runs of plain bytes in
+     * one append, not one call per byte. */
+    for (len = 0; i + len < n && plain_byte(s[i + len]); len++)
+      ;
+    if (len > 0) {
+      rc = fnp_buf_append(b, s + i, len);
+      i += len;
+      continue;
+    }
     len = utf8_len(s + i, n - i);
     if (len == 1)
       rc = escape_byte(b, s[i]);
@@ -136,8 +150,19 @@ static int read_str(const char *s, size_t n, size_t *i, fnp_buf *b) {
   static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
   fnp_buf_reset(b);
   while (*i < n && s[*i] != '"') {
-    char c = s[(*i)++];
+    size_t run = 0;
+    char c;
     int rc;
+    while (*i + run < n && s[*i + run] != '"' && s[*i + run] != '\\')
+      run++;
+    if (run > 0) { /* a run without escapes, in one append */
+      rc = fnp_buf_append(b, s + *i, run);
+      *i += run;
+      if (rc < 0)
+        return -1;
+      continue;
+    }
+    c = s[(*i)++];
     if (c != '\\') {
       rc = fnp_buf_append(b, &c, 1);
     } else if (*i < n && s[*i] == 'u') {
