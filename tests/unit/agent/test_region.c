@@ -1,5 +1,6 @@
 /* The owned region: the one-compare ownership test, placement, alignment,
- * usable sizes, reuse of freed slots and spans, the bootstrap pool. */
+ * usable sizes, reuse of freed slots and spans (resident ones first), the
+ * bootstrap pool. */
 #include "internal.h"
 
 #include <setjmp.h>
@@ -14,6 +15,41 @@
 static int setup(void **state) {
   (void)state;
   return agent__region_init();
+}
+
+/* Freed spans over the dirty cap give their pages back; a request takes a
+ * span whose pages are still resident before one that gave them back (no
+ * refaults, and dirty_bytes falls so the next free can stay resident).
+ * Runs first, so no other test's spans count against the cap. */
+static void test_dirty_spans_reused_first(void **state) {
+  (void)state;
+  enum { N = 8 };
+  const size_t size = (size_t)3 << 20; /* a 3.5 MiB span: 4 fit in 16 MiB */
+  const size_t probe = 8192;           /* past the page holding the link */
+  agent__region_set_dirty_cap(0);      /* the 16 MiB minimum */
+  unsigned char *p[N];
+  for (int i = 0; i < N; i++) {
+    p[i] = agent__region_alloc(size, 16);
+    assert_non_null(p[i]);
+    p[i][probe] = 0xab;
+  }
+  for (int i = 0; i < N; i++)
+    agent__region_free(p[i]);
+  int dirty = 0, clean = 0;
+  for (int i = 0; i < N; i++) {
+    p[i] = agent__region_alloc(size, 16);
+    assert_non_null(p[i]);
+    if (p[i][probe] == 0xab) {
+      assert_int_equal(clean, 0); /* no resident span after a returned one */
+      dirty++;
+    } else {
+      assert_int_equal(p[i][probe], 0);
+      clean++;
+    }
+  }
+  assert_true(dirty > 0 && clean > 0); /* the test saw both kinds */
+  for (int i = 0; i < N; i++)
+    agent__region_free(p[i]);
 }
 
 static void test_owned_check(void **state) {
@@ -114,6 +150,7 @@ static void test_boot_pool(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dirty_spans_reused_first),
       cmocka_unit_test(test_owned_check),
       cmocka_unit_test(test_sizes_and_alignment),
       cmocka_unit_test(test_reuse),
