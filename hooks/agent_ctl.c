@@ -349,12 +349,18 @@ static int ask_heap(sc_agent *a, conv *c) {
 /* invocation-end and metrics in one write: the agent answers both without
  * waiting for us in between (the heap it reports is the one it measured
  * at the end of the invocation's cycle). */
-static int ask_end(sc_agent *a, conv *c, const char *request_id) {
+static int end_line(char *line, size_t cap, const char *request_id) {
+  return snprintf(line, cap, "invocation-end %s\nmetrics\n", request_id);
+}
+
+/* The end job's answers; its requests were written by the loop (sent) or
+ * are written here. */
+static int ask_end(sc_agent *a, conv *c, const char *request_id, int sent) {
   char line[AGENT_LINE_MAX], *out;
   size_t len;
-  int n = snprintf(line, sizeof(line), "invocation-end %s\nmetrics\n",
-                   request_id);
-  int rc = conv_write(c, line, (size_t)n);
+  int rc = 0;
+  if (!sent)
+    rc = conv_write(c, line, (size_t)end_line(line, sizeof(line), request_id));
   if (rc == 0)
     rc = conv_answer(c, AGENT_TEXT_MAX_BYTES, &out, &len);
   if (rc == 0) {
@@ -446,7 +452,7 @@ static void run_job(sc_agent *a, sc_agent_job *j) {
         rc = ask_simple(&c, "invocation-start", j->request_id);
       break;
     case SC_AGENT_END:
-      if ((rc = ask_end(a, &c, j->request_id)) == 0)
+      if ((rc = ask_end(a, &c, j->request_id, j->sent)) == 0)
         after = a->heap_last;
       break;
     case SC_AGENT_FREEZE:
@@ -620,7 +626,20 @@ static int ctl_connect(const char *path) {
  * thread connects when it gets to the job, and until then nothing else is
  * connected ahead of it (n_unconnected). */
 static void preconnect(sc_agent *a, sc_agent_job *j) {
+  char line[AGENT_LINE_MAX];
+  int n;
   j->fd = a->n_unconnected == 0 ? ctl_connect(a->sock) : -1;
+  if (j->fd >= 0 && j->kind == SC_AGENT_END) {
+    /* Written now, so the agent answers as soon as it gets to this
+     * connection, without waiting for the thread to wake. A fresh unix
+     * socket takes a short line whole, or not at all. */
+    n = end_line(line, sizeof(line), j->request_id);
+    j->sent = send(j->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n;
+    if (!j->sent) {
+      close(j->fd);
+      j->fd = -1;
+    }
+  }
   if (j->fd < 0) {
     j->fd = -1;
     j->unconnected = 1;

@@ -333,6 +333,7 @@ typedef struct sc_agent_job {
   char *record; /* END: the invocation record without its closing '}' */
   int fd;       /* connected by the loop when queued; -1: the thread does */
   int unconnected; /* counted in sc_agent.n_unconnected */
+  int sent;        /* END: the loop already wrote its requests on fd */
   int64_t deadline_ns;
   uint64_t gen; /* collects: the generation that completes */
 } sc_agent_job;
