@@ -61,7 +61,7 @@ cat > "$tmp/alloc.py" << 'PY'
 import time
 t = time.perf_counter()
 keep = []
-for r in range(8):
+for r in range(16):
     d = {i: ("x" * (i % 300), [i] * (i % 20)) for i in range(30000)}
     keep.append(list(d.values())[::50])
 print(time.perf_counter() - t)
