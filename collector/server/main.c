@@ -111,9 +111,14 @@ static int parse_one(srv *s, cli *c, const char *opt, const char *v,
   return v == NULL ? -1 : parse_value(s, c, opt, v);
 }
 
+/* Returns 1 when --help was asked for (usage printed to stdout). */
 static int parse_args(srv *s, cli *c, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     int used;
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      fputs(USAGE, stdout);
+      return 1;
+    }
     if (parse_one(s, c, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &used) <
         0) {
       /* Never echo the value: it may be a secret. */
@@ -239,8 +244,9 @@ int main(int argc, char **argv) {
   cli c = {.listen = DEFAULT_LISTEN};
   defaults(&s);
   signal(SIGPIPE, SIG_IGN); /* a client that hangs up is not fatal */
-  if (parse_args(&s, &c, argc, argv) < 0)
-    return 2;
+  int parsed = parse_args(&s, &c, argc, argv);
+  if (parsed != 0)
+    return parsed < 0 ? 2 : 0;
   s.base = event_base_new();
   if (s.base == NULL) {
     fprintf(stderr, "fnprof-collector: event_base_new failed\n");
