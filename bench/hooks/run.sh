@@ -11,7 +11,9 @@
 #
 #   bench/hooks/run.sh [BUILD_DIR]    (default build/bench)
 #   ROUNDS=5 SECS=2 REPS=7 FNPROF_JOBS=2 to change the defaults;
-#   SKIP_BUILD=1 to measure BUILD_DIR as it is (while changing the sidecar).
+#   SKIP_BUILD=1 to measure BUILD_DIR as it is (while changing the sidecar);
+#   SIDECAR_BEFORE=PATH adds another fnprof-sidecar binary (say, one built
+#   from an older commit) as "before" and "before+agent", for A/B runs.
 # Installs wrk and nginx (Debian packages) when missing; configures and
 # builds the sidecar, agent and collector in BUILD_DIR; compiles the trivial
 # function (bench/hooks/trivial.c) there.
@@ -90,6 +92,19 @@ P_SCA=$(free_port)
   --instance-id bench-agent -- "$B/bench_trivial" >"$TMP/sca.out" 2>"$TMP/sca.err" &
 PIDS+=($!)
 
+TARGETS=(direct nginx sidecar sidecar+agent)
+if [ -n "${SIDECAR_BEFORE:-}" ]; then
+  P_B=$(free_port)
+  "$SIDECAR_BEFORE" --listen 127.0.0.1 --port "$P_B" --no-agent \
+    -- "$B/bench_trivial" >"$TMP/b.out" 2>"$TMP/b.err" &
+  PIDS+=($!)
+  P_BA=$(free_port)
+  "$SIDECAR_BEFORE" --listen 127.0.0.1 --port "$P_BA" --agent "$AGENT" \
+    -- "$B/bench_trivial" >"$TMP/ba.out" 2>"$TMP/ba.err" &
+  PIDS+=($!)
+  TARGETS+=(before before+agent)
+fi
+
 # nginx: one worker (the sidecar is one event loop too), keep-alive both
 # sides, no access log, everything under TMP, as the current user.
 P_NGX=$(free_port)
@@ -122,15 +137,14 @@ EOF
 "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx/stderr" &
 PIDS+=($!)
 
-for p in "$P_DIRECT" "$P_SC" "$P_SCA" "$P_NGX"; do wait_http "$p"; done
-
-TARGETS=(direct nginx sidecar sidecar+agent)
 port_of() {
   case $1 in
   direct) echo "$P_DIRECT" ;; nginx) echo "$P_NGX" ;;
   sidecar) echo "$P_SC" ;; sidecar+agent) echo "$P_SCA" ;;
+  before) echo "$P_B" ;; before+agent) echo "$P_BA" ;;
   esac
 }
+for t in "${TARGETS[@]}"; do wait_http "$(port_of "$t")"; done
 
 # wrk's report -> "p50_us p99_us rps"
 parse_wrk() {
@@ -200,30 +214,36 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 [ -n "$CPORT" ] || { cat "$TMP/collector.err"; echo "bench: collector did not start" >&2; exit 1; }
-P_FZ=$(free_port)
-FNPROF_ACCESS_KEY_ID=bench FNPROF_ACCESS_KEY_SECRET=bench-secret \
-  "$SIDECAR" --listen 127.0.0.1 --port "$P_FZ" --agent "$AGENT" \
-  --export "sls://127.0.0.1:$CPORT/bench/function" --instance-id bench-freeze \
-  -- "$B/bench_trivial" >"$TMP/fz.out" 2>"$TMP/fz.err" &
-PIDS+=($!)
-wait_http "$P_FZ"
-curl -fs -o /dev/null "http://127.0.0.1:$P_FZ/pre-freeze" # the first export
-: >"$TMP/freeze.txt"
-for i in $(seq "$REPS"); do
-  curl -fs -o /dev/null -H "x-fc-request-id: bench-lines-$i" \
-    "http://127.0.0.1:$P_FZ/lines?n=$LINES"
-  sleep 0.2 # let the function's lines reach the sidecar's buffer
-  t=$(curl -fs -o /dev/null -w '%{http_code} %{time_total}' \
-    "http://127.0.0.1:$P_FZ/pre-freeze")
-  echo "  rep $i: /pre-freeze ${t#* }s (HTTP ${t%% *})"
-  echo "$t" >>"$TMP/freeze.txt"
-done
-python3 - "$TMP/freeze.txt" <<'EOF'
+# freeze_run NAME SIDECAR_BINARY: REPS x (10k lines, then time /pre-freeze)
+freeze_run() {
+  local name=$1 bin=$2 port i t
+  port=$(free_port)
+  FNPROF_ACCESS_KEY_ID=bench FNPROF_ACCESS_KEY_SECRET=bench-secret \
+    "$bin" --listen 127.0.0.1 --port "$port" --agent "$AGENT" \
+    --export "sls://127.0.0.1:$CPORT/bench/function" --instance-id "bench-$name" \
+    -- "$B/bench_trivial" >"$TMP/fz-$name.out" 2>"$TMP/fz-$name.err" &
+  PIDS+=($!)
+  wait_http "$port"
+  curl -fs -o /dev/null "http://127.0.0.1:$port/pre-freeze" # the first export
+  : >"$TMP/freeze-$name.txt"
+  for i in $(seq "$REPS"); do
+    curl -fs -o /dev/null -H "x-fc-request-id: bench-lines-$i" \
+      "http://127.0.0.1:$port/lines?n=$LINES"
+    sleep 0.2 # let the function's lines reach the sidecar's buffer
+    t=$(curl -fs -o /dev/null -w '%{http_code} %{time_total}' \
+      "http://127.0.0.1:$port/pre-freeze")
+    echo "  $name rep $i: /pre-freeze ${t#* }s (HTTP ${t%% *})"
+    echo "$t" >>"$TMP/freeze-$name.txt"
+  done
+  python3 - "$name" "$TMP/freeze-$name.txt" <<'EOF'
 import statistics, sys
-rows = [l.split() for l in open(sys.argv[1])]
+rows = [l.split() for l in open(sys.argv[2])]
 ms = sorted(float(r[1]) * 1000 for r in rows)
 bad = [r for r in rows if r[0] != "200"]
-print("/pre-freeze median %.1f ms (min %.1f, max %.1f, %d reps%s)"
-      % (statistics.median(ms), ms[0], ms[-1], len(ms),
+print("%s: /pre-freeze median %.1f ms (min %.1f, max %.1f, %d reps%s)"
+      % (sys.argv[1], statistics.median(ms), ms[0], ms[-1], len(ms),
          ", %d not 200" % len(bad) if bad else ""))
 EOF
+}
+freeze_run sidecar "$SIDECAR"
+if [ -n "${SIDECAR_BEFORE:-}" ]; then freeze_run before "$SIDECAR_BEFORE"; fi
