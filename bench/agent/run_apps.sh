@@ -12,8 +12,9 @@
 # fnprof sits above it; jemalloc's own profiling is MALLOC_CONF. tcmalloc
 # is not preloaded into it (redis also calls jemalloc's mallctl, which
 # would then describe a heap it does not serve).
-# (C): python3 with glibc ("plain"), fnprof, jemalloc plain and profiling,
-# tcmalloc sampling, heaptrack.
+# (C): python3 (Debian's /usr/bin/python3, or PYTHON) with glibc
+# ("plain"), fnprof, jemalloc plain and profiling, tcmalloc sampling,
+# heaptrack.
 # Usage: bench/agent/run_apps.sh BUILD_DIR [ROUNDS]
 set -eu
 build=${1:?build dir}
@@ -29,6 +30,12 @@ need redis-tools /usr/bin/redis-benchmark || true
 need libjemalloc2 "$je" || true
 need libgoogle-perftools4 "$tc" || true
 need heaptrack "$ht" || true
+# The interpreter itself: a python3 found first on PATH may be a wrapper
+# (pyenv's shim is a bash script that runs more processes), which every
+# preload would then be loaded into and measured with.
+need python3 /usr/bin/python3 || true
+python=${PYTHON:-/usr/bin/python3}
+[ -x "$python" ] || python=$(python3 -c 'import sys; print(sys.executable)')
 requests=${REQUESTS:-30000} # per test (SET, GET)
 
 # redis NAME ENV... [-- PREFIX...]: one bounded run; appends SET+GET
@@ -74,7 +81,7 @@ py() {
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs="$envs $1"; shift; done
   [ $# -gt 0 ] && shift
   rm -f "$tmp/cpu1"
-  "$cpu" "$tmp/cpu1" env $envs FNPROF_CONTROL=off "$@" python3 "$tmp/alloc.py" \
+  "$cpu" "$tmp/cpu1" env $envs FNPROF_CONTROL=off "$@" "$python" "$tmp/alloc.py" \
     2>> "$tmp/stderr" | { grep -E '^[0-9.]+$' || true; } >> "$tmp/py-$name"
   cat "$tmp/cpu1" >> "$tmp/py-$name.cpu"
   rm -f "$tmp"/ht.*
