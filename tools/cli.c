@@ -86,6 +86,30 @@ int cli_load(const char *verb, const char *path, bool symbolize,
   return CLI_EXIT_OK;
 }
 
+int cli_load_merged(const char *verb, char *const paths[], size_t n,
+                    bool symbolize, pprof_profile **out) {
+  if (n == 1)
+    return cli_load(verb, paths[0], symbolize, out);
+  pprof_profile **in = calloc(n, sizeof *in);
+  if (in == NULL)
+    return cli_fail(verb, CLI_EXIT_ERROR, "out of memory");
+  int rc = CLI_EXIT_OK;
+  size_t loaded = 0;
+  for (; loaded < n && rc == CLI_EXIT_OK; loaded++)
+    rc = cli_load(verb, paths[loaded], symbolize, &in[loaded]);
+  if (rc == CLI_EXIT_OK) {
+    fnp_error err = {0};
+    int mrc = pprof_merge((const pprof_profile *const *)in, n, out, &err);
+    if (mrc < 0)
+      rc = cli_fail(verb, CLI_EXIT_ERROR, "merging %zu profiles: %s", n,
+                    err.msg[0] ? err.msg : fnp_strerror(mrc));
+  }
+  for (size_t i = 0; i < loaded; i++)
+    pprof_profile_free(in[i]);
+  free(in);
+  return rc;
+}
+
 int cli_sample_index(const char *verb, const pprof_profile *p, const char *type,
                      int *index) {
   int i = pprof_sample_type_index(p, type);

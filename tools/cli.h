@@ -42,6 +42,12 @@ int cli_parse_count(const char *verb, const char *opt, const char *s,
 int cli_load(const char *verb, const char *path, bool symbolize,
              pprof_profile **out);
 
+/* cli_load for each of paths[0..n), merged into one profile (pprof_merge:
+ * same sample types required) when n > 1, as go tool pprof does with
+ * several inputs. */
+int cli_load_merged(const char *verb, char *const paths[], size_t n,
+                    bool symbolize, pprof_profile **out);
+
 /* The index of sample type `type` (NULL: the profile's default). Unknown
  * types are a usage error that lists the ones the profile has. */
 int cli_sample_index(const char *verb, const pprof_profile *p, const char *type,

@@ -16,15 +16,18 @@ typedef struct top_args {
   pprof_sort sort;
   bool json;
   bool symbolize;
-  const char *path;
+  const char *path;   /* the first PROFILE */
+  char *const *paths; /* all of them, merged */
+  size_t n_paths;
 } top_args;
 
 static void top_usage(FILE *out) {
   fprintf(out,
-          "usage: fnprof top [options] PROFILE\n\n"
+          "usage: fnprof top [options] PROFILE...\n\n"
           "Functions by flat value (the function itself allocated) or\n"
           "cumulative value (it or its callees did), like go tool pprof "
-          "-top.\n\n"
+          "-top.\n"
+          "Several PROFILEs of one kind are merged first, as pprof does.\n\n"
           "  -n, --nodes N          rows to show (default %d, 0 = all)\n"
           "  -t, --sample-type T    inuse_space, alloc_space, ... (default: "
           "the\n"
@@ -78,10 +81,12 @@ static int top_parse(int argc, char **argv, top_args *a) {
       return cli_bad_option("top", c, argv);
     }
   }
-  if (argc - optind != 1)
+  if (argc - optind < 1)
     return cli_fail("top", CLI_EXIT_USAGE,
-                    "want exactly one PROFILE (see fnprof top --help)");
+                    "want a PROFILE (see fnprof top --help)");
   a->path = argv[optind];
+  a->paths = argv + optind;
+  a->n_paths = (size_t)(argc - optind);
   return -1;
 }
 
@@ -99,8 +104,11 @@ static void top_text(const pprof_profile *p, int idx, const top_args *a,
   cli_format_value(p, idx, shown_flat, false, v1, sizeof v1);
   cli_format_value(p, idx, total, false, v2, sizeof v2);
   cli_format_percent(shown_flat, total, p1, sizeof p1);
-  printf("File: %s\nType: %s\n", a->path,
-         pprof_str(p, p->sample_type[idx].type));
+  if (a->n_paths > 1)
+    printf("File: %s (and %zu more, merged)\n", a->path, a->n_paths - 1);
+  else
+    printf("File: %s\n", a->path);
+  printf("Type: %s\n", pprof_str(p, p->sample_type[idx].type));
   printf("Showing nodes accounting for %s, %s of %s total\n", v1, p1, v2);
   if (shown < n)
     printf("Showing top %zu nodes out of %zu\n", shown, n);
@@ -164,7 +172,7 @@ int cmd_top(int argc, char **argv) {
   if (rc >= 0)
     return rc;
   pprof_profile *p = NULL;
-  if ((rc = cli_load("top", a.path, a.symbolize, &p)) != 0)
+  if ((rc = cli_load_merged("top", a.paths, a.n_paths, a.symbolize, &p)) != 0)
     return rc;
   int idx;
   pprof_top_entry *e = NULL;

@@ -68,8 +68,8 @@ echo "ok prefixes of a $size-byte raw profile"
 # Usage errors: status 2.
 check 2 '^usage: fnprof' "$FNPROF"
 check 2 "^fnprof: unknown verb 'nope'" "$FNPROF" nope
-check 2 '^fnprof top: want exactly one PROFILE' "$FNPROF" top
-check 2 '^fnprof top: want exactly one PROFILE' "$FNPROF" top a b
+check 2 '^fnprof top: want a PROFILE' "$FNPROF" top
+check 1 '^fnprof top: a: ' "$FNPROF" top a b
 check 2 "^fnprof top: unknown option '--bogus'" "$FNPROF" top --bogus good.pb.gz
 check 2 "^fnprof top: unknown option '-x'" "$FNPROF" top -x good.pb.gz
 check 2 "^fnprof top: option '-n' needs a value" "$FNPROF" top good.pb.gz -n

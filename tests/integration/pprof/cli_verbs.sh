@@ -37,6 +37,15 @@ sed -n '5p' top.txt | grep -qE '^ +14\.25MB +[0-9.]+% .* alloc_buffer$' ||
 "$FNPROF" top -n 2 base.pb.gz | grep -q '^Showing top 2 nodes out of 10$' ||
   fail "top -n 2: no 'Showing top' line"
 [ "$("$FNPROF" top -n 2 base.pb.gz | wc -l)" -eq 7 ] || fail "top -n 2 rows"
+# Several PROFILEs are merged first: the same profile twice doubles every
+# total (15.91MB -> 31.8xMB) and keeps the rows.
+"$FNPROF" top base.pb.gz base.pb.gz >top2.txt
+grep -q '^File: base.pb.gz (and 1 more, merged)$' top2.txt ||
+  fail "top of two: $(head -1 top2.txt)"
+grep -qE '^Showing nodes accounting for .* of 31\.8[0-9]MB total$' top2.txt ||
+  fail "top of two: header: $(grep Showing top2.txt)"
+sed -n '5p' top2.txt | grep -qE '^ +28\.50MB +[0-9.]+% .* alloc_buffer$' ||
+  fail "top of two: first row is '$(sed -n 5p top2.txt)'"
 echo "ok top text"
 
 # top --json: exact values, escaping, --cum, counts for count types.
