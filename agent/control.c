@@ -17,7 +17,9 @@
  *     invocation-end <id>       payload: the new cycle number
  *     spikes                    payload: JSON array of pending reports
  *     shutdown                  payload: empty; the socket closes after it
- * Several requests may share a connection; the connection ends at EOF.
+ * Several requests may share a connection, and may be written at once
+ * (pipelined): each is answered in order. The connection ends at EOF, or
+ * at a line longer than the limit.
  */
 #include "internal.h"
 
@@ -29,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -36,6 +39,10 @@
 #define CTL_IO_TIMEOUT_S 2
 #define REQ_TABLE_MAX 1024
 #define REQ_ID_MAX 128
+/* Connections the kernel queues while the thread serves one: every
+ * invocation's sidecar job connects ahead of time (hooks/agent_ctl.c), so
+ * a burst of them must not find the backlog full. */
+#define CTL_BACKLOG SOMAXCONN
 
 /* Serializes requests (API and socket) against each other. */
 pthread_mutex_t agent__ctl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -113,7 +120,7 @@ int agent__control_open(void) {
    * following a symlink someone may have put in its place since bind. */
   if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
       fchmodat(AT_FDCWD, sa.sun_path, 0600, AT_SYMLINK_NOFOLLOW) != 0 ||
-      listen(fd, 8) != 0) {
+      listen(fd, CTL_BACKLOG) != 0) {
     int e = errno;
     close(fd);
     return ctl_error = -e;
@@ -190,64 +197,94 @@ int agent__control_request(const char *line, char **out, size_t *len) {
   return rc;
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+/* Sends every iovec whole, advancing past partial writes; a client that
+ * is gone gives -1, not SIGPIPE. */
+static int send_all(int fd, struct iovec *iov, int n_iov) {
+  while (n_iov > 0) {
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+    ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR)
       continue;
     if (w <= 0)
       return -1;
-    p += w;
-    n -= (size_t)w;
+    size_t k = (size_t)w;
+    for (; n_iov > 0 && k >= iov->iov_len; iov++, n_iov--)
+      k -= iov->iov_len;
+    if (n_iov > 0) {
+      iov->iov_base = (char *)iov->iov_base + k;
+      iov->iov_len -= k;
+    }
   }
   return 0;
 }
 
-/* Reads one line (without "\n") into line; -1 at EOF, error or overlong. */
-static int read_line(int fd, char *line, size_t cap) {
-  size_t n = 0;
+/* One accepted connection and the bytes read past the current request
+ * (pipelined requests). A whole request line, "\n" included, fits buf, so
+ * buf full without a "\n" means the line is over the limit. */
+typedef struct ctl_conn {
+  int fd;
+  size_t pos, len; /* unread bytes: buf[pos..len) */
+  char buf[CTL_LINE_MAX];
+} ctl_conn;
+
+/* Reads one line (without "\n", nor a "\r" before it) into line, which
+ * has room for CTL_LINE_MAX bytes; -1 at EOF, error or a line of more than
+ * CTL_LINE_MAX - 1 bytes. */
+static int read_line(ctl_conn *c, char *line) {
   for (;;) {
-    char ch;
-    ssize_t r = recv(fd, &ch, 1, 0);
+    char *nl = memchr(c->buf + c->pos, '\n', c->len - c->pos);
+    if (nl) {
+      size_t n = (size_t)(nl - (c->buf + c->pos));
+      memcpy(line, c->buf + c->pos, n);
+      c->pos += n + 1;
+      if (n > 0 && line[n - 1] == '\r')
+        n--;
+      line[n] = '\0';
+      return 0;
+    }
+    if (c->pos > 0) { /* keep the partial line at the start */
+      memmove(c->buf, c->buf + c->pos, c->len - c->pos);
+      c->len -= c->pos;
+      c->pos = 0;
+    }
+    if (c->len == sizeof(c->buf))
+      return -1;
+    ssize_t r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
     if (r < 0 && errno == EINTR)
       continue;
     if (r <= 0)
       return -1;
-    if (ch == '\n')
-      break;
-    if (n + 1 >= cap)
-      return -1;
-    line[n++] = ch;
+    c->len += (size_t)r;
   }
-  if (n > 0 && line[n - 1] == '\r')
-    n--;
-  line[n] = '\0';
-  return 0;
 }
 
 void agent__control_serve_one(void) {
-  int fd = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
-  if (fd < 0)
+  ctl_conn c = {.fd = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC)};
+  if (c.fd < 0)
     return;
+  /* Per connection: a unix socket accepted does not inherit the listening
+   * socket's timeouts (Linux creates it afresh at connect). */
   struct timeval tv = {.tv_sec = CTL_IO_TIMEOUT_S};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   char line[CTL_LINE_MAX];
   bool stop = false;
-  while (!stop && read_line(fd, line, sizeof(line)) == 0) {
+  while (!stop && read_line(&c, line) == 0) {
     char *out;
     size_t len;
     int rc = agent__control_request(line, &out, &len);
     char hdr[48];
     int h = snprintf(hdr, sizeof(hdr), "%s %zu\n", rc == 0 ? "ok" : "err",
                      out ? len : 0);
-    if (write_all(fd, hdr, (size_t)h) != 0 ||
-        (out && len && write_all(fd, out, len) != 0))
+    /* Header and payload in one call: one syscall, one wakeup for the
+     * client. */
+    struct iovec iov[2] = {{.iov_base = hdr, .iov_len = (size_t)h},
+                           {.iov_base = out, .iov_len = out ? len : 0}};
+    if (send_all(c.fd, iov, out && len ? 2 : 1) != 0)
       stop = true;
     free(out);
     if (strcmp(line, "shutdown") == 0)
       stop = true;
   }
-  close(fd);
+  close(c.fd);
 }

@@ -430,12 +430,9 @@ static int mode_spike(void) {
 #include <sys/stat.h>
 #include <sys/un.h>
 
-/* Sends one request line; returns the payload (malloc'd, NUL-terminated)
- * and whether the header said ok. */
-static char *ctl(int fd, const char *req, int *ok, size_t *len) {
-  char line[300];
-  int n = snprintf(line, sizeof(line), "%s\n", req);
-  CHECK(write(fd, line, (size_t)n) == n);
+/* Reads one answer: the payload (malloc'd, NUL-terminated) and whether the
+ * header said ok. */
+static char *ctl_answer(int fd, int *ok, size_t *len) {
   char hdr[64];
   size_t h = 0;
   while (h < sizeof(hdr) - 1) {
@@ -461,6 +458,20 @@ static char *ctl(int fd, const char *req, int *ok, size_t *len) {
   return p;
 }
 
+/* Sends one request line and reads its answer (ctl_answer). */
+static char *ctl(int fd, const char *req, int *ok, size_t *len) {
+  char line[300];
+  int n = snprintf(line, sizeof(line), "%s\n", req);
+  CHECK(write(fd, line, (size_t)n) == n);
+  return ctl_answer(fd, ok, len);
+}
+
+static int ctl_connect(const struct sockaddr_un *sa) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0);
+  return fd;
+}
+
 NOINLINE void *invocation_work(void) { return malloc(300000); }
 
 static int mode_control(const char *path) {
@@ -469,17 +480,17 @@ static int mode_control(const char *path) {
     usleep(10000); /* the background thread binds it at start-up */
   CHECK(stat(path, &st) == 0);
   CHECK(S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600);
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-  CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+  int fd = ctl_connect(&sa);
   int ok;
   size_t len;
   char *r = ctl(fd, "metrics", &ok, &len);
   CHECK(ok && r[0] == '{' && strstr(r, "\"rate\":1,"));
   free(r);
   r = ctl(fd, "end-cycle", &ok, &len);
-  CHECK(ok && atoi(r) >= 1);
+  unsigned long long cycle_before = strtoull(r, NULL, 10);
+  CHECK(ok && cycle_before >= 1);
   free(r);
   r = ctl(fd, "invocation-start req-42", &ok, &len);
   CHECK(ok && len == 0);
@@ -511,6 +522,25 @@ static int mode_control(const char *path) {
   r = ctl(fd, "spikes", &ok, &len);
   CHECK(ok && strcmp(r, "[]") == 0);
   free(r);
+  /* Pipelined: requests written at once are answered in order. */
+  static const char two[] = "end-cycle\r\nspikes\n";
+  CHECK(write(fd, two, sizeof(two) - 1) == (ssize_t)sizeof(two) - 1);
+  r = ctl_answer(fd, &ok, &len);
+  CHECK(ok && strtoull(r, NULL, 10) > cycle_before);
+  free(r);
+  r = ctl_answer(fd, &ok, &len);
+  CHECK(ok && strcmp(r, "[]") == 0);
+  free(r);
+  /* A line over the 256-byte limit ends its connection, unanswered (the
+   * agent serves one connection at a time: the first is closed before). */
+  close(fd);
+  fd = ctl_connect(&sa);
+  char longline[300];
+  memset(longline, 'x', sizeof(longline));
+  CHECK(write(fd, longline, sizeof(longline)) == (ssize_t)sizeof(longline));
+  CHECK(read(fd, longline, 1) <= 0); /* EOF, or ECONNRESET: unread bytes */
+  close(fd);
+  fd = ctl_connect(&sa);
   r = ctl(fd, "shutdown", &ok, &len);
   CHECK(ok);
   free(r);
