@@ -14,7 +14,11 @@
  *     profile inuse|alloc|final payload: gzip'd pprof heap profile
  *     metrics                   payload: JSON object (fnprof_metrics_json)
  *     invocation-start <id>     payload: empty
- *     invocation-end <id>       payload: the new cycle number
+ *     invocation-end <id>       payload: "<cycle> <live_bytes>": the cycle
+ *                               number the end advanced to and the exact
+ *                               live heap (allocator in-use + owned blocks)
+ *                               recorded then; -1 when the allocator under
+ *                               the agent cannot tell (not glibc)
  *     spikes                    payload: JSON array of pending reports
  *     shutdown                  payload: empty; the socket closes after it
  * Several requests may share a connection, and may be written at once
@@ -43,6 +47,9 @@
  * invocation's sidecar job connects ahead of time (hooks/agent_ctl.c), so
  * a burst of them must not find the backlog full. */
 #define CTL_BACKLOG SOMAXCONN
+/* Cycle records searched for the invocation end's own: it is the newest
+ * unless API callers on other threads ended cycles since. */
+#define CTL_END_SEARCH 8
 
 /* Serializes requests (API and socket) against each other. */
 pthread_mutex_t agent__ctl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -152,8 +159,21 @@ static char *dup_text(const char *s, size_t *len) {
   return o;
 }
 
+/* The cycle the last invocation end advanced to and the exact live heap
+ * it recorded (-1 unknown). The end and this read are not under one lock:
+ * the record is found by its reason, so a cycle another API caller ended
+ * in between is skipped (the pacer cannot: its thread is serving us). */
+static uint64_t invocation_end_rec(int64_t *live) {
+  agent__cycle_rec h[CTL_END_SEARCH];
+  size_t n = agent__cycle_history(h, CTL_END_SEARCH);
+  while (n > 0 && strcmp(h[n - 1].reason, "invocation") != 0)
+    n--;
+  *live = n > 0 ? h[n - 1].exact_live_bytes : -1;
+  return n > 0 ? h[n - 1].cycle : atomic_load(&agent__cycle);
+}
+
 int agent__control_request(const char *line, char **out, size_t *len) {
-  char num[32];
+  char num[48]; /* two 64-bit decimals */
   uint64_t c;
   int rc;
   *out = NULL;
@@ -180,9 +200,13 @@ int agent__control_request(const char *line, char **out, size_t *len) {
     *out = dup_text("", len);
   } else if (strncmp(line, "invocation-end ", 15) == 0) {
     rc = fnprof_invocation_end(line + 15);
-    snprintf(num, sizeof(num), "%llu",
-             (unsigned long long)atomic_load(&agent__cycle));
-    *out = dup_text(num, len);
+    if (rc == 0) { /* else the payload is the error's message */
+      int64_t live;
+      c = invocation_end_rec(&live);
+      snprintf(num, sizeof(num), "%llu %lld", (unsigned long long)c,
+               (long long)live);
+      *out = dup_text(num, len);
+    }
   } else if (strcmp(line, "spikes") == 0) {
     rc = fnprof_spikes_json(out, len);
   } else if (strcmp(line, "shutdown") == 0) {
