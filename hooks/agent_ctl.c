@@ -5,7 +5,8 @@
  * one, the agent's FNPROF_DIR (same directory: spike profiles land there).
  *
  *   invocation start   invocation-start <id>  (first time also: metrics)
- *   invocation end     invocation-end <id>, metrics -> heap after; the
+ *   invocation end     invocation-end <id> -> heap after (its answer;
+ *                      metrics when the agent cannot tell); the
  *                      invocation record gets heap_before/after_bytes
  *   /pre-freeze        end-cycle, metrics, spikes, profile inuse (setting)
  *   /pre-stop          spikes, profile final, profile alloc, metrics
@@ -346,28 +347,34 @@ static int ask_heap(sc_agent *a, conv *c) {
   return rc < 0 ? rc : read_heap(a, c);
 }
 
-/* invocation-end and metrics in one write: the agent answers both without
- * waiting for us in between (the heap it reports is the one it measured
- * at the end of the invocation's cycle). */
+/* The end's request, written by the loop when it connects (preconnect). */
 static int end_line(char *line, size_t cap, const char *request_id) {
-  return snprintf(line, cap, "invocation-end %s\nmetrics\n", request_id);
+  return snprintf(line, cap, "invocation-end %s\n", request_id);
 }
 
-/* The end job's answers; its requests were written by the loop (sent) or
- * are written here. */
+/* The end job's answers; its request was written by the loop (sent) or is
+ * written here. The agent answers "<cycle> <live_bytes>", the heap it
+ * measured at the end of the invocation's cycle; when it cannot tell
+ * (-1: not glibc underneath), or is older and sends the cycle alone,
+ * metrics gives its estimate. */
 static int ask_end(sc_agent *a, conv *c, const char *request_id, int sent) {
   char line[AGENT_LINE_MAX], *out;
+  long long live = -1;
   size_t len;
   int rc = 0;
   if (!sent)
     rc = conv_write(c, line, (size_t)end_line(line, sizeof(line), request_id));
   if (rc == 0)
     rc = conv_answer(c, AGENT_TEXT_MAX_BYTES, &out, &len);
-  if (rc == 0) {
-    free(out);
-    rc = read_heap(a, c);
-  }
-  return rc;
+  if (rc != 0)
+    return rc;
+  if (sscanf(out, "%*s %lld", &live) != 1)
+    live = -1;
+  free(out);
+  if (live < 0)
+    return ask_heap(a, c);
+  a->heap_last = live;
+  return 0;
 }
 
 static int ask_simple(conv *c, const char *cmd, const char *arg) {
