@@ -10,6 +10,14 @@
  * acknowledged stays buffered and a retry timer (which cannot fire while
  * frozen) sends it after the thaw from the same offset: once.
  *
+ * Thaw: the platform says nothing when it thaws an instance, so the first
+ * request after /pre-freeze was answered (an invocation, an HTTP request,
+ * /initialize, or /pre-stop, which a frozen instance cannot receive either)
+ * records it: one {"kind":"instance","event":"thaw"} per freeze, with the
+ * time the request arrived and how long the instance was frozen since the
+ * answer. A repeated /pre-freeze is the same freeze asked again: not a
+ * thaw, and the thaw after it counts from the later answer.
+ *
  * GET /pre-stop: forward, collect the final and alloc profiles and metrics
  * from the agent (within the budget, while the function still lives),
  * SIGTERM the function, SIGKILL after the grace period, read its last
@@ -96,12 +104,34 @@ void sc__flush_retry_arm(sidecar *sc) {
 
 static void freeze_flushed(void *arg, int rc) {
   sidecar *sc = arg;
+  if (sc->hook) /* the answer leaves now: frozen from here on */
+    sc->frozen_at_ns = sc__realtime_ns();
   answer_hook(sc, rc == 0);
   if (rc < 0)
     sc__flush_retry_arm(sc);
 }
 
 static void hook_timer(evutil_socket_t fd, short what, void *arg);
+
+void sc__hook_thawed(sidecar *sc, int64_t now_ns, const char *by) {
+  int64_t frozen = now_ns - sc->frozen_at_ns;
+  char line[512];
+  int n;
+  if (sc->frozen_at_ns == 0)
+    return;
+  sc->frozen_at_ns = 0;
+  n = snprintf(line, sizeof(line),
+               "{\"kind\":\"instance\",\"event\":\"thaw\",\"time_ns\":%lld,"
+               "\"instance\":\"%s\",\"frozen_ns\":%lld,\"freezes\":%llu,"
+               "\"thawed_by\":\"%s\"}",
+               (long long)now_ns, sc->instance_id,
+               (long long)(frozen > 0 ? frozen : 0),
+               (unsigned long long)sc->stats.freezes, by);
+  if (n > 0 && (size_t)n < sizeof(line))
+    sc__records_add(&sc->records, line, (size_t)n);
+  else
+    sc__records_drop(&sc->records);
+}
 
 static int64_t budget_ns(sidecar *sc) {
   return sc->cfg->freeze_budget_ms * 1000000;
@@ -238,6 +268,7 @@ void sc__hook_pre_stop(sidecar *sc, struct evhttp_request *req) {
   if (sc->hook)
     return sc__reply_error(req, 503, "ConcurrentHook",
                            "a lifecycle hook is already running");
+  sc__hook_thawed(sc, sc__realtime_ns(), "pre-stop");
   sc->state = SC_STOPPING; /* new invocations: 503 from here on */
   (void)hook_begin(sc, req, ready, stop_fn_done);
 }

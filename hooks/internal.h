@@ -436,6 +436,7 @@ struct sidecar {
   struct event *hook_ev;  /* its budget or grace timer */
   int hook_fn_status;     /* the function's answer to it, 0: none */
   int64_t hook_deadline_ns; /* monotonic: /pre-freeze answers by then */
+  int64_t frozen_at_ns; /* realtime /pre-freeze was answered; 0: running */
   int64_t last_hwm;
   int64_t retry_ms;
   int exit_code;
@@ -484,6 +485,10 @@ void sc__reply_crash(sc_call *call);
 void sc__hook_pre_freeze(sidecar *sc, struct evhttp_request *req);
 void sc__hook_pre_stop(sidecar *sc, struct evhttp_request *req);
 void sc__flush_retry_arm(sidecar *sc);
+/* A request (by: its kind) arrived at realtime now_ns: if /pre-freeze was
+ * answered since the last one, the instance has been thawed; records it,
+ * once per freeze. */
+void sc__hook_thawed(sidecar *sc, int64_t now_ns, const char *by);
 /* The function exited while /pre-stop was stopping it. */
 void sc__hook_stop_exited(sidecar *sc);
 

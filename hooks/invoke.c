@@ -71,6 +71,12 @@ const char *sc__call_single_id(sidecar *sc) {
   return id;
 }
 
+static const char *call_kind_name(enum sc_kind kind) {
+  return kind == SC_INITIALIZE ? "initialize"
+         : kind == SC_HTTP     ? "http"
+                               : "invoke";
+}
+
 static const char *kind_word(enum sc_kind kind) {
   return kind == SC_INITIALIZE ? "Initialize" : "Invoke";
 }
@@ -80,6 +86,7 @@ void sc__call_start(sc_call *call) {
   int64_t rss = 0, hwm = 0;
   if (call->kind == SC_HOOK)
     return;
+  sc__hook_thawed(sc, call->start_ns, call_kind_name(call->kind));
   if (call->kind == SC_INITIALIZE)
     sc->stats.initializations++;
   else
@@ -110,12 +117,9 @@ static int metrics_record(sc_call *call, int64_t dur_ns) {
       "\"status\":%d,\"error_type\":\"%s\",\"bytes_in\":%zu,"
       "\"bytes_out\":%zu,\"max_rss_bytes\":%lld,\"memory_mb\":%d",
       (long long)call->start_ns, sc->cfg->instance_id, call->request_id,
-      call->kind == SC_INITIALIZE ? "initialize"
-      : call->kind == SC_HTTP     ? "http"
-                                  : "invoke",
-      (long long)dur_ns, call->status,
-      call->error_type ? call->error_type : "", call->bytes_in,
-      call->bytes_out, (long long)call->max_rss, call->memory_mb);
+      call_kind_name(call->kind), (long long)dur_ns, call->status,
+      call->error_type ? call->error_type : "", call->bytes_in, call->bytes_out,
+      (long long)call->max_rss, call->memory_mb);
   if (rc == 0)
     rc = fnp_buf_append(&b, "", 1);
   /* Without its '}': the agent thread adds the heap before/after (or just

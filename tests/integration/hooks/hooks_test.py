@@ -159,29 +159,58 @@ def scenario_freeze_store_down():
 
 def scenario_freeze_thaw_once():
     """Frozen right after /pre-freeze, thawed, more work, frozen again: every
-    record reaches the store exactly once."""
+    record reaches the store exactly once. Each freeze is followed by exactly
+    one thaw record, made by the first request after it (the next round's
+    first invocation, not the /pre-freeze itself), frozen at least as long
+    as the test kept the instance stopped."""
     store = Store()
     store.start("up")
+    rounds, frozen_s = 3, 0.2
     with tempfile.TemporaryDirectory() as tmp:
         sc = start_c(tmp, [store.url()])
         try:
             ids = []
-            for rnd in range(3):
-                for i in range(4):
+            for rnd in range(rounds + 1):
+                for i in range(4 if rnd < rounds else 1):
                     rid = "t%d-%d" % (rnd, i)
                     ids.append(rid)
                     invoke(sc, rid)
+                # The last round's /pre-freeze only flushes the last thaw.
                 st, _, body = sc.request("GET", "/pre-freeze")
                 if st != 200 or not json.loads(body)["flushed"]:
                     fail("pre-freeze with the store up did not flush: %r" % body)
+                if rnd == rounds:
+                    break
                 sc.freeze(True)
-                time.sleep(0.2)
+                time.sleep(frozen_s)
                 sc.freeze(False)
             check_start_end(store.lines, ids)
             check_no_duplicates(store.lines)
-            freezes = [l for l in store.lines if l.get("event") == "pre-freeze"]
-            if len(freezes) != 3:
-                fail("instance records: %d" % len(freezes))
+            order = [l for l in store.lines
+                     if l.get("event") in ("pre-freeze", "thaw")]
+            freezes = [l for l in order if l["event"] == "pre-freeze"]
+            thaws = [l for l in order if l["event"] == "thaw"]
+            if len(freezes) != rounds + 1:
+                fail("pre-freeze records: %d" % len(freezes))
+            if len(thaws) != rounds:
+                fail("thaw records: %d, want %d: %r" % (len(thaws), rounds, thaws))
+            # Exported in turn: pre-freeze, thaw, pre-freeze, thaw, ...
+            want = ["pre-freeze", "thaw"] * rounds + ["pre-freeze"]
+            if [l["event"] for l in order] != want:
+                fail("freeze/thaw order: %r" % [l["event"] for l in order])
+            starts = {l["request_id"]: l["time_ns"] for l in store.lines
+                      if l.get("kind") == "invocation"}
+            for rnd, (fr, th) in enumerate(zip(freezes, thaws)):
+                if th.get("kind") != "instance" or th.get("thawed_by") != "invoke":
+                    fail("thaw record: %r" % th)
+                if th["time_ns"] != starts.get("t%d-0" % (rnd + 1)):
+                    fail("thaw %d at %d, not at the arrival of t%d-0 (%r)" %
+                         (rnd, th["time_ns"], rnd + 1, starts.get("t%d-0" % (rnd + 1))))
+                if not fr["time_ns"] < th["time_ns"] < freezes[rnd + 1]["time_ns"]:
+                    fail("thaw %d not between its pre-freeze and the next" % rnd)
+                if not frozen_s * 1e9 <= th["frozen_ns"] <= th["time_ns"] - fr["time_ns"]:
+                    fail("thaw %d: frozen_ns %d, slept %.1f s, %d ns since pre-freeze" %
+                         (rnd, th["frozen_ns"], frozen_s, th["time_ns"] - fr["time_ns"]))
         finally:
             sc.stop()
 
