@@ -1,7 +1,8 @@
 // One instance on a time axis: live heap per agent cycle (exact and the
 // sampled estimate) and RSS as lines; invocations as bars along the bottom
-// (width = duration); instance events (freeze, stop) as dashed rules; spikes
-// as red markers. Clicks are handed to the caller (logs, spike diff).
+// (width = duration); instance events (freeze, stop) as dashed rules, each
+// thaw as a dotted rule with the frozen span before it shaded; spikes as red
+// markers. Clicks are handed to the caller (logs, spike diff).
 import { select } from "d3-selection";
 import { scaleLinear, scaleTime } from "d3-scale";
 import { line } from "d3-shape";
@@ -40,8 +41,31 @@ export function seriesFrom(metricsRec, invocations) {
   return { cycles, source: "invocations" };
 }
 
+// Each thaw record with the frozen span it ends: from the last pre-freeze
+// before it (after the previous thaw), else from its own frozen_ns.
+export function frozenSpans(events) {
+  const sorted = [...events].sort((a, b) => a.time_ns - b.time_ns);
+  const spans = [];
+  let freezeAt = null;
+  for (const r of sorted) {
+    if (r.fields.event === "pre-freeze") {
+      freezeAt = r.time_ns;
+    } else if (r.fields.event === "thaw") {
+      const frozen = Number(r.fields.frozen_ns);
+      const from = freezeAt !== null ? freezeAt
+        : Number.isFinite(frozen) && frozen > 0 ? r.time_ns - frozen : r.time_ns;
+      spans.push({ rec: r, from_ns: from, to_ns: r.time_ns,
+        frozen_ns: Number.isFinite(frozen) ? frozen : r.time_ns - from });
+      freezeAt = null;
+    }
+  }
+  return spans;
+}
+
 export function drawTimeline(node, legend, data, on) {
-  const { cycles, invocations, events, spikes } = data;
+  const { cycles, invocations, spikes } = data;
+  const events = data.events.filter((r) => r.fields.event !== "thaw");
+  const thaws = frozenSpans(data.events);
   node.textContent = "";
   legend.textContent = "";
   const times = [
@@ -49,6 +73,7 @@ export function drawTimeline(node, legend, data, on) {
     ...invocations.map((r) => r.time_ns),
     ...invocations.map((r) => r.time_ns + Number(r.fields.duration_ns || 0)),
     ...events.map((r) => r.time_ns),
+    ...thaws.flatMap((t) => [t.from_ns, t.to_ns]),
     ...spikes.map((s) => s.time_ns),
   ].filter((t) => t > 0);
   if (!times.length) {
@@ -70,6 +95,26 @@ export function drawTimeline(node, legend, data, on) {
     .call(axisBottom(x).ticks(Math.floor(W / 120)));
   svg.append("g").attr("transform", `translate(${m.left},0)`)
     .call(axisLeft(y).ticks(6).tickFormat((v) => fmtValue(v)));
+
+  // Frozen spans first, so the series draw over the shading.
+  const fz = svg.append("g").selectAll("g").data(thaws).join("g")
+    .attr("class", "thaw-marker")
+    .attr("data-frozen-ns", (t) => t.frozen_ns);
+  fz.append("rect").attr("class", "frozen-span")
+    .attr("x", (t) => x(nsToDate(t.from_ns))).attr("y", m.top)
+    .attr("width", (t) => Math.max(1, x(nsToDate(t.to_ns)) - x(nsToDate(t.from_ns))))
+    .attr("height", H - m.bottom - m.top);
+  fz.append("line")
+    .attr("x1", (t) => x(nsToDate(t.to_ns))).attr("x2", (t) => x(nsToDate(t.to_ns)))
+    .attr("y1", m.top).attr("y2", H - m.bottom);
+  fz.append("text").attr("x", (t) => x(nsToDate(t.to_ns)) + 3).attr("y", m.top + 24)
+    .text("thaw");
+  fz.append("title").text((t) => `frozen ${(t.frozen_ns / 1e6).toFixed(1)} ms, ` +
+    `thawed ${fmtTime(t.to_ns)}` +
+    (t.rec.fields.thawed_by ? ` by ${t.rec.fields.thawed_by}` : ""));
+  if (thaws.length)
+    legend.append(Object.assign(document.createElement("span"),
+      { className: "key s-frozen", textContent: "frozen (pre-freeze → thaw)" }));
 
   for (const s of SERIES) {
     const pts = cycles.filter((c) => c[s.key] !== undefined && c[s.key] >= 0);

@@ -1,11 +1,13 @@
 // node page_test.mjs MODE URL ARTIFACTS CHROMIUM
 //   demo:  after scripts/demo.sh's scenario: the instance is listed, the
-//          timeline has a spike marker, clicking it opens a diff flame graph
-//          whose widest frame by own growth is build_report_cache (measured
-//          from the drawn SVG, not from the page's own label), clicking the
-//          spike's invocation filters the logs to its request id (compared
-//          with /api/logs); malformed and truncated profiles show an error
-//          while the rest of the page stays.
+//          timeline has a spike marker and one thaw marker (frozen span
+//          shaded) per thaw record in the API, clicking the spike opens a
+//          diff flame graph whose widest frame by own growth is
+//          build_report_cache (measured from the drawn SVG, not from the
+//          page's own label), clicking the spike's invocation filters the
+//          logs to its request id (compared with /api/logs); malformed and
+//          truncated profiles show an error while the rest of the page
+//          stays.
 //   big:   100k log lines, 300 profiles, 121 instances: ready within
 //          LOAD_BUDGET_MS, showing pages (with "more" buttons), not all.
 //   empty: an empty store renders, says so, and shows no error.
@@ -92,6 +94,33 @@ async function demo(page) {
   const marker = page.locator("#timeline .spike-marker");
   await marker.first().waitFor({ timeout: TIMEOUT_MS });
   assert.equal(await marker.count(), 1, "one spike marker");
+
+  // Freezes and thaws on the same axis: one thaw marker (a dotted rule with
+  // the frozen span shaded) per thaw record, each ending a pre-freeze.
+  const events = (await getJSON("/api/ui/records?instance=demo-instance&kinds=instance&limit=1000"))
+    .records.sort((a, b) => a.time_ns - b.time_ns);
+  const thawRecs = events.filter((r) => r.fields.event === "thaw");
+  assert.ok(thawRecs.length >= 1, `the demo's freeze was thawed: ${JSON.stringify(events)}`);
+  for (const t of thawRecs) {
+    const before = events.filter((r) => r.time_ns < t.time_ns);
+    assert.equal(before.at(-1)?.fields.event, "pre-freeze", "a thaw follows a pre-freeze");
+  }
+  const thawMarkers = page.locator("#timeline .thaw-marker");
+  assert.equal(await thawMarkers.count(), thawRecs.length, "one thaw marker per thaw record");
+  const drawn = await thawMarkers.evaluateAll((gs) => gs.map((g) => ({
+    frozen: Number(g.dataset.frozenNs),
+    span: Number(g.querySelector("rect.frozen-span").getAttribute("width")),
+    label: g.querySelector("text").textContent })));
+  const byNum = (a, b) => a - b;
+  assert.deepEqual(drawn.map((d) => d.frozen).sort(byNum),
+    thawRecs.map((r) => Number(r.fields.frozen_ns)).sort(byNum), "frozen spans from the records");
+  for (const d of drawn) {
+    assert.equal(d.label, "thaw");
+    assert.ok(d.span >= 1, `frozen span drawn ${d.span} px wide`);
+  }
+  // The thaw is its own marker, not one of the dashed instance events.
+  const dashed = await page.locator("#timeline .event-marker text").allTextContents();
+  assert.ok(!dashed.includes("thaw") && dashed.includes("pre-freeze"), `events: ${dashed}`);
   await page.locator("#timeline").screenshot({ path: join(art, "timeline.png") });
   await marker.first().click({ force: true });
   await page.waitForSelector('#flame-panel[data-state="ready"]', { timeout: TIMEOUT_MS });
