@@ -28,9 +28,9 @@
  * (A) at 2 threads). Only mprotect of fresh address space, when the region
  * grows, still runs under it. Per-class locks or per-thread slot caches
  * were not needed: the list updates themselves are a few nanoseconds at
- * one sample per ~110 operations per thread. Exhaustion makes agent__region_alloc
- * return NULL and the caller drops the sample (counted), never the
- * allocation.
+ * one sample per ~110 operations per thread. Exhaustion makes
+ * agent__region_alloc return NULL and the caller drops the sample (counted),
+ * never the allocation.
  *
  * Leaves to others: what to record (sample.c), whether to sample (the
  * countdown).

@@ -17,7 +17,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static const char *env2(const char *a, const char *b) {

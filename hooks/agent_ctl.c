@@ -18,6 +18,7 @@
  * profiles in the exporter's queue. What is not here: the export itself
  * (export.c) and when collects happen (hooks.c).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -28,7 +29,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -215,8 +215,9 @@ static void add_record(sc_agent *a, fnp_buf *b, int rc) {
 }
 
 static int rec_head(sc_agent *a, fnp_buf *b, const char *kind) {
-  int rc = fnp_buf_printf(b, "{\"kind\":\"%s\",\"time_ns\":%lld,\"instance\":",
-                          kind, (long long)sc__realtime_ns());
+  int rc =
+      fnp_buf_printf(b, "{\"kind\":\"%s\",\"time_ns\":%lld,\"instance\":", kind,
+                     (long long)sc__realtime_ns());
   return rc ? rc : sc__json_str(b, a->instance, strlen(a->instance));
 }
 
@@ -251,8 +252,9 @@ static void profile_out(sc_agent *a, const char *kind, uint8_t *data,
   fnp_buf_init(&b, 2048);
   rc = rec_head(a, &b, "profile");
   if (rc == 0)
-    rc = fnp_buf_printf(&b, ",\"profile_kind\":\"%s\",\"bytes\":%zu,"
-                            "\"profile_time_ns\":%lld,\"source\":",
+    rc = fnp_buf_printf(&b,
+                        ",\"profile_kind\":\"%s\",\"bytes\":%zu,"
+                        "\"profile_time_ns\":%lld,\"source\":",
                         kind, len, (long long)now);
   if (rc == 0)
     rc = sc__json_str(&b, source, strlen(source));
@@ -396,8 +398,9 @@ static void finish_record(sc_agent *a, sc_agent_job *j, int64_t before,
   fnp_buf_init(&b, strlen(j->record) + 256);
   rc = fnp_buf_append(&b, j->record, strlen(j->record));
   if (rc == 0 && after >= 0)
-    rc = fnp_buf_printf(&b, ",\"heap_before_bytes\":%lld,"
-                            "\"heap_after_bytes\":%lld",
+    rc = fnp_buf_printf(&b,
+                        ",\"heap_before_bytes\":%lld,"
+                        "\"heap_after_bytes\":%lld",
                         (long long)before, (long long)after);
   if (rc == 0)
     rc = fnp_buf_append(&b, "}", 1);
@@ -408,16 +411,16 @@ static void finish_record(sc_agent *a, sc_agent_job *j, int64_t before,
 static int run_collect(sc_agent *a, conv *c, enum sc_agent_job_kind kind) {
   static const char *const FREEZE_PROFILES[] = {"inuse"};
   static const char *const STOP_PROFILES[] = {"final", "alloc"};
-  const char *const *profiles = kind == SC_AGENT_STOP ? STOP_PROFILES
-                                                      : FREEZE_PROFILES;
+  const char *const *profiles =
+      kind == SC_AGENT_STOP ? STOP_PROFILES : FREEZE_PROFILES;
   size_t n_prof = kind == SC_AGENT_STOP ? 2 : a->freeze_profile ? 1 : 0;
   char *out, line[64];
   size_t len, i;
   int rc = 0;
   if (kind == SC_AGENT_FREEZE)
     rc = ask_simple(c, "end-cycle", NULL);
-  if (rc == 0 && (rc = conv_ask(c, "spikes", AGENT_TEXT_MAX_BYTES, &out,
-                                &len)) == 0) {
+  if (rc == 0 &&
+      (rc = conv_ask(c, "spikes", AGENT_TEXT_MAX_BYTES, &out, &len)) == 0) {
     spikes_out(a, out, len);
     free(out);
   }
@@ -427,8 +430,8 @@ static int run_collect(sc_agent *a, conv *c, enum sc_agent_job_kind kind) {
     if (rc == 0)
       profile_out(a, profiles[i], (uint8_t *)out, len, "agent");
   }
-  if (rc == 0 && (rc = conv_ask(c, "metrics", AGENT_TEXT_MAX_BYTES, &out,
-                                &len)) == 0) {
+  if (rc == 0 &&
+      (rc = conv_ask(c, "metrics", AGENT_TEXT_MAX_BYTES, &out, &len)) == 0) {
     a->heap_last = metrics_heap(out);
     metrics_record(a, kind == SC_AGENT_STOP ? "pre-stop" : "pre-freeze", out,
                    len);
@@ -812,14 +815,15 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id,
 
 void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
                        int64_t deadline_mono_ns, sc_agent_cb cb, void *arg) {
-  sc_agent_job *j = a->enabled ? job_new(kind, NULL, deadline_mono_ns) : NULL, *q;
+  sc_agent_job *j = a->enabled ? job_new(kind, NULL, deadline_mono_ns) : NULL,
+               *q;
   if (j == NULL)
     return cb(arg); /* no agent (or no memory): nothing to wait for */
   pthread_mutex_lock(&a->lock);
   /* Whatever is queued before it must not outlive the collect's budget. */
   STAILQ_FOREACH(q, &a->jobs, link)
-    if (q->deadline_ns > deadline_mono_ns)
-      q->deadline_ns = deadline_mono_ns;
+  if (q->deadline_ns > deadline_mono_ns)
+    q->deadline_ns = deadline_mono_ns;
   j->gen = ++a->gen_req;
   a->cb = cb;
   a->cb_arg = arg;

@@ -192,8 +192,8 @@ static int make_pipe(int fds[2]) {
 }
 
 int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
-                    const char *control, const char *prof_dir,
-                    int inner_port, fnp_error *err) {
+                    const char *control, const char *prof_dir, int inner_port,
+                    fnp_error *err) {
   int out[2] = {-1, -1}, errp[2] = {-1, -1}, rc;
   char **env = NULL;
   memset(c, 0, sizeof(*c));

@@ -161,9 +161,19 @@ int sidecar_config_from_env(sidecar_config *cfg, char *const *envp,
 }
 
 enum {
-  OPT_PORT = 256, OPT_LISTEN, OPT_EXPORT, OPT_AGENT, OPT_NO_AGENT,
-  OPT_START, OPT_FREEZE, OPT_GRACE, OPT_BUFFER, OPT_INSTANCE, OPT_SPOOL,
-  OPT_FREEZE_PROFILE, OPT_NO_FREEZE_PROFILE
+  OPT_PORT = 256,
+  OPT_LISTEN,
+  OPT_EXPORT,
+  OPT_AGENT,
+  OPT_NO_AGENT,
+  OPT_START,
+  OPT_FREEZE,
+  OPT_GRACE,
+  OPT_BUFFER,
+  OPT_INSTANCE,
+  OPT_SPOOL,
+  OPT_FREEZE_PROFILE,
+  OPT_NO_FREEZE_PROFILE
 };
 
 static const struct option LONG_OPTS[] = {
@@ -224,8 +234,7 @@ int sidecar_config_from_args(sidecar_config *cfg, int argc, char **argv,
    * ours even without `--`. */
   while ((opt = getopt_long(argc, argv, "+", LONG_OPTS, NULL)) != -1) {
     if (opt == '?')
-      return fnp_fail(err, FNP_EUSAGE, "unknown option '%s'",
-                      argv[optind - 1]);
+      return fnp_fail(err, FNP_EUSAGE, "unknown option '%s'", argv[optind - 1]);
     rc = arg_one(cfg, opt, optarg, err);
     if (rc < 0)
       return rc;

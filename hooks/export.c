@@ -28,8 +28,8 @@
 #define EXPORT_BATCH_MAX_BYTES (1u << 20)
 
 static const sc_sink_ops *const SINK_OPS[] = {
-    &sc__sink_lib_sls,     &sc__sink_lib_sls_tls, &sc__sink_lib_otlp,
-    &sc__sink_lib_otlp_tls, &sc__sink_lib_file,   &sc__sink_http};
+    &sc__sink_lib_sls,      &sc__sink_lib_sls_tls, &sc__sink_lib_otlp,
+    &sc__sink_lib_otlp_tls, &sc__sink_lib_file,    &sc__sink_http};
 
 static const sc_sink_ops *sink_ops_for(const char *url) {
   size_t i, n;
@@ -58,8 +58,8 @@ static int sink_catch_up(sc_exporter *x, sc_sink *s, uint64_t end,
       return s->ops->flush(s->ctx, deadline, &err);
     if (from >= end || sc__mono_ns() >= deadline)
       return from >= end ? 0 : -ETIMEDOUT;
-    rc = sc__records_copy(x->records, from, EXPORT_BATCH_MAX_BYTES, &data,
-                          &len);
+    rc =
+        sc__records_copy(x->records, from, EXPORT_BATCH_MAX_BYTES, &data, &len);
     if (rc < 0 || len == 0)
       return rc;
     rc = s->ops->send(s->ctx, data, len, from, deadline, &err);
@@ -227,9 +227,8 @@ static int open_sinks(sc_exporter *x, const sidecar_config *cfg,
   return 0;
 }
 
-int sc__exporter_start(sc_exporter *x, struct event_base *base,
-                       sc_records *r, const sidecar_config *cfg,
-                       fnp_error *err) {
+int sc__exporter_start(sc_exporter *x, struct event_base *base, sc_records *r,
+                       const sidecar_config *cfg, fnp_error *err) {
   int rc;
   memset(x, 0, sizeof(*x));
   x->records = r;
@@ -262,8 +261,8 @@ void sc__exporter_flush(sc_exporter *x, int64_t deadline_mono_ns,
 
 /* Copies header `name` into dst if present. The value is a secret for
  * some names: it goes nowhere but this struct. */
-static void take_header(const struct evkeyvalq *h, const char *name,
-                        char *dst, size_t size) {
+static void take_header(const struct evkeyvalq *h, const char *name, char *dst,
+                        size_t size) {
   const char *v = evhttp_find_header(h, name);
   size_t n;
   if (v == NULL)
@@ -298,8 +297,8 @@ void sc__exporter_forget_cb(sc_exporter *x) {
   pthread_mutex_unlock(&x->lock);
 }
 
-int sc__exporter_add_profile(sc_exporter *x, const char *kind,
-                             int64_t time_ns, uint8_t *data, size_t len) {
+int sc__exporter_add_profile(sc_exporter *x, const char *kind, int64_t time_ns,
+                             uint8_t *data, size_t len) {
   sc_profile *p = calloc(1, sizeof(*p)), **tail;
   int rc = 0;
   pthread_mutex_lock(&x->lock);

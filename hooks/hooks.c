@@ -51,13 +51,13 @@ static void answer_hook(sidecar *sc, int flushed) {
   if (sc->hook_ev)
     evtimer_del(sc->hook_ev);
   if (call->req && body &&
-      evbuffer_add_printf(body,
-                          "{\"flushed\":%s,\"pending_bytes\":%llu,"
-                          "\"function_hook_status\":%d}\n",
-                          flushed ? "true" : "false",
-                          (unsigned long long)sc__exporter_pending(
-                              &sc->exporter),
-                          sc->hook_fn_status) >= 0) {
+      evbuffer_add_printf(
+          body,
+          "{\"flushed\":%s,\"pending_bytes\":%llu,"
+          "\"function_hook_status\":%d}\n",
+          flushed ? "true" : "false",
+          (unsigned long long)sc__exporter_pending(&sc->exporter),
+          sc->hook_fn_status) >= 0) {
     evhttp_add_header(evhttp_request_get_output_headers(call->req),
                       "Content-Type", "application/json");
     evhttp_send_reply(call->req, 200, "OK", body);
@@ -142,8 +142,7 @@ static void flush_then_answer(sidecar *sc, sc_flush_cb cb, int64_t deadline) {
   int64_t left_ms = (deadline - sc__mono_ns()) / 1000000;
   struct timeval tv;
   sc__logcap_drain(sc);
-  sc__record_instance(sc, sc->state == SC_STOPPING ? "pre-stop"
-                                                   : "pre-freeze");
+  sc__record_instance(sc, sc->state == SC_STOPPING ? "pre-stop" : "pre-freeze");
   sc__records_note_drops(&sc->records, sc->cfg->instance_id);
   sc__exporter_flush(&sc->exporter, deadline, cb, sc);
   ms_to_tv(left_ms > 0 ? left_ms : 0, &tv);

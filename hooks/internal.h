@@ -77,8 +77,7 @@ int sc__json_flat(const char *s, size_t n, sc_json_field_cb cb, void *arg,
                   fnp_error *err) FNP_MUST_CHECK;
 /* Finds "key": in json and reads the string after it into out (unescaped,
  * cut at cap); 0 if found. For the agent's own reports. */
-int sc__json_find_str(const char *json, const char *key, char *out,
-                      size_t cap);
+int sc__json_find_str(const char *json, const char *key, char *out, size_t cap);
 
 /* records.c: JSON lines waiting for export. Offsets are absolute (bytes ever
  * appended) so each sink can remember how far it was acknowledged. */
@@ -108,9 +107,10 @@ void sc__records_release(sc_records *r, uint64_t upto);
 
 /*
  * export.c: the sink interface, with the collector's export library
- * (sink_lib.c) and the NDJSON webhook (sink_http.c) behind it. send() must deliver data completely or fail, by the monotonic deadline;
- * `start` (absolute offset) is stable across retries of the same data, so a
- * sink can use it as an idempotency key (exactly once across a freeze).
+ * (sink_lib.c) and the NDJSON webhook (sink_http.c) behind it. send() must
+ * deliver data completely or fail, by the monotonic deadline; `start` (absolute
+ * offset) is stable across retries of the same data, so a sink can use it as an
+ * idempotency key (exactly once across a freeze).
  */
 typedef struct sc_creds sc_creds;
 
@@ -192,12 +192,12 @@ typedef struct sc_exporter {
   sc_profile *profiles;  /* queued, oldest first; under lock */
   size_t profiles_bytes;
   uint64_t profiles_dropped, profiles_sent; /* under lock */
-  sc_flush_cb cb;        /* loop thread only */
+  sc_flush_cb cb;                           /* loop thread only */
   void *cb_arg;
 } sc_exporter;
 
-int sc__exporter_start(sc_exporter *x, struct event_base *base,
-                       sc_records *r, const sidecar_config *cfg,
+int sc__exporter_start(sc_exporter *x, struct event_base *base, sc_records *r,
+                       const sidecar_config *cfg,
                        fnp_error *err) FNP_MUST_CHECK;
 /* Asks for a flush that ends by the deadline; cb runs on the loop thread
  * (rc 0: everything up to the request was acknowledged by every sink). A
@@ -210,8 +210,8 @@ void sc__exporter_forget_cb(sc_exporter *x);
 void sc__exporter_set_creds(sc_exporter *x, const struct evkeyvalq *headers);
 /* Queues a profile for every sink that carries profiles; takes data
  * (malloc'd) in every case. Any thread. FNP_ETOOBIG: dropped, counted. */
-int sc__exporter_add_profile(sc_exporter *x, const char *kind,
-                             int64_t time_ns, uint8_t *data, size_t len);
+int sc__exporter_add_profile(sc_exporter *x, const char *kind, int64_t time_ns,
+                             uint8_t *data, size_t len);
 /* Bytes some sink has not acknowledged. */
 uint64_t sc__exporter_pending(sc_exporter *x);
 void sc__exporter_stop(sc_exporter *x);
@@ -230,8 +230,8 @@ typedef struct sc_child {
 } sc_child;
 
 int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
-                    const char *control, const char *prof_dir,
-                    int inner_port, fnp_error *err) FNP_MUST_CHECK;
+                    const char *control, const char *prof_dir, int inner_port,
+                    fnp_error *err) FNP_MUST_CHECK;
 /* Builds the child's environment: env + overrides (NAME=VALUE). The array
  * and its strings are malloc'd; free with sc__env_free. */
 int sc__env_build(char *const *env, const char *agent, int inner_port,
@@ -320,18 +320,19 @@ typedef struct sc_logstream {
  * on the loop, without the thread, non-blocking (agent_inline).
  */
 enum sc_agent_job_kind {
-  SC_AGENT_START,   /* invocation-start <id> */
-  SC_AGENT_END,     /* invocation-end <id>, metrics: heap after */
-  SC_AGENT_FREEZE,  /* end-cycle, metrics, spikes, [profile inuse] */
-  SC_AGENT_STOP,    /* profile final, profile alloc, metrics, spikes */
+  SC_AGENT_START,  /* invocation-start <id> */
+  SC_AGENT_END,    /* invocation-end <id>: cycle and heap after (metrics
+                      only from an agent that does not say) */
+  SC_AGENT_FREEZE, /* end-cycle, metrics, spikes, [profile inuse] */
+  SC_AGENT_STOP,   /* profile final, profile alloc, metrics, spikes */
 };
 
 typedef struct sc_agent_job {
   STAILQ_ENTRY(sc_agent_job) link;
   enum sc_agent_job_kind kind;
   char request_id[SC_REQID_MAX];
-  char *record; /* END: the invocation record without its closing '}' */
-  int fd;       /* connected by the loop when queued; -1: the thread does */
+  char *record;    /* END: the invocation record without its closing '}' */
+  int fd;          /* connected by the loop when queued; -1: the thread does */
   int unconnected; /* counted in sc_agent.n_unconnected */
   int sent;        /* END: the loop already wrote its requests on fd */
   int64_t deadline_ns;
@@ -350,13 +351,13 @@ typedef void (*sc_agent_cb)(void *arg);
 #define SC_AGENT_GATE_MS 100
 
 typedef struct sc_agent {
-  int enabled;          /* an agent is preloaded and a socket path set */
-  char dir[96];         /* private 0700 directory, "" when none */
-  char sock[108];       /* control socket path for FNPROF_CONTROL */
-  char prof_dir[300];   /* where the agent writes profiles */
-  int own_prof_dir;     /* 1: ours (in dir), set as FNPROF_DIR; 0: user's */
-  int inited;           /* lock and cond exist */
-  sc_records *records;  /* borrowed from the sidecar */
+  int enabled;         /* an agent is preloaded and a socket path set */
+  char dir[96];        /* private 0700 directory, "" when none */
+  char sock[108];      /* control socket path for FNPROF_CONTROL */
+  char prof_dir[300];  /* where the agent writes profiles */
+  int own_prof_dir;    /* 1: ours (in dir), set as FNPROF_DIR; 0: user's */
+  int inited;          /* lock and cond exist */
+  sc_records *records; /* borrowed from the sidecar */
   sc_exporter *exporter;
   const char *instance;
   int freeze_profile;
@@ -376,11 +377,11 @@ typedef struct sc_agent {
   struct event *drained_ev;   /* activated when n_io drops to 0 */
   sc_agent_cb drained_cb;     /* loop thread; set before the first job */
   void *drained_arg;
-  int64_t heap_last;          /* bytes, -1 unknown; agent thread only */
+  int64_t heap_last;    /* bytes, -1 unknown; agent thread only */
   size_t n_unconnected; /* queued or running jobs without a loop-made fd */
   /* Loop thread only: */
   struct event_base *base;
-  int heap_asked;        /* the first start went through the thread */
+  int heap_asked;                  /* the first start went through the thread */
   struct sc_agent_inline *inlines; /* invocation-starts in flight */
 } sc_agent;
 
@@ -431,12 +432,12 @@ struct sidecar {
   sc_upstream upstream[SC_UPSTREAM_MAX];
   struct event *probe_ev, *start_timeout_ev, *rss_ev, *retry_ev;
   struct event *sigchld_ev, *sigterm_ev, *sigint_ev, *exit_ev, *stop_ev;
-  struct event *gate_ev; /* bounds how long invocations wait for the agent */
-  sc_call *hook;          /* the lifecycle hook running, at most one */
-  struct event *hook_ev;  /* its budget or grace timer */
-  int hook_fn_status;     /* the function's answer to it, 0: none */
+  struct event *gate_ev;    /* bounds how long invocations wait for the agent */
+  sc_call *hook;            /* the lifecycle hook running, at most one */
+  struct event *hook_ev;    /* its budget or grace timer */
+  int hook_fn_status;       /* the function's answer to it, 0: none */
   int64_t hook_deadline_ns; /* monotonic: /pre-freeze answers by then */
-  int64_t frozen_at_ns; /* realtime /pre-freeze was answered; 0: running */
+  int64_t frozen_at_ns;     /* realtime /pre-freeze was answered; 0: running */
   int64_t last_hwm;
   int64_t retry_ms;
   int exit_code;
@@ -469,8 +470,8 @@ int sc__logcap_start(sidecar *sc, fnp_error *err) FNP_MUST_CHECK;
 void sc__logcap_drain(sidecar *sc);
 /* Writes a line of the sidecar's own (platform log lines) to stdout and to
  * the export buffer. */
-void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt,
-                      ...) FNP_PRINTF(3, 4);
+void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt, ...)
+    FNP_PRINTF(3, 4);
 /* Finds the request id in "time requestId [LEVEL] message"; 0 if found. */
 int sc__logcap_parse_reqid(const char *line, size_t n, const char **id,
                            size_t *idlen);

@@ -196,8 +196,8 @@ static int read_str(const char *s, size_t n, size_t *i, fnp_buf *b) {
 }
 
 static void skip_ws(const char *s, size_t n, size_t *i) {
-  while (*i < n && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' ||
-                    s[*i] == '\n'))
+  while (*i < n &&
+         (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' || s[*i] == '\n'))
     (*i)++;
 }
 

@@ -75,10 +75,11 @@ static void new_request_id(char out[40]) {
     close(fd);
   r[6] = (r[6] & 0x0f) | 0x40;
   r[8] = (r[8] & 0x3f) | 0x80;
-  snprintf(out, 40,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-           r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-           r[11], r[12], r[13], r[14], r[15]);
+  snprintf(
+      out, 40,
+      "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+      r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+      r[12], r[13], r[14], r[15]);
 }
 
 static int add_inv(local_opts *o, const char *method, const char *path,
@@ -155,11 +156,11 @@ static struct curl_slist *common_headers(const local_opts *o, const char *id,
   char line[4096];
   const char *v;
   size_t i;
-#define PUSH(s)                                                               \
-  do {                                                                        \
-    if ((t = curl_slist_append(h, (s))) == NULL)                              \
-      goto fail;                                                              \
-    h = t;                                                                    \
+#define PUSH(s)                                                                \
+  do {                                                                         \
+    if ((t = curl_slist_append(h, (s))) == NULL)                               \
+      goto fail;                                                               \
+    h = t;                                                                     \
   } while (0)
   snprintf(line, sizeof(line), "x-fc-request-id: %s", id);
   PUSH(line);
@@ -276,8 +277,7 @@ static void *worker(void *arg) {
     v = &s->o->inv[i % s->o->n_inv];
     new_request_id(id);
     request(s->o, v->method, v->path, v->body, id,
-            v->event ? "/invoke" : "/http-invoke", LOCAL_INVOKE_TIMEOUT_MS,
-            &r);
+            v->event ? "/invoke" : "/http-invoke", LOCAL_INVOKE_TIMEOUT_MS, &r);
     print_result(s, v->event ? "invoke" : v->path, id, &r);
     if (failed(&r)) {
       pthread_mutex_lock(&s->lock);
@@ -415,37 +415,72 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 }
 
 static int parse_opts(local_opts *o, int argc, char **argv) {
-  static const struct option LONG[] = {
-      {"sidecar", 1, 0, 's'},   {"sidecar-arg", 1, 0, 'a'},
-      {"port", 1, 0, 'p'},      {"invoke", 1, 0, 'i'},
-      {"http", 1, 0, 'h'},      {"file", 1, 0, 'f'},
-      {"repeat", 1, 0, 'r'},    {"concurrency", 1, 0, 'c'},
-      {"rounds", 1, 0, 'R'},    {"freeze-ms", 1, 0, 'z'},
-      {"memory", 1, 0, 'm'},    {"no-initialize", 0, 0, 'n'},
-      {"start-timeout", 1, 0, 't'}, {"show-body", 0, 0, 'b'},
-      {0, 0, 0, 0}};
+  static const struct option LONG[] = {{"sidecar", 1, 0, 's'},
+                                       {"sidecar-arg", 1, 0, 'a'},
+                                       {"port", 1, 0, 'p'},
+                                       {"invoke", 1, 0, 'i'},
+                                       {"http", 1, 0, 'h'},
+                                       {"file", 1, 0, 'f'},
+                                       {"repeat", 1, 0, 'r'},
+                                       {"concurrency", 1, 0, 'c'},
+                                       {"rounds", 1, 0, 'R'},
+                                       {"freeze-ms", 1, 0, 'z'},
+                                       {"memory", 1, 0, 'm'},
+                                       {"no-initialize", 0, 0, 'n'},
+                                       {"start-timeout", 1, 0, 't'},
+                                       {"show-body", 0, 0, 'b'},
+                                       {0, 0, 0, 0}};
   int opt, rc = 0, v;
   while (rc == 0 && (opt = getopt_long(argc, argv, "+", LONG, NULL)) != -1) {
     switch (opt) {
-    case 's': o->sidecar = optarg; break;
+    case 's':
+      o->sidecar = optarg;
+      break;
     case 'a':
       if (o->n_sidecar_args == 32)
         return FNP_EUSAGE;
       o->sidecar_args[o->n_sidecar_args++] = optarg;
       break;
-    case 'p': rc = parse_int(optarg, 1, 65535, &o->port); break;
-    case 'i': rc = add_inv(o, "POST", "/invoke", optarg, 1); break;
-    case 'h': rc = parse_http(o, optarg); break;
-    case 'f': rc = parse_file(o, optarg); break;
-    case 'r': rc = parse_int(optarg, 1, 100000, &o->repeat); break;
-    case 'c': rc = parse_int(optarg, 1, 64, &o->concurrency); break;
-    case 'R': rc = parse_int(optarg, 1, 10000, &o->rounds); break;
-    case 'z': rc = parse_int(optarg, 0, 3600000, &v); o->freeze_ms = v; break;
-    case 'm': o->memory = optarg; break;
-    case 'n': o->initialize = 0; break;
-    case 't': rc = parse_int(optarg, 1, 3600000, &v); o->start_timeout_ms = v; break;
-    case 'b': o->show_body = 1; break;
-    default: return FNP_EUSAGE;
+    case 'p':
+      rc = parse_int(optarg, 1, 65535, &o->port);
+      break;
+    case 'i':
+      rc = add_inv(o, "POST", "/invoke", optarg, 1);
+      break;
+    case 'h':
+      rc = parse_http(o, optarg);
+      break;
+    case 'f':
+      rc = parse_file(o, optarg);
+      break;
+    case 'r':
+      rc = parse_int(optarg, 1, 100000, &o->repeat);
+      break;
+    case 'c':
+      rc = parse_int(optarg, 1, 64, &o->concurrency);
+      break;
+    case 'R':
+      rc = parse_int(optarg, 1, 10000, &o->rounds);
+      break;
+    case 'z':
+      rc = parse_int(optarg, 0, 3600000, &v);
+      o->freeze_ms = v;
+      break;
+    case 'm':
+      o->memory = optarg;
+      break;
+    case 'n':
+      o->initialize = 0;
+      break;
+    case 't':
+      rc = parse_int(optarg, 1, 3600000, &v);
+      o->start_timeout_ms = v;
+      break;
+    case 'b':
+      o->show_body = 1;
+      break;
+    default:
+      return FNP_EUSAGE;
     }
   }
   if (rc < 0 || optind >= argc)
@@ -482,9 +517,14 @@ static int lifecycle(local_state *s) {
 }
 
 int main(int argc, char **argv) {
-  static local_opts o = {.port = 9000, .concurrency = 1, .rounds = 1,
-                         .repeat = 1, .initialize = 1, .freeze_ms = 100,
-                         .start_timeout_ms = 120000, .memory = "512"};
+  static local_opts o = {.port = 9000,
+                         .concurrency = 1,
+                         .rounds = 1,
+                         .repeat = 1,
+                         .initialize = 1,
+                         .freeze_ms = 100,
+                         .start_timeout_ms = 120000,
+                         .memory = "512"};
   local_state s = {.o = &o};
   int rc, status;
   if (parse_opts(&o, argc, argv) < 0) {

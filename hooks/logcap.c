@@ -67,13 +67,13 @@ int sc__logcap_parse_reqid(const char *line, size_t n, const char **id,
 }
 
 static void add_record(sidecar *sc, const char *stream, int64_t ts,
-                       const char *id, size_t idlen, const char *line,
-                       size_t n, int partial) {
+                       const char *id, size_t idlen, const char *line, size_t n,
+                       int partial) {
   fnp_buf b;
   int rc;
   fnp_buf_init(&b, SC_LINE_MAX_BYTES * 6 + 1024);
-  rc = fnp_buf_printf(&b, "{\"kind\":\"log\",\"time_ns\":%lld,\"instance\":",
-                      (long long)ts);
+  rc = fnp_buf_printf(
+      &b, "{\"kind\":\"log\",\"time_ns\":%lld,\"instance\":", (long long)ts);
   if (rc == 0)
     rc = sc__json_str(&b, sc->cfg->instance_id, strlen(sc->cfg->instance_id));
   if (rc == 0)
@@ -121,8 +121,8 @@ static void split_lines(sidecar *sc, sc_logstream *s, int at_eof) {
     nl = memchr(p, '\n', left);
     if (nl == NULL && left < SC_LINE_MAX_BYTES && !at_eof)
       break;
-    n = nl ? (size_t)(nl - p) : (left < SC_LINE_MAX_BYTES ? left
-                                                           : SC_LINE_MAX_BYTES);
+    n = nl ? (size_t)(nl - p)
+           : (left < SC_LINE_MAX_BYTES ? left : SC_LINE_MAX_BYTES);
     function_line(sc, s, (const char *)p, n, nl == NULL && !at_eof);
     n += nl ? 1 : 0;
     p += n;

@@ -14,7 +14,8 @@ int main(int argc, char **argv) {
   sidecar_config cfg;
   fnp_error err = {0};
   int code = 1;
-  if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+  if (argc > 1 &&
+      (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
     fputs(sidecar_usage(), stdout);
     return 0;
   }

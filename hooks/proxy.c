@@ -21,9 +21,15 @@
 #include "internal.h"
 
 /* RFC 9110 7.6.1: these describe one connection, not the message. */
-static const char *const HOP_BY_HOP[] = {
-    "Connection", "Keep-Alive",       "Proxy-Connection", "Proxy-Authenticate",
-    "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
+static const char *const HOP_BY_HOP[] = {"Connection",
+                                         "Keep-Alive",
+                                         "Proxy-Connection",
+                                         "Proxy-Authenticate",
+                                         "Proxy-Authorization",
+                                         "TE",
+                                         "Trailer",
+                                         "Transfer-Encoding",
+                                         "Upgrade"};
 
 /* Is `name` listed in the message's Connection header (also hop-by-hop)? */
 static int named_in_connection(const char *conn, const char *name) {
@@ -166,8 +172,8 @@ static void upstream_done(struct evhttp_request *creq, void *arg) {
     call->up->busy = 0; /* evhttp reconnects it if the peer closed */
   call->up = NULL;
   if (call->hook_done) /* hooks.c decides; 0: the function did not answer */
-    return call->hook_done(call, creq ? evhttp_request_get_response_code(creq)
-                                      : 0);
+    return call->hook_done(call,
+                           creq ? evhttp_request_get_response_code(creq) : 0);
   if (creq == NULL || evhttp_request_get_response_code(creq) == 0)
     return upstream_failed(call);
   forward_response(call, creq);
@@ -212,8 +218,8 @@ int sc__proxy_forward(sc_call *call, const char *uri) {
   /* evhttp reports connect failures later, through upstream_done; it fails
    * here only before queueing the request (then creq is not freed: a
    * bounded leak on an already broken path, never a double free). */
-  if (evhttp_make_request(up->conn, creq,
-                          evhttp_request_get_command(call->req), uri) < 0) {
+  if (evhttp_make_request(up->conn, creq, evhttp_request_get_command(call->req),
+                          uri) < 0) {
     call->creq = NULL;
     call->up = NULL;
     up->busy = 0;
@@ -233,8 +239,7 @@ void sc__proxy_dispatch(sc_call *call) {
     finish_with_error(call, 503, "ResourceExhausted",
                       "too many concurrent requests on this instance");
   else if (rc < 0)
-    finish_with_error(call, 502, "BadResponse",
-                      "cannot reach the function");
+    finish_with_error(call, 502, "BadResponse", "cannot reach the function");
 }
 
 static enum sc_kind classify(struct evhttp_request *req, const char *path) {

@@ -76,10 +76,10 @@ void sc__record_instance(sidecar *sc, const char *event) {
       "\"profiles_sent\":%llu,\"profiles_dropped\":%llu}",
       event, (long long)sc__realtime_ns(), sc->instance_id,
       (unsigned long long)st->invocations, (unsigned long long)st->errors,
-      (unsigned long long)st->initializations,
-      (unsigned long long)st->freezes, (unsigned long long)st->crashes,
-      (long long)st->cold_start_ms, (unsigned long long)st->bytes_in,
-      (unsigned long long)st->bytes_out, (unsigned long long)st->log_lines,
+      (unsigned long long)st->initializations, (unsigned long long)st->freezes,
+      (unsigned long long)st->crashes, (long long)st->cold_start_ms,
+      (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
+      (unsigned long long)st->log_lines,
       (unsigned long long)st->log_unattributed, (long long)rss,
       sc->agent_ctl.enabled ? "true" : "false",
       (unsigned long long)agent_failures, (unsigned long long)agent_skipped,
@@ -214,7 +214,8 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg) {
 
 static void function_ready(sidecar *sc) {
   sc->state = SC_READY;
-  sc->stats.cold_start_ms = (sc__mono_ns() - sc->child.started_mono_ns) / 1000000;
+  sc->stats.cold_start_ms =
+      (sc__mono_ns() - sc->child.started_mono_ns) / 1000000;
   if (sc->start_timeout_ev)
     evtimer_del(sc->start_timeout_ev);
   sc__log_platform(sc, "", "FunctionCompute fnprof-sidecar runtime inited.");
@@ -327,7 +328,8 @@ static int loop_init(sidecar *sc, fnp_error *err) {
    * per request; the changelist folds them into one epoll_ctl per fd per
    * loop iteration (hot path: about 8 syscalls fewer per invocation).
    * Unsafe only with dup()ed fds in the loop, and the sidecar has none. */
-  if (ec && event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+  if (ec &&
+      event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
     sc->base = event_base_new_with_config(ec);
   if (ec)
     event_config_free(ec);
@@ -340,8 +342,8 @@ static int loop_init(sidecar *sc, fnp_error *err) {
   sc->start_timeout_ev = evtimer_new(sc->base, start_timed_out, sc);
   sc->rss_ev = evtimer_new(sc->base, rss_fire, sc);
   sc->gate_ev = evtimer_new(sc->base, gate_over, sc);
-  if (!sc->gate_ev || !sc->sigchld_ev || !sc->sigterm_ev || !sc->sigint_ev || !sc->probe_ev ||
-      !sc->start_timeout_ev || !sc->rss_ev)
+  if (!sc->gate_ev || !sc->sigchld_ev || !sc->sigterm_ev || !sc->sigint_ev ||
+      !sc->probe_ev || !sc->start_timeout_ev || !sc->rss_ev)
     return fnp_fail(err, -ENOMEM, "cannot set up events");
   ms_tv(sc->cfg->start_timeout_ms, &tv);
   if (evtimer_add(sc->start_timeout_ev, &tv) < 0)
@@ -371,8 +373,8 @@ static int sidecar_init(sidecar *sc, const sidecar_config *cfg,
     return fnp_fail(err, rc, "cannot allocate the record buffer");
   rc = loop_init(sc, err);
   if (rc == 0)
-    rc = sc__exporter_start(&sc->exporter, sc->base, &sc->records, sc->cfg,
-                            err);
+    rc =
+        sc__exporter_start(&sc->exporter, sc->base, &sc->records, sc->cfg, err);
   if (rc == 0)
     rc = sc__agent_find(sc->cfg, &sc->agent, err);
   if (rc == 0)
@@ -386,16 +388,15 @@ static int sidecar_init(sidecar *sc, const sidecar_config *cfg,
 static int start_function(sidecar *sc, fnp_error *err) {
   int rc = pick_inner_port(&sc->inner_port);
   if (rc < 0)
-    return fnp_fail(err, rc, "cannot pick an inner port: %s",
-                    fnp_strerror(rc));
+    return fnp_fail(err, rc, "cannot pick an inner port: %s", fnp_strerror(rc));
   /* Listen before the function starts: the platform may call right away. */
   rc = sc__proxy_start(sc, err);
   if (rc == 0)
-    rc = sc__child_spawn(
-        &sc->child, sc->cfg, sc->agent,
-        sc->agent_ctl.enabled ? sc->agent_ctl.sock : NULL,
-        sc->agent_ctl.own_prof_dir ? sc->agent_ctl.prof_dir : NULL,
-        sc->inner_port, err);
+    rc = sc__child_spawn(&sc->child, sc->cfg, sc->agent,
+                         sc->agent_ctl.enabled ? sc->agent_ctl.sock : NULL,
+                         sc->agent_ctl.own_prof_dir ? sc->agent_ctl.prof_dir
+                                                    : NULL,
+                         sc->inner_port, err);
   if (rc == 0)
     rc = sc__logcap_start(sc, err);
   if (rc < 0)
@@ -414,10 +415,10 @@ static void free_event(struct event **ev) {
 }
 
 static void sidecar_teardown(sidecar *sc) {
-  struct event **evs[] = {&sc->probe_ev,  &sc->start_timeout_ev, &sc->rss_ev,
-                          &sc->retry_ev,  &sc->sigchld_ev,       &sc->sigterm_ev,
-                          &sc->sigint_ev, &sc->exit_ev,          &sc->stop_ev,
-                          &sc->hook_ev,   &sc->gate_ev};
+  struct event **evs[] = {
+      &sc->probe_ev,   &sc->start_timeout_ev, &sc->rss_ev,    &sc->retry_ev,
+      &sc->sigchld_ev, &sc->sigterm_ev,       &sc->sigint_ev, &sc->exit_ev,
+      &sc->stop_ev,    &sc->hook_ev,          &sc->gate_ev};
   size_t i;
   if (sc->child.pid > 0 && !sc->child.exited) {
     kill(sc->child.pid, SIGKILL);

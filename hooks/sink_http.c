@@ -51,9 +51,8 @@ static size_t discard(char *p, size_t size, size_t n, void *arg) {
   return size * n;
 }
 
-static int http_send(void *ctx, const uint8_t *data, size_t len,
-                     uint64_t start, int64_t deadline_mono_ns,
-                     fnp_error *err) {
+static int http_send(void *ctx, const uint8_t *data, size_t len, uint64_t start,
+                     int64_t deadline_mono_ns, fnp_error *err) {
   http_sink *h = ctx;
   struct curl_slist *hdrs = NULL, *t;
   const char *lines[3];
@@ -63,7 +62,8 @@ static int http_send(void *ctx, const uint8_t *data, size_t len,
   size_t i;
   if (left_ms <= 0)
     return fnp_fail(err, -ETIMEDOUT, "http sink: no time left");
-  snprintf(off, sizeof(off), "X-Fnprof-Offset: %llu", (unsigned long long)start);
+  snprintf(off, sizeof(off), "X-Fnprof-Offset: %llu",
+           (unsigned long long)start);
   lines[0] = "Content-Type: application/x-ndjson";
   lines[1] = h->instance_hdr;
   lines[2] = off;

@@ -209,15 +209,13 @@ static int lib_flush(void *ctx, int64_t deadline_mono_ns, fnp_error *err) {
   return 0;
 }
 
-static int lib_send(void *ctx, const uint8_t *data, size_t len,
-                    uint64_t start, int64_t deadline_mono_ns,
-                    fnp_error *err) {
+static int lib_send(void *ctx, const uint8_t *data, size_t len, uint64_t start,
+                    int64_t deadline_mono_ns, fnp_error *err) {
   lib_sink *l = ctx;
   int rc;
   if (start + len > l->pushed_upto) {
     /* Offsets before pushed_upto are whole lines already handed over. */
-    size_t skip = l->pushed_upto > start ? (size_t)(l->pushed_upto - start)
-                                         : 0;
+    size_t skip = l->pushed_upto > start ? (size_t)(l->pushed_upto - start) : 0;
     rc = push_lines(l, data + skip, len - skip, err);
     if (rc < 0)
       return rc;

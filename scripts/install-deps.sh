@@ -7,7 +7,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libunwind-dev libdw-dev libelf-dev zlib1g-dev libzstd-dev liblz4-dev
   libcurl4-openssl-dev libevent-dev libssl-dev libsqlite3-dev libcmocka-dev

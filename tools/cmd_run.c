@@ -148,8 +148,8 @@ static int has_dashdash(char **argv, int i) {
 static int has_arg(int argc, char **argv, const char *name) {
   size_t n = strlen(name);
   for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-    if (strncmp(argv[i], name, n) == 0 && (argv[i][n] == '\0' ||
-                                           argv[i][n] == '='))
+    if (strncmp(argv[i], name, n) == 0 &&
+        (argv[i][n] == '\0' || argv[i][n] == '='))
       return 1;
   return 0;
 }

@@ -52,7 +52,7 @@ typedef struct srv {
   bool paused; /* listener disabled at max_connections */
   uint64_t next_request_id;
   char request_prefix[17];
-  fnp_buf plain; /* decompressed body, reused between requests */
+  fnp_buf plain;       /* decompressed body, reused between requests */
   const char *web_dir; /* --web (argv, borrowed); NULL: the default */
 } srv;
 
@@ -62,7 +62,7 @@ int srv_http_start(srv *s, const char *host, int port, int *bound_port,
 /* Answers an SLS-style error: status, JSON errorCode/errorMessage,
  * x-log-requestid. Returns -1, so checks can `return srv_reply_error()`. */
 int srv_reply_error(srv *s, struct evhttp_request *req, int status,
-                     const char *code, const char *fmt, ...)
+                    const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void srv_reply(srv *s, struct evhttp_request *req, int status,
                const char *content_type, const void *body, size_t len);

@@ -112,8 +112,7 @@ EXPORT_API int store_list_profiles(store *s, const store_query *q,
  * stored)}]}: the sidecar's spike records (field record=spike), oldest
  * first, filtered by instance and time. Only logs stored since log_marks
  * exists are found (see store.c). */
-EXPORT_API int store_query_spikes(store *s, const store_query *q,
-                                  fnp_buf *json,
+EXPORT_API int store_query_spikes(store *s, const store_query *q, fnp_buf *json,
                                   fnp_error *err) FNP_MUST_CHECK;
 
 /* Applies the retention limits now; *deleted counts removed batches. */

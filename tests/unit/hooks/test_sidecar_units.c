@@ -33,8 +33,10 @@ static void test_json_escapes_and_replaces_bad_utf8(void **state) {
   (void)state;
   fnp_buf_init(&b, 256);
   assert_int_equal(sc__json_str(&b, "a\"\\\n\x01\xc3\xa9\xff", 8), 0);
-  assert_int_equal(b.len, strlen("\"a\\\"\\\\\\n\\u0001\xc3\xa9\xef\xbf\xbd\""));
-  assert_memory_equal(b.data, "\"a\\\"\\\\\\n\\u0001\xc3\xa9\xef\xbf\xbd\"", b.len);
+  assert_int_equal(b.len,
+                   strlen("\"a\\\"\\\\\\n\\u0001\xc3\xa9\xef\xbf\xbd\""));
+  assert_memory_equal(b.data, "\"a\\\"\\\\\\n\\u0001\xc3\xa9\xef\xbf\xbd\"",
+                      b.len);
   fnp_buf_destroy(&b);
 }
 
@@ -44,9 +46,9 @@ static void test_records_bounded_and_counted(void **state) {
   size_t len;
   (void)state;
   assert_int_equal(sc__records_init(&r, 20), 0);
-  assert_int_equal(sc__records_add(&r, "{\"a\":1}", 7), 0);   /* 8 bytes */
-  assert_int_equal(sc__records_add(&r, "{\"b\":22}", 8), 0);  /* 17 */
-  assert_true(sc__records_add(&r, "{\"c\":3}", 7) < 0);       /* over cap */
+  assert_int_equal(sc__records_add(&r, "{\"a\":1}", 7), 0);  /* 8 bytes */
+  assert_int_equal(sc__records_add(&r, "{\"b\":22}", 8), 0); /* 17 */
+  assert_true(sc__records_add(&r, "{\"c\":3}", 7) < 0);      /* over cap */
   assert_int_equal(r.dropped, 1);
   sc__records_note_drops(&r, "inst"); /* headroom: never itself dropped */
   assert_int_equal(r.dropped, 0);
@@ -95,9 +97,9 @@ static void test_env_agent_settings(void **state) {
   char *user_dir[] = {"FNPROF_DIR=/mine", NULL};
   char **e;
   (void)state;
-  assert_int_equal(sc__env_build_agent(in, "/x/libfnprof.so", 1, "/p/a.sock",
-                                       "/p/prof", &e),
-                   0);
+  assert_int_equal(
+      sc__env_build_agent(in, "/x/libfnprof.so", 1, "/p/a.sock", "/p/prof", &e),
+      0);
   assert_string_equal(find(e, "FNPROF_CONTROL"), "/p/a.sock"); /* ours wins */
   assert_string_equal(find(e, "FNPROF_DIR"), "/p/prof");
   sc__env_free(e);
@@ -126,8 +128,9 @@ static int collect_kv(void *arg, const char *k, const char *v) {
 static void test_json_flat_reads_our_records(void **state) {
   const char *line = "{\"kind\":\"log\",\"time_ns\":-12,\"m\":\"a\\\"b\\n"
                      "\\u00e9\\ud83d\\ude00\",\"partial\":true}";
-  const char *bad[] = {"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":\"x}",
-                       "{\"a\":1,}", "[1]", "{\"a\":\"\\q\"}"};
+  const char *bad[] = {
+      "",           "{",   "{\"a\"}",        "{\"a\":}", "{\"a\":\"x}",
+      "{\"a\":1,}", "[1]", "{\"a\":\"\\q\"}"};
   fnp_error err = {0};
   kv_seen s = {0};
   char out[16];
@@ -140,9 +143,9 @@ static void test_json_flat_reads_our_records(void **state) {
   assert_string_equal(s.values[3], "true");
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     memset(&s, 0, sizeof(s));
-    assert_int_equal(sc__json_flat(bad[i], strlen(bad[i]), collect_kv, &s,
-                                   &err),
-                     FNP_EPARSE);
+    assert_int_equal(
+        sc__json_flat(bad[i], strlen(bad[i]), collect_kv, &s, &err),
+        FNP_EPARSE);
   }
   assert_int_equal(sc__json_find_str("{\"x\":1,\"summary\":\"heap \\\"s\\\"\"}",
                                      "summary", out, sizeof(out)),
@@ -152,8 +155,8 @@ static void test_json_flat_reads_our_records(void **state) {
 }
 
 static void test_options(void **state) {
-  char *argv[] = {"sc", "--port", "9100", "--export", "file:///tmp/x",
-                  "--", "./bootstrap", "--port", "1", NULL};
+  char *argv[] = {"sc", "--port",      "9100",   "--export", "file:///tmp/x",
+                  "--", "./bootstrap", "--port", "1",        NULL};
   char *envp[] = {"FNPROF_PORT=9200", "FNPROF_EXPORT=file:///a http://h/p",
                   "FNPROF_FREEZE_BUDGET_MS=250", NULL};
   char *bad[] = {"sc", "--port", "70000", "--", "x", NULL};
