@@ -33,6 +33,11 @@ cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$B.cmake.log" 2>&1 || {
 cmake --build "$B" -j"${FNPROF_JOBS:-2}" --target fnprof_cli fnprof \
   fnprof-sidecar fnprof-local fnprof-collector example_c_function \
   >"$B.build.log" 2>&1 || { tail -40 "$B.build.log"; exit 1; }
+# The collector's web page (npm ci + esbuild at build time). Not needed for
+# the report, so a failure only means the page is not offered at the end.
+WEB_PAGE="the web page: timeline, logs, spike diff"
+cmake --build "$B" --target fnprof_web >>"$B.build.log" 2>&1 ||
+  WEB_PAGE="the web page was not built: see $B.build.log"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/fnprof-demo.XXXXXX")
 COLLECTOR_PID=
@@ -131,7 +136,8 @@ cat <<EOF
   saved here:   out/demo/  (spike-before/after/diff, inuse at the freeze,
                 final and alloc at the stop, spike-report.json, store.db)
   the store:    $B/collector/fnprof-collector --db out/demo/store.db --listen 127.0.0.1:8080
-                then http://127.0.0.1:8080/api/logs?instance=demo-instance
+                then http://127.0.0.1:8080/ ($WEB_PAGE)
+                     http://127.0.0.1:8080/api/logs?instance=demo-instance
                      http://127.0.0.1:8080/api/logs?q=heap%20spike
                      http://127.0.0.1:8080/api/profiles
   profiles:     $B/tools/fnprof top --symbolize out/demo/final.pb.gz
