@@ -3,8 +3,7 @@
  * pprof library, for every N, while it decodes and encodes a profile written
  * by Go. Each run must either succeed or fail with a clean error: no crash,
  * no partial result handed out, and (under the ASan pass) no leak.
- * malloc/calloc/realloc are wrapped at link time (-Wl,--wrap), so only calls
- * made from our objects are counted, not those inside libc or zlib.
+ * The failures come from tests/unit/fail_alloc.h.
  */
 #include <fnprof/pprof.h>
 
@@ -18,35 +17,7 @@
 
 #include <cmocka.h>
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-
-static long countdown = -1; /* < 0: never fail */
-static bool failed;
-
-static bool should_fail(void) {
-  if (countdown < 0)
-    return false;
-  if (countdown-- == 0) {
-    failed = true;
-    return true;
-  }
-  return false;
-}
-
-void *__wrap_malloc(size_t n) {
-  return should_fail() ? NULL : __real_malloc(n);
-}
-void *__wrap_calloc(size_t n, size_t m) {
-  return should_fail() ? NULL : __real_calloc(n, m);
-}
-void *__wrap_realloc(void *p, size_t n) {
-  return should_fail() ? NULL : __real_realloc(p, n);
-}
+#include "fail_alloc.h"
 
 static uint8_t *fixture;
 static size_t fixture_len;
@@ -62,13 +33,11 @@ static void test_decode_every_failure(void **state) {
   load_fixture();
   long n;
   for (n = 0;; n++) {
-    failed = false;
-    countdown = n;
+    fail_alloc_arm(n);
     pprof_profile *p = NULL;
     fnp_error err = {0};
     int rc = pprof_decode(fixture, fixture_len, NULL, &p, &err);
-    countdown = -1;
-    if (!failed) {
+    if (!fail_alloc_disarm()) {
       assert_int_equal(rc, 0);
       pprof_profile_free(p);
       break;
@@ -89,14 +58,12 @@ static void test_encode_every_failure(void **state) {
   assert_int_equal(pprof_decode(fixture, fixture_len, NULL, &p, NULL), 0);
   long n;
   for (n = 0;; n++) {
-    failed = false;
-    countdown = n;
+    fail_alloc_arm(n);
     uint8_t *out = NULL;
     size_t len = 0;
     fnp_error err = {0};
     int rc = pprof_encode(p, true, &out, &len, &err);
-    countdown = -1;
-    if (!failed) {
+    if (!fail_alloc_disarm()) {
       assert_int_equal(rc, 0);
       free(out);
       break;

@@ -2,28 +2,13 @@
  * Every operation fails cleanly when any one of its allocations fails: it
  * returns -ENOMEM, hands out nothing, and leaks nothing (run under ASan's
  * leak checker in the sanitizer build). The Nth allocation fails for every
- * N until the operation gets through (curl memdebug style); malloc, calloc
- * and realloc are rerouted here with ld --wrap (see CMakeLists.txt).
+ * N until the operation gets through (tests/unit/fail_alloc.h).
  */
 #include "ops_fixture.h"
 
 #include <errno.h>
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-
-static long fail_at = -1; /* index of the allocation to fail; -1: none */
-static long calls;
-
-static bool fail_now(void) { return fail_at >= 0 && calls++ == fail_at; }
-void *__wrap_malloc(size_t n) { return fail_now() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t size) {
-  return fail_now() ? NULL : __real_calloc(n, size);
-}
-void *__wrap_realloc(void *p, size_t n) {
-  return fail_now() ? NULL : __real_realloc(p, n);
-}
+#include "fail_alloc.h"
 
 /* Enough of everything that every code path allocates: two sample types,
  * a mapping, inline and raw frames, labels, comments. */
@@ -53,10 +38,9 @@ static void fail_each_allocation(op_fn op, const char *what) {
   pprof_profile *base = make(0x400000, 1), *cur = make(0x7f0000000000, 3);
   long n;
   for (n = 0;; n++) {
-    calls = 0;
-    fail_at = n;
+    fail_alloc_arm(n);
     int rc = op(base, cur);
-    fail_at = -1;
+    fail_alloc_disarm();
     if (rc == 0)
       break;
     if (rc != -ENOMEM)

@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "fail_alloc.h"
+
 #define MAX_FRAMES 4
 #define MAX_RECORDS 16
 #define MAX_MAPS 128
@@ -57,37 +59,6 @@ typedef struct helper {
   size_t n_map;
   uint64_t vdso_addr; /* 0 when the helper found no vdso function */
 } helper;
-
-/* ---- fault injection ---------------------------------------------------
- * malloc/calloc/realloc are wrapped at link time (-Wl,--wrap), so calls from
- * our objects are counted and can be failed, not those inside libdw or libc.
- */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-
-static long alloc_countdown = -1; /* < 0: never fail */
-static bool alloc_failed;
-
-static bool should_fail(void) {
-  if (alloc_countdown < 0 || alloc_countdown-- > 0)
-    return false;
-  alloc_failed = true;
-  return true;
-}
-
-void *__wrap_malloc(size_t n) {
-  return should_fail() ? NULL : __real_malloc(n);
-}
-void *__wrap_calloc(size_t n, size_t m) {
-  return should_fail() ? NULL : __real_calloc(n, m);
-}
-void *__wrap_realloc(void *p, size_t n) {
-  return should_fail() ? NULL : __real_realloc(p, n);
-}
 
 /* ---- running the helper ----------------------------------------------- */
 
@@ -516,11 +487,9 @@ static void test_allocation_failures(void **state) {
     pprof_profile *p = profile_of(&h);
     pprof_symbolize_opts opts = {0};
     fnp_error err = {0};
-    alloc_failed = false;
-    alloc_countdown = n;
+    fail_alloc_arm(n);
     int rc = pprof_symbolize(p, &opts, NULL, NULL, &err);
-    alloc_countdown = -1;
-    if (alloc_failed) {
+    if (fail_alloc_disarm()) {
       failures++;
       assert_int_equal(rc, -ENOMEM);
       assert_int_equal(err.code, -ENOMEM);
