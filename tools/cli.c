@@ -64,6 +64,22 @@ static int fail_file(const char *verb, const char *path, const char *what,
   return cli_fail(verb, CLI_EXIT_ERROR, "%s: %s%s", path, what, msg);
 }
 
+bool cli_profile_opt(int c, const char *arg, cli_profile_opts *o) {
+  switch (c) {
+  case 't':
+    o->type = arg;
+    return true;
+  case CLI_OPT_JSON:
+    o->json = true;
+    return true;
+  case CLI_OPT_SYMBOLIZE:
+    o->symbolize = true;
+    return true;
+  default:
+    return false;
+  }
+}
+
 int cli_load(const char *verb, const char *path, bool symbolize,
              pprof_profile **out) {
   fnp_error err = {0};

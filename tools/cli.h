@@ -32,6 +32,38 @@ int cli_fail(const char *verb, int exit_code, const char *fmt, ...)
  * has the same shape). Returns CLI_EXIT_USAGE. */
 int cli_bad_option(const char *verb, int c, char *const argv[]);
 
+/*
+ * The options every profile verb (top, diff, flame, folded) takes:
+ * -t/--sample-type, --json, --symbolize and -h/--help. A verb lists
+ * CLI_PROFILE_OPTIONS in its getopt_long table, keeps a cli_profile_opts,
+ * and hands getopt's answer to cli_profile_opt before its own cases.
+ */
+enum { CLI_OPT_JSON = 0x1000, CLI_OPT_SYMBOLIZE };
+// clang-format off
+#define CLI_PROFILE_OPTIONS                                                   \
+  {"sample-type", required_argument, NULL, 't'},                              \
+  {"json", no_argument, NULL, CLI_OPT_JSON},                                  \
+  {"symbolize", no_argument, NULL, CLI_OPT_SYMBOLIZE},                        \
+  {"help", no_argument, NULL, 'h'}
+// clang-format on
+#define CLI_PROFILE_HELP                                                       \
+  "  -t, --sample-type T    inuse_space, alloc_space, ... (default: the\n"     \
+  "                         profile's default, as pprof picks it)\n"           \
+  "      --symbolize        resolve unsymbolized frames from the mapped\n"     \
+  "                         files on this machine\n"                           \
+  "      --json             machine-readable output\n"                         \
+  "  -h, --help             this help\n"
+
+typedef struct cli_profile_opts {
+  const char *type; /* NULL: the profile's default sample type */
+  bool json;
+  bool symbolize;
+} cli_profile_opts;
+
+/* Takes getopt's answer c (with optarg) when it is one of
+ * CLI_PROFILE_OPTIONS other than help; returns whether it was. */
+bool cli_profile_opt(int c, const char *arg, cli_profile_opts *o);
+
 /* Parses a non-negative count for option `opt`. */
 int cli_parse_count(const char *verb, const char *opt, const char *s,
                     size_t *out);

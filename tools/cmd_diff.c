@@ -19,9 +19,7 @@
 
 typedef struct diff_args {
   size_t rows;
-  const char *type;
-  bool json;
-  bool symbolize;
+  cli_profile_opts opt; /* -t, --json, --symbolize */
   bool has_fail_over;
   int64_t fail_over;
   const char *base_path;
@@ -44,50 +42,39 @@ typedef struct diff_report {
 } diff_report;
 
 static void diff_usage(FILE *out) {
-  fprintf(out,
-          "usage: fnprof diff [options] BASE PROFILE\n\n"
-          "What grew and what shrank from BASE to PROFILE, by function and "
-          "by\nstack (PROFILE minus BASE, matched by symbolized stack like "
-          "go tool\npprof -base, so profiles of two processes compare).\n\n"
-          "  -n, --nodes N          rows per list (default %d, 0 = all)\n"
-          "  -t, --sample-type T    inuse_space, alloc_space, ... (default: "
-          "the\n"
-          "                         profile's default)\n"
-          "      --fail-over SIZE   exit 3 when the net change (PROFILE total "
-          "-\n"
-          "                         BASE total) exceeds SIZE: 10MiB, 512k, "
-          "4096\n"
-          "                         (in the sample type's unit)\n"
-          "      --symbolize        resolve unsymbolized frames from the "
-          "mapped\n"
-          "                         files on this machine\n"
-          "      --json             machine-readable output\n"
-          "  -h, --help             this help\n\n"
-          "exit status: 0 ok, 1 error, 2 usage, 3 over --fail-over\n",
-          DIFF_DEFAULT_ROWS);
+  fprintf(
+      out,
+      "usage: fnprof diff [options] BASE PROFILE\n\n"
+      "What grew and what shrank from BASE to PROFILE, by function and "
+      "by\nstack (PROFILE minus BASE, matched by symbolized stack like "
+      "go tool\npprof -base, so profiles of two processes compare).\n\n"
+      "  -n, --nodes N          rows per list (default %d, 0 = all)\n"
+      "      --fail-over SIZE   exit 3 when the net change (PROFILE total "
+      "-\n"
+      "                         BASE total) exceeds SIZE: 10MiB, 512k, "
+      "4096\n"
+      "                         (in the sample type's unit)\n" CLI_PROFILE_HELP
+      "\nexit status: 0 ok, 1 error, 2 usage, 3 over --fail-over\n",
+      DIFF_DEFAULT_ROWS);
 }
 
 static int diff_parse(int argc, char **argv, diff_args *a) {
-  enum { OPT_JSON = 256, OPT_SYMBOLIZE, OPT_FAIL_OVER };
+  enum { OPT_FAIL_OVER = 256 };
   static const struct option opts[] = {
       {"nodes", required_argument, NULL, 'n'},
-      {"sample-type", required_argument, NULL, 't'},
       {"fail-over", required_argument, NULL, OPT_FAIL_OVER},
-      {"json", no_argument, NULL, OPT_JSON},
-      {"symbolize", no_argument, NULL, OPT_SYMBOLIZE},
-      {"help", no_argument, NULL, 'h'},
+      CLI_PROFILE_OPTIONS,
       {NULL, 0, NULL, 0}};
   *a = (diff_args){.rows = DIFF_DEFAULT_ROWS};
   opterr = 0;
   int c, rc;
   while ((c = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
+    if (cli_profile_opt(c, optarg, &a->opt))
+      continue;
     switch (c) {
     case 'n':
       if ((rc = cli_parse_count("diff", "-n", optarg, &a->rows)) != 0)
         return rc;
-      break;
-    case 't':
-      a->type = optarg;
       break;
     case OPT_FAIL_OVER:
       if (fnp_parse_bytes(optarg, &a->fail_over) != 0 || a->fail_over < 0)
@@ -95,12 +82,6 @@ static int diff_parse(int argc, char **argv, diff_args *a) {
                         "--fail-over wants a size like 10MiB, not '%s'",
                         optarg);
       a->has_fail_over = true;
-      break;
-    case OPT_JSON:
-      a->json = true;
-      break;
-    case OPT_SYMBOLIZE:
-      a->symbolize = true;
       break;
     case 'h':
       diff_usage(stdout);
@@ -302,7 +283,7 @@ static int diff_build(const pprof_profile *base, const pprof_profile *cur,
                       const diff_args *a, pprof_profile **d, diff_report *r) {
   fnp_error err = {0};
   int idx, rc;
-  if ((rc = cli_sample_index("diff", cur, a->type, &idx)) != 0)
+  if ((rc = cli_sample_index("diff", cur, a->opt.type, &idx)) != 0)
     return rc;
   rc = pprof_diff(base, cur, d, &err);
   if (rc < 0)
@@ -328,13 +309,13 @@ int cmd_diff(int argc, char **argv) {
     return rc;
   pprof_profile *base = NULL, *cur = NULL, *d = NULL;
   diff_report r = {0};
-  if ((rc = cli_load("diff", a.base_path, a.symbolize, &base)) != 0 ||
-      (rc = cli_load("diff", a.path, a.symbolize, &cur)) != 0 ||
+  if ((rc = cli_load("diff", a.base_path, a.opt.symbolize, &base)) != 0 ||
+      (rc = cli_load("diff", a.path, a.opt.symbolize, &cur)) != 0 ||
       (rc = diff_build(base, cur, &a, &d, &r)) != 0)
     goto out;
   int64_t delta = r.total - r.base_total;
   bool over = a.has_fail_over && delta > a.fail_over;
-  if (a.json)
+  if (a.opt.json)
     diff_json(&r, &a, over);
   else
     diff_text(&r, &a);

@@ -18,13 +18,11 @@
 typedef struct art_args {
   const char *verb;
   bool flame;
-  const char *type;
   const char *out;
   const char *title;
   int width_px;
-  const char *base; /* flame --base: draw PROFILE minus BASE */
-  bool json;
-  bool symbolize;
+  const char *base;     /* flame --base: draw PROFILE minus BASE */
+  cli_profile_opts opt; /* -t, --json, --symbolize */
   const char *path;
 } art_args;
 
@@ -46,28 +44,19 @@ static void art_usage(const art_args *a, FILE *out) {
                  "\"root;caller;leaf value\"\n(flamegraph.pl, speedscope "
                  "input).\n\n"
                  "  -o, --output FILE      write to FILE (default stdout)\n");
-  fprintf(out, "  -t, --sample-type T    inuse_space, alloc_space, ... "
-               "(default: the\n"
-               "                         profile's default)\n"
-               "      --symbolize        resolve unsymbolized frames from "
-               "the mapped\n"
-               "                         files on this machine\n"
-               "      --json             summary as JSON (embeds the output "
-               "without -o)\n"
-               "  -h, --help             this help\n");
+  fputs(CLI_PROFILE_HELP
+        "\nWith --json and no -o, the JSON embeds the output.\n",
+        out);
 }
 
-enum { OPT_JSON = 256, OPT_SYMBOLIZE, OPT_TITLE, OPT_WIDTH, OPT_BASE };
+enum { OPT_TITLE = 256, OPT_WIDTH, OPT_BASE };
 
 /* Shared by both tables; clang-format cannot lay out a brace list inside
  * a macro. */
 // clang-format off
 #define ART_COMMON_OPTS                                                       \
   {"output", required_argument, NULL, 'o'},                                   \
-  {"sample-type", required_argument, NULL, 't'},                              \
-  {"json", no_argument, NULL, OPT_JSON},                                      \
-  {"symbolize", no_argument, NULL, OPT_SYMBOLIZE},                            \
-  {"help", no_argument, NULL, 'h'}
+  CLI_PROFILE_OPTIONS
 // clang-format on
 
 /* Two tables so getopt itself rejects flame's options given to folded. */
@@ -86,12 +75,11 @@ static int art_parse(int argc, char **argv, art_args *a) {
   int c, rc;
   size_t width;
   while ((c = getopt_long(argc, argv, ":o:t:h", opts, NULL)) != -1) {
+    if (cli_profile_opt(c, optarg, &a->opt))
+      continue;
     switch (c) {
     case 'o':
       a->out = optarg;
-      break;
-    case 't':
-      a->type = optarg;
       break;
     case OPT_TITLE:
       a->title = optarg;
@@ -106,12 +94,6 @@ static int art_parse(int argc, char **argv, art_args *a) {
         return cli_fail(a->verb, CLI_EXIT_USAGE,
                         "--width wants 1..100000 pixels");
       a->width_px = (int)width;
-      break;
-    case OPT_JSON:
-      a->json = true;
-      break;
-    case OPT_SYMBOLIZE:
-      a->symbolize = true;
       break;
     case 'h':
       art_usage(a, stdout);
@@ -197,12 +179,12 @@ static void art_json(const art_args *a, const pprof_profile *p, int idx,
  * pprof_write_flame_svg colours by sign). Returns an exit code. */
 static int art_load(const art_args *a, pprof_profile **out) {
   if (a->base == NULL)
-    return cli_load(a->verb, a->path, a->symbolize, out);
+    return cli_load(a->verb, a->path, a->opt.symbolize, out);
   pprof_profile *base = NULL, *cur = NULL;
   fnp_error err = {0};
   int rc;
-  if ((rc = cli_load(a->verb, a->base, a->symbolize, &base)) == 0 &&
-      (rc = cli_load(a->verb, a->path, a->symbolize, &cur)) == 0 &&
+  if ((rc = cli_load(a->verb, a->base, a->opt.symbolize, &base)) == 0 &&
+      (rc = cli_load(a->verb, a->path, a->opt.symbolize, &cur)) == 0 &&
       (rc = pprof_diff(base, cur, out, &err)) < 0)
     rc = cli_fail(a->verb, CLI_EXIT_ERROR, "%s vs %s: %s", a->base, a->path,
                   err.msg[0] ? err.msg : fnp_strerror(rc));
@@ -220,12 +202,12 @@ static int art_run(int argc, char **argv, art_args *a) {
   size_t len = 0;
   int idx;
   if ((rc = art_load(a, &p)) != 0 ||
-      (rc = cli_sample_index(a->verb, p, a->type, &idx)) != 0 ||
+      (rc = cli_sample_index(a->verb, p, a->opt.type, &idx)) != 0 ||
       (rc = art_render(a, p, idx, &data, &len)) != 0)
     goto out;
-  if (a->out || !a->json)
+  if (a->out || !a->opt.json)
     rc = cli_emit(a->verb, a->out, data, len);
-  if (rc == CLI_EXIT_OK && a->json)
+  if (rc == CLI_EXIT_OK && a->opt.json)
     art_json(a, p, idx, data);
   rc = cli_finish(a->verb, rc);
 out:

@@ -12,67 +12,47 @@
 
 typedef struct top_args {
   size_t rows;
-  const char *type;
   pprof_sort sort;
-  bool json;
-  bool symbolize;
-  const char *path;   /* the first PROFILE */
-  char *const *paths; /* all of them, merged */
+  cli_profile_opts opt; /* -t, --json, --symbolize */
+  const char *path;     /* the first PROFILE */
+  char *const *paths;   /* all of them, merged */
   size_t n_paths;
 } top_args;
 
 static void top_usage(FILE *out) {
-  fprintf(out,
-          "usage: fnprof top [options] PROFILE...\n\n"
-          "Functions by flat value (the function itself allocated) or\n"
-          "cumulative value (it or its callees did), like go tool pprof "
-          "-top.\n"
-          "Several PROFILEs of one kind are merged first, as pprof does.\n\n"
-          "  -n, --nodes N          rows to show (default %d, 0 = all)\n"
-          "  -t, --sample-type T    inuse_space, alloc_space, ... (default: "
-          "the\n"
-          "                         profile's default, as pprof picks it)\n"
-          "      --cum              sort by cumulative value\n"
-          "      --symbolize        resolve unsymbolized frames from the "
-          "mapped\n"
-          "                         files on this machine\n"
-          "      --json             machine-readable output\n"
-          "  -h, --help             this help\n",
-          TOP_DEFAULT_ROWS);
+  fprintf(
+      out,
+      "usage: fnprof top [options] PROFILE...\n\n"
+      "Functions by flat value (the function itself allocated) or\n"
+      "cumulative value (it or its callees did), like go tool pprof "
+      "-top.\n"
+      "Several PROFILEs of one kind are merged first, as pprof does.\n\n"
+      "  -n, --nodes N          rows to show (default %d, 0 = all)\n"
+      "      --cum              sort by cumulative value\n" CLI_PROFILE_HELP,
+      TOP_DEFAULT_ROWS);
 }
 
 /* Returns -1 to go on, else the exit code to return (after --help, or on a
  * usage error). */
 static int top_parse(int argc, char **argv, top_args *a) {
-  enum { OPT_CUM = 256, OPT_JSON, OPT_SYMBOLIZE };
-  static const struct option opts[] = {
-      {"nodes", required_argument, NULL, 'n'},
-      {"sample-type", required_argument, NULL, 't'},
-      {"cum", no_argument, NULL, OPT_CUM},
-      {"json", no_argument, NULL, OPT_JSON},
-      {"symbolize", no_argument, NULL, OPT_SYMBOLIZE},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  enum { OPT_CUM = 256 };
+  static const struct option opts[] = {{"nodes", required_argument, NULL, 'n'},
+                                       {"cum", no_argument, NULL, OPT_CUM},
+                                       CLI_PROFILE_OPTIONS,
+                                       {NULL, 0, NULL, 0}};
   *a = (top_args){.rows = TOP_DEFAULT_ROWS, .sort = PPROF_SORT_FLAT};
   opterr = 0;
   int c, rc;
   while ((c = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
+    if (cli_profile_opt(c, optarg, &a->opt))
+      continue;
     switch (c) {
     case 'n':
       if ((rc = cli_parse_count("top", "-n", optarg, &a->rows)) != 0)
         return rc;
       break;
-    case 't':
-      a->type = optarg;
-      break;
     case OPT_CUM:
       a->sort = PPROF_SORT_CUM;
-      break;
-    case OPT_JSON:
-      a->json = true;
-      break;
-    case OPT_SYMBOLIZE:
-      a->symbolize = true;
       break;
     case 'h':
       top_usage(stdout);
@@ -172,13 +152,14 @@ int cmd_top(int argc, char **argv) {
   if (rc >= 0)
     return rc;
   pprof_profile *p = NULL;
-  if ((rc = cli_load_merged("top", a.paths, a.n_paths, a.symbolize, &p)) != 0)
+  if ((rc = cli_load_merged("top", a.paths, a.n_paths, a.opt.symbolize, &p)) !=
+      0)
     return rc;
   int idx;
   pprof_top_entry *e = NULL;
   size_t n = 0;
   int64_t total = 0;
-  if ((rc = cli_sample_index("top", p, a.type, &idx)) != 0)
+  if ((rc = cli_sample_index("top", p, a.opt.type, &idx)) != 0)
     goto out;
   int err = pprof_top(p, idx, a.sort, &e, &n, &total);
   if (err < 0) {
@@ -186,7 +167,7 @@ int cmd_top(int argc, char **argv) {
     goto out;
   }
   size_t shown = a.rows == 0 || a.rows > n ? n : a.rows;
-  if (a.json)
+  if (a.opt.json)
     top_json(p, idx, &a, e, n, shown, total);
   else
     top_text(p, idx, &a, e, n, shown, total);
