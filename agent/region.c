@@ -54,6 +54,11 @@ uintptr_t agent__region_key = UINTPTR_MAX;
 /* Everything below is guarded by region_lock, except base (written once at
  * init before any owned block exists) and the boot pool (init thread only). */
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
+/* This thread holds (or waits for) region_lock; see defer_free. */
+static __thread volatile uint32_t in_region
+    __attribute__((tls_model("initial-exec")));
+static void region_enter(void);
+static void region_leave(void);
 static uintptr_t region_base;
 static uintptr_t region_top; /* bump pointer for new spans */
 static uintptr_t region_end;
@@ -199,9 +204,9 @@ static int span_class(size_t pages, size_t *class_pages) {
 }
 
 void agent__region_set_dirty_cap(size_t bytes) {
-  pthread_mutex_lock(&region_lock);
+  region_enter();
   dirty_cap = bytes < DIRTY_MIN_BYTES ? DIRTY_MIN_BYTES : bytes;
-  pthread_mutex_unlock(&region_lock);
+  region_leave();
 }
 
 /* A span of at least *bytes_io (page multiple), read-write; *bytes_io is
@@ -245,6 +250,66 @@ static void span_push(uintptr_t s, size_t bytes, bool dirty) {
   *list = f;
 }
 
+/*
+ * A free that arrives while its own thread holds region_lock comes from a
+ * signal handler that interrupted the agent (programs do free in handlers,
+ * and glibc's tcache mostly lets them). Taking the lock again would
+ * deadlock the thread against itself, so the slot goes on a lock-free
+ * stack instead and the next holder of the lock puts it in its bin. The
+ * thread's in_region flag is set before it waits for the lock and cleared
+ * after it lets go, so no window is left where a handler would block.
+ */
+static _Atomic(free_span *) deferred;
+
+static void defer_free(uintptr_t slot, size_t cap) {
+  free_span *f = (free_span *)slot; /* below the header's capacity field */
+  f->bytes = cap;
+  f->next = atomic_load_explicit(&deferred, memory_order_relaxed);
+  while (!atomic_compare_exchange_weak_explicit(
+      &deferred, &f->next, f, memory_order_release, memory_order_relaxed))
+    ;
+}
+
+/* Puts a freed slot in its bin; false when it is a span over the dirty
+ * cap, which the caller returns to the kernel. Under region_lock. */
+static bool put_back(uintptr_t slot, size_t cap, bool may_return) {
+  resident_bytes -= cap;
+  if (cap <= SMALL_MAX_BYTES) {
+    free_slot *f = (free_slot *)slot;
+    f->next = class_free[class_of(cap)];
+    class_free[class_of(cap)] = f;
+    return true;
+  }
+  if (may_return && dirty_bytes + cap > dirty_cap)
+    return false;
+  dirty_bytes += cap;
+  span_push(slot, cap, true);
+  return true;
+}
+
+static void region_enter(void) {
+  in_region = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+  pthread_mutex_lock(&region_lock);
+  if (atomic_load_explicit(&deferred, memory_order_relaxed) == NULL)
+    return;
+  /* Kept dirty even over the cap: madvise is not for under the lock, and
+   * deferred frees are rare. */
+  free_span *f =
+      atomic_exchange_explicit(&deferred, NULL, memory_order_acquire);
+  while (f) {
+    free_span *next = f->next;
+    put_back((uintptr_t)f, f->bytes, false);
+    f = next;
+  }
+}
+
+static void region_leave(void) {
+  pthread_mutex_unlock(&region_lock);
+  atomic_signal_fence(memory_order_seq_cst);
+  in_region = 0;
+}
+
 void *agent__region_alloc(size_t size, size_t align) {
   if (align < 16)
     align = 16;
@@ -253,7 +318,9 @@ void *agent__region_alloc(size_t size, size_t align) {
   if (ovf || need > (size_t)REGION_BYTES / 4)
     return NULL;
   void *out = NULL;
-  pthread_mutex_lock(&region_lock);
+  if (in_region)
+    return NULL; /* a signal handler's malloc: served by the real one */
+  region_enter();
   if (region_base == 0)
     goto done;
   int c = need <= SMALL_MAX_BYTES ? class_of(need) : -1;
@@ -289,7 +356,7 @@ void *agent__region_alloc(size_t size, size_t align) {
     resident_bytes += bytes;
   }
 done:
-  pthread_mutex_unlock(&region_lock);
+  region_leave();
   return out;
 }
 
@@ -302,22 +369,13 @@ void agent__region_free(void *p) {
   if (cap == 0)
     return;        /* not a live block: a double free (agent__region_live) */
   h->capacity = 0; /* the free-list link never overlaps this field */
-  pthread_mutex_lock(&region_lock);
-  resident_bytes -= cap;
-  bool keep = true;
-  if (cap <= SMALL_MAX_BYTES) {
-    int c = class_of(cap);
-    free_slot *f = (free_slot *)slot;
-    f->next = class_free[c];
-    class_free[c] = f;
-  } else {
-    keep = dirty_bytes + cap <= dirty_cap;
-    if (keep) {
-      dirty_bytes += cap;
-      span_push(slot, cap, true);
-    }
+  if (in_region) {
+    defer_free(slot, cap);
+    return;
   }
-  pthread_mutex_unlock(&region_lock);
+  region_enter();
+  bool keep = put_back(slot, cap, true);
+  region_leave();
   if (keep)
     return;
   /* Over the dirty cap: give the pages back (the first holds the link).
@@ -327,9 +385,9 @@ void agent__region_free(void *p) {
    * meanwhile, so nothing else can touch it; a fork in between leaves it
    * out of the child's bins (address range only, no memory). */
   madvise((void *)(slot + PAGE_BYTES), cap - PAGE_BYTES, MADV_DONTNEED);
-  pthread_mutex_lock(&region_lock);
+  region_enter();
   span_push(slot, cap, false);
-  pthread_mutex_unlock(&region_lock);
+  region_leave();
 }
 
 bool agent__region_live(void *p) {
@@ -342,12 +400,15 @@ size_t agent__region_usable(void *p) {
 }
 
 uint64_t agent__region_resident(void) {
-  pthread_mutex_lock(&region_lock);
+  region_enter();
   uint64_t r = resident_bytes;
-  pthread_mutex_unlock(&region_lock);
+  region_leave();
   return r;
 }
 
-void agent__region_lock_all(void) { pthread_mutex_lock(&region_lock); }
-void agent__region_unlock_all(void) { pthread_mutex_unlock(&region_lock); }
-void agent__region_reset_locks(void) { pthread_mutex_init(&region_lock, NULL); }
+void agent__region_lock_all(void) { region_enter(); }
+void agent__region_unlock_all(void) { region_leave(); }
+void agent__region_reset_locks(void) {
+  pthread_mutex_init(&region_lock, NULL);
+  in_region = 0; /* the forking thread held it */
+}

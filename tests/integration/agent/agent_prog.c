@@ -11,7 +11,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -294,6 +296,83 @@ static int mode_sigstop(void) {
   }
   int st;
   CHECK(waitpid(pid, &st, 0) == pid);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  return 0;
+}
+
+/* ---- free() from a signal handler ---------------------------------------- */
+
+/* Programs free memory in signal handlers (not async-signal-safe by POSIX,
+ * but done, and glibc's tcache mostly gets away with it). At FNPROF_RATE=1
+ * every block is sampled, so the interrupted thread is often inside the
+ * agent's region lock when the handler frees a sampled block: that free
+ * must not wait for the lock its own thread holds, nor may a malloc in the
+ * handler (it is served by the real allocator then). A child does the work
+ * so a deadlock fails the test (killed after a deadline) instead of
+ * hanging it. */
+#define SIG_RING 64
+static void *_Atomic sig_ring[SIG_RING];
+static _Atomic unsigned sig_freed;
+
+static void sig_free_one(int sig) {
+  (void)sig;
+  static unsigned k;
+  void *p = atomic_exchange(&sig_ring[k++ % SIG_RING], NULL);
+  if (p) {
+    free(p);
+    atomic_fetch_add(&sig_freed, 1);
+  }
+  /* And one allocation, handed back to the main loop to free. */
+  p = atomic_exchange(&sig_ring[k++ % SIG_RING], site_c(48));
+  free(p);
+}
+
+static void sig_churn(void) {
+  struct sigaction sa = {.sa_handler = sig_free_one};
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+  struct itimerval it = {{0, 50}, {0, 50}};
+  CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  unsigned i = 0;
+  do {
+    for (int j = 0; j < 1000; j++, i++) {
+      void *p = site_a(16 + i % 512);
+      void *old = atomic_exchange(&sig_ring[i % SIG_RING], p);
+      free(old); /* NULL when the handler took it */
+      free(site_b(64));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while (t.tv_sec - t0.tv_sec < 2);
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  printf("signal-handler frees: %u\n", atomic_load(&sig_freed));
+  fflush(stdout);
+  CHECK(atomic_load(&sig_freed) > 1000);
+  pprof_profile *p = agent_profile(FNPROF_PROFILE_FINAL);
+  CHECK(site_total(p, "alloc_objects", "site_a") > 0);
+  pprof_profile_free(p);
+}
+
+static int mode_sighandler(void) {
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    sig_churn();
+    _exit(0);
+  }
+  int st = 0;
+  for (int i = 0; i < 600 && waitpid(pid, &st, WNOHANG) == 0; i++) {
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (waitpid(pid, &st, WNOHANG) == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    fprintf(stderr, "FAIL: deadlocked (a signal handler's free)\n");
+    return 1;
+  }
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   return 0;
 }
@@ -609,6 +688,8 @@ int main(int argc, char **argv) {
     return mode_fork(20);
   if (strcmp(m, "sigstop") == 0)
     return mode_sigstop();
+  if (strcmp(m, "sighandler") == 0)
+    return mode_sighandler();
   if (strcmp(m, "dlclose") == 0 && argc > 2)
     return mode_dlclose(argv[2]);
   if (strcmp(m, "control") == 0 && argc > 2)
