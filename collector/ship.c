@@ -1,12 +1,15 @@
 /*
- * Shipping one request with libcurl's multi interface: one easy handle per
- * sink, reused so its connection stays alive between batches; timeouts per
- * attempt and overall (the flush deadline); retries with exponential backoff
- * and full jitter on timeouts, connection failures, 429 and 5xx, honouring
- * Retry-After; no retry on other 4xx. What to send and how to sign it is
- * sink.c's business. Nothing here logs; errors never include headers.
+ * Shipping requests with libcurl's multi interface: up to
+ * EXPORT__SHIP_WINDOW POSTs in flight at once, each on an easy handle of
+ * its own that is kept between requests, so the multi handle's connection
+ * pool reuses the connections; timeouts per attempt and overall (the flush
+ * deadline); retries with exponential backoff and full jitter on timeouts,
+ * connection failures, 429 and 5xx, honouring Retry-After; no retry on other
+ * 4xx. A job waiting out its backoff holds its slot but no connection. What
+ * to send, in which order, and how to sign it is the sinks' business
+ * (sink_flush.c). Nothing here logs; errors never include headers.
  */
-#include "internal.h"
+#include "sink.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -17,19 +20,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ERROR_BODY_MAX_BYTES 160 /* enough for an SLS errorCode/Message */
 #define POLL_SLICE_MS 1000
 
 struct export__ship {
   export__ship_opts o;
   CURLM *multi;
-  CURL *easy;
+  CURL *easy[EXPORT__SHIP_WINDOW];
+  export__ship_job *job[EXPORT__SHIP_WINDOW]; /* NULL: the slot is free */
   struct curl_slist *connect_to;
   uint64_t rng;
-  /* Per attempt, filled by the callbacks. */
-  char body[ERROR_BODY_MAX_BYTES + 1];
-  size_t body_len;
-  char retry_after[64];
 };
 
 int64_t export_now_ms(void) {
@@ -80,24 +79,23 @@ int64_t export__parse_retry_after(const char *v, int64_t now_s) {
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  export__ship *sh = ud;
-  size_t len = size * n, room = ERROR_BODY_MAX_BYTES - sh->body_len;
+  export__ship_job *j = ud;
+  size_t len = size * n, room = EXPORT__ERROR_BODY_MAX_BYTES - j->body_len;
   size_t take = len < room ? len : room;
-  memcpy(sh->body + sh->body_len, p, take);
-  sh->body_len += take;
-  sh->body[sh->body_len] = '\0';
+  memcpy(j->body + j->body_len, p, take);
+  j->body_len += take;
+  j->body[j->body_len] = '\0';
   return len; /* the rest is read and discarded, so the connection lives */
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  export__ship *sh = ud;
+  export__ship_job *j = ud;
   size_t len = size * n;
   if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
-    size_t v = len - 12 < sizeof sh->retry_after - 1
-                   ? len - 12
-                   : sizeof sh->retry_after - 1;
-    memcpy(sh->retry_after, p + 12, v);
-    sh->retry_after[v] = '\0';
+    size_t v = len - 12 < sizeof j->retry_after - 1 ? len - 12
+                                                    : sizeof j->retry_after - 1;
+    memcpy(j->retry_after, p + 12, v);
+    j->retry_after[v] = '\0';
   }
   return len;
 }
@@ -108,8 +106,10 @@ int export__ship_new(const export__ship_opts *o, export__ship **out) {
     return -ENOMEM;
   sh->o = *o;
   sh->multi = curl_multi_init();
-  sh->easy = curl_easy_init();
-  if (sh->multi == NULL || sh->easy == NULL) {
+  bool ok = sh->multi != NULL;
+  for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++)
+    ok = ok && (sh->easy[i] = curl_easy_init()) != NULL;
+  if (!ok) {
     export__ship_free(sh);
     return -ENOMEM;
   }
@@ -124,8 +124,14 @@ int export__ship_new(const export__ship_opts *o, export__ship **out) {
 void export__ship_free(export__ship *sh) {
   if (sh == NULL)
     return;
-  if (sh->easy)
-    curl_easy_cleanup(sh->easy);
+  for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++) {
+    if (sh->job[i] && sh->job[i]->state == EXPORT__JOB_RUNNING)
+      curl_multi_remove_handle(sh->multi, sh->easy[i]);
+    if (sh->job[i])
+      curl_slist_free_all(sh->job[i]->hdrs);
+    if (sh->easy[i])
+      curl_easy_cleanup(sh->easy[i]);
+  }
   if (sh->multi)
     curl_multi_cleanup(sh->multi);
   curl_slist_free_all(sh->connect_to);
@@ -136,56 +142,94 @@ int export__ship_connect_to(export__ship *sh, const char *spec) {
   struct curl_slist *l = NULL;
   if (spec && (l = curl_slist_append(NULL, spec)) == NULL)
     return -ENOMEM;
-  curl_easy_setopt(sh->easy, CURLOPT_CONNECT_TO, l);
+  for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++)
+    curl_easy_setopt(sh->easy[i], CURLOPT_CONNECT_TO, l);
   curl_slist_free_all(sh->connect_to);
   sh->connect_to = l;
   return 0;
 }
 
-static void setup_easy(export__ship *sh, const char *url, const void *body,
-                       size_t len, struct curl_slist *hdrs, long timeout_ms) {
-  CURL *e = sh->easy;
-  curl_easy_setopt(e, CURLOPT_URL, url);
+size_t export__ship_free_slots(const export__ship *sh) {
+  size_t n = 0;
+  for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++)
+    n += sh->job[i] == NULL;
+  return n;
+}
+
+static void setup_easy(export__ship *sh, CURL *e, export__ship_job *j,
+                       long timeout_ms) {
+  curl_easy_setopt(e, CURLOPT_URL, j->url);
   curl_easy_setopt(e, CURLOPT_POST, 1L);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->data);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->len);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    (long)sh->o.connect_timeout_ms);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, sh);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, sh);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  sh->body_len = 0;
-  sh->body[0] = '\0';
-  sh->retry_after[0] = '\0';
+  j->body_len = 0;
+  j->body[0] = '\0';
+  j->retry_after[0] = '\0';
 }
 
-/* Drives the multi handle until the transfer ends; returns its CURLcode. */
-static CURLcode run_transfer(export__ship *sh) {
-  if (curl_multi_add_handle(sh->multi, sh->easy) != CURLM_OK)
-    return CURLE_FAILED_INIT;
-  CURLcode result = CURLE_FAILED_INIT;
-  int running = 1;
-  while (running) {
-    if (curl_multi_perform(sh->multi, &running) != CURLM_OK)
-      break;
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(sh->multi, &left)) != NULL)
-      if (m->msg == CURLMSG_DONE && m->easy_handle == sh->easy)
-        result = m->data.result;
-    /* CURLOPT_TIMEOUT_MS bounds the transfer; this only bounds one wait. */
-    if (running &&
-        curl_multi_poll(sh->multi, NULL, 0, POLL_SLICE_MS, NULL) != CURLM_OK)
-      break;
+/* Marks a job finished with rc; res already says why. */
+static void finish(export__ship_job *j, int rc) {
+  j->rc = rc;
+  j->state = EXPORT__JOB_DONE;
+}
+
+/* Starts one attempt of the job in slot i: fresh headers (Date moves). */
+static void begin_attempt(export__ship *sh, size_t i) {
+  export__ship_job *j = sh->job[i];
+  export__ship_result *res = &j->res;
+  fnp_error herr = {0};
+  memset(res, 0, sizeof *res);
+  curl_slist_free_all(j->hdrs);
+  j->hdrs = NULL;
+  int rc = j->hcb(j->hctx, &j->hdrs, &herr);
+  if (rc < 0) {
+    memcpy(res->why, herr.msg, sizeof res->why);
+    finish(j, rc);
+    return;
   }
-  curl_multi_remove_handle(sh->multi, sh->easy);
-  return result;
+  int64_t left = j->deadline_ms - export_now_ms();
+  long timeout = sh->o.request_timeout_ms;
+  if (left < timeout)
+    timeout = left > 1 ? (long)left : 1;
+  setup_easy(sh, sh->easy[i], j, timeout);
+  if (curl_multi_add_handle(sh->multi, sh->easy[i]) != CURLM_OK) {
+    snprintf(res->why, sizeof res->why, "%s",
+             curl_easy_strerror(CURLE_FAILED_INIT));
+    finish(j, -ENOMEM);
+    return;
+  }
+  j->state = EXPORT__JOB_RUNNING;
+}
+
+int export__ship_start(export__ship *sh, export__ship_job *j) {
+  size_t i = 0;
+  while (i < EXPORT__SHIP_WINDOW && sh->job[i] != NULL)
+    i++;
+  if (i == EXPORT__SHIP_WINDOW)
+    return -EBUSY;
+  j->attempts = 0;
+  j->hdrs = NULL;
+  sh->job[i] = j;
+  memset(&j->res, 0, sizeof j->res);
+  if (export_now_ms() >= j->deadline_ms) {
+    j->res.retryable = true;
+    snprintf(j->res.why, sizeof j->res.why, "flush deadline reached");
+    finish(j, -ETIMEDOUT);
+    return 0;
+  }
+  begin_attempt(sh, i);
+  return 0;
 }
 
 static bool retryable_curl(CURLcode c) {
@@ -203,31 +247,14 @@ static bool retryable_curl(CURLcode c) {
   }
 }
 
-/* One attempt. 0 on 2xx; else res says whether it is worth retrying. */
-static int attempt(export__ship *sh, const char *url, const void *body,
-                   size_t len, export__headers_cb hcb, void *hctx,
-                   int64_t deadline_ms, export__ship_result *res) {
-  struct curl_slist *hdrs = NULL;
-  fnp_error herr = {0};
-  int rc = hcb(hctx, &hdrs, &herr);
-  if (rc < 0) {
-    curl_slist_free_all(hdrs);
-    res->retryable = false;
-    memcpy(res->why, herr.msg, sizeof res->why);
-    return rc;
-  }
-  int64_t left = deadline_ms - export_now_ms();
-  long timeout = sh->o.request_timeout_ms;
-  if (left < timeout)
-    timeout = left > 1 ? (long)left : 1;
-  setup_easy(sh, url, body, len, hdrs, timeout);
-  CURLcode c = run_transfer(sh);
-  curl_slist_free_all(hdrs);
+/* One attempt's outcome: 0 on 2xx; else res says whether to retry. */
+static int judge(export__ship_job *j, CURL *e, CURLcode c) {
+  export__ship_result *res = &j->res;
   long status = 0;
-  curl_easy_getinfo(sh->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   res->status = (int)status;
   res->retry_after_ms =
-      export__parse_retry_after(sh->retry_after, (int64_t)time(NULL));
+      export__parse_retry_after(j->retry_after, (int64_t)time(NULL));
   if (c != CURLE_OK) {
     res->retryable = retryable_curl(c);
     snprintf(res->why, sizeof res->why, "%s", curl_easy_strerror(c));
@@ -236,41 +263,111 @@ static int attempt(export__ship *sh, const char *url, const void *body,
   if (status >= 200 && status < 300)
     return 0;
   res->retryable = status == 429 || status >= 500;
-  snprintf(res->why, sizeof res->why, "HTTP %ld: %s", status, sh->body);
+  snprintf(res->why, sizeof res->why, "HTTP %ld: %s", status, j->body);
   return status >= 500 || status == 429 ? -EAGAIN : -EPROTO;
 }
 
-static void sleep_ms(int64_t ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
+/* An attempt in slot i ended: finish the job or schedule its retry. */
+static void attempt_ended(export__ship *sh, size_t i, CURLcode c) {
+  export__ship_job *j = sh->job[i];
+  curl_multi_remove_handle(sh->multi, sh->easy[i]);
+  curl_slist_free_all(j->hdrs);
+  j->hdrs = NULL;
+  int rc = judge(j, sh->easy[i], c);
+  if (rc == 0 || !j->res.retryable) {
+    finish(j, rc);
+    return;
+  }
+  /* Retry-After is a floor: never sooner than the server asked, and never
+   * in a tight loop when it says 0. Waiting past the deadline is useless:
+   * the caller spools the payload instead. */
+  int64_t wait = export__backoff_ms(&sh->o, j->attempts++, next_rand(sh));
+  if (j->res.retry_after_ms > wait)
+    wait = j->res.retry_after_ms;
+  int64_t now = export_now_ms();
+  if (now + wait >= j->deadline_ms) {
+    finish(j, rc);
+    return;
+  }
+  j->rc = rc;
+  j->retry_at_ms = now + wait;
+  j->state = EXPORT__JOB_BACKOFF;
+}
+
+/* Reads finished transfers; starts retries that are due. Returns how long
+ * the next wait may last (ms) given the nearest retry and deadline. */
+static long collect(export__ship *sh) {
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(sh->multi, &left)) != NULL) {
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++)
+      if (sh->easy[i] == m->easy_handle && sh->job[i] &&
+          sh->job[i]->state == EXPORT__JOB_RUNNING) {
+        attempt_ended(sh, i, m->data.result);
+        break;
+      }
+  }
+  long wait = POLL_SLICE_MS;
+  int64_t now = export_now_ms();
+  for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++) {
+    export__ship_job *j = sh->job[i];
+    if (j == NULL || j->state != EXPORT__JOB_BACKOFF)
+      continue;
+    if (j->retry_at_ms <= now) {
+      begin_attempt(sh, i);
+      wait = 0; /* perform the new transfer at once */
+    } else if (j->retry_at_ms - now < wait) {
+      wait = (long)(j->retry_at_ms - now);
+    }
+  }
+  return wait;
+}
+
+/* Takes one finished job out of its slot, if any. */
+static export__ship_job *take_done(export__ship *sh) {
+  for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++) {
+    export__ship_job *j = sh->job[i];
+    if (j && j->state == EXPORT__JOB_DONE) {
+      sh->job[i] = NULL;
+      return j;
+    }
+  }
+  return NULL;
+}
+
+export__ship_job *export__ship_wait(export__ship *sh, bool block) {
+  for (;;) {
+    int running = 0;
+    if (curl_multi_perform(sh->multi, &running) != CURLM_OK)
+      running = 0;
+    long wait = collect(sh);
+    export__ship_job *j = take_done(sh);
+    if (j != NULL || !block ||
+        export__ship_free_slots(sh) == EXPORT__SHIP_WINDOW)
+      return j;
+    /* CURLOPT_TIMEOUT_MS bounds each transfer and the deadline each
+     * backoff; this only bounds one wait. A failed poll (out of memory)
+     * just means the next perform comes sooner. */
+    if (wait > 0)
+      curl_multi_poll(sh->multi, NULL, 0, (int)wait, NULL);
+  }
 }
 
 int export__ship_post(export__ship *sh, const char *url, const void *body,
                       size_t len, export__headers_cb hcb, void *hctx,
                       int64_t deadline_ms, export__ship_result *res) {
-  memset(res, 0, sizeof *res);
-  if (export_now_ms() >= deadline_ms) {
-    res->retryable = true;
-    snprintf(res->why, sizeof res->why, "flush deadline reached");
-    return -ETIMEDOUT;
-  }
-  for (unsigned n = 0;; n++) {
-    memset(res, 0, sizeof *res);
-    int rc = attempt(sh, url, body, len, hcb, hctx, deadline_ms, res);
-    if (rc == 0 || !res->retryable)
-      return rc;
-    /* Retry-After is a floor: never sooner than the server asked, and
-     * never in a tight loop when it says 0. */
-    int64_t wait = export__backoff_ms(&sh->o, n, next_rand(sh));
-    if (res->retry_after_ms > wait)
-      wait = res->retry_after_ms;
-    if (export_now_ms() + wait >= deadline_ms)
-      return rc; /* the caller spools it; waiting would miss the deadline */
-    sleep_ms(wait);
-    /* A sleep that overran the deadline reports the last attempt's answer,
-     * which says more than "deadline reached". */
-    if (export_now_ms() >= deadline_ms)
-      return rc;
-  }
+  export__ship_job j = {.url = url,
+                        .data = body,
+                        .len = len,
+                        .hcb = hcb,
+                        .hctx = hctx,
+                        .deadline_ms = deadline_ms};
+  int rc = export__ship_start(sh, &j);
+  export__ship_job *done = NULL;
+  while (rc == 0 && done != &j)
+    done = export__ship_wait(sh, true); /* j holds a slot until done */
+  *res = j.res;
+  return rc < 0 ? rc : j.rc;
 }

@@ -176,6 +176,6 @@ void export_sink_free(export_sink *s) {
   export__spool_close(s->spool);
   export__spool_close(s->rejected);
   export__file_close(s);
-  fnp_buf_destroy(&s->body);
+  export__send_free(s);
   free(s);
 }

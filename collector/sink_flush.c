@@ -1,7 +1,8 @@
 /*
  * Pushing batches into a sink's queue and flushing it: the spool first
- * (oldest data), then the queue, one request at a time so the receiver sees
- * batches in order. SLS requests are signed per attempt because Date moves.
+ * (oldest data, one request at a time), then the queue with several
+ * requests in flight (drive_queue says what that keeps of the order). SLS
+ * requests are signed per attempt because Date moves.
  */
 #include "sink.h"
 
@@ -278,16 +279,45 @@ static void build_url(const export_sink *s, const char *path, char *url,
            s->url.port, s->url.host, s->url.port);
 }
 
-/* One payload, with retries until the deadline. */
-static int send_payload(export_sink *s, const export__payload *p,
-                        int64_t deadline_ms, export__ship_result *res) {
+/* A payload on its way: its request, headers context and body live here
+ * until the ship hands the job back. */
+struct export__send {
+  export__ship_job job;
   req r;
-  char path[1200], url[1600], connect_to[700];
+  export__payload *p; /* NULL: the slot is free */
+  uint64_t seq;       /* queue order, to put failures back in order */
+  bool failed;        /* retryable failure: back to the queue at the end */
+  char path[1200], url[1600];
+  fnp_buf body; /* compressed request, reused between sends */
+};
+
+void export__send_free(export_sink *s) {
+  if (s->send == NULL)
+    return;
+  for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++) {
+    export__payload_free(s->send[i].p);
+    fnp_buf_destroy(&s->send[i].body);
+  }
+  free(s->send);
+  s->send = NULL;
+}
+
+/* Points every connection at the endpoint (see build_url). */
+static int set_connect_to(export_sink *s) {
+  char url[1600], connect_to[700];
+  build_url(s, "/", url, sizeof url, connect_to, sizeof connect_to);
+  return export__ship_connect_to(s->ship, connect_to[0] ? connect_to : NULL);
+}
+
+/* Compresses and addresses p in slot d. On failure res says why (not
+ * retryable: the same bytes would fail again). */
+static int prepare(export_sink *s, export__send *d, const export__payload *p,
+                   int64_t deadline_ms, export__ship_result *res) {
   export_compress c;
-  plan(s, p, &r, path, sizeof path, &c);
+  plan(s, p, &d->r, d->path, sizeof d->path, &c);
   /* The body buffer is kept between sends: a fresh one per batch cost a
    * page fault per 4 KiB in the ingest profile. */
-  fnp_buf *body = &s->body;
+  fnp_buf *body = &d->body;
   if (body->cap == 0)
     fnp_buf_init(body, BODY_MAX_BYTES);
   fnp_buf_reset(body);
@@ -297,18 +327,50 @@ static int send_payload(export_sink *s, const export__payload *p,
   if (rc < 0) {
     memset(res, 0, sizeof *res);
     snprintf(res->why, sizeof res->why, "%s", err.msg);
-    goto done;
+    return rc;
   }
-  export_md5_hex(body->data ? body->data : (uint8_t *)"", body->len, r.md5);
-  build_url(s, path, url, sizeof url, connect_to, sizeof connect_to);
-  rc = export__ship_connect_to(s->ship, connect_to[0] ? connect_to : NULL);
+  export_md5_hex(body->data ? body->data : (uint8_t *)"", body->len, d->r.md5);
+  char connect_to[700];
+  build_url(s, d->path, d->url, sizeof d->url, connect_to, sizeof connect_to);
+  d->job =
+      (export__ship_job){.url = d->url,
+                         .data = body->data ? body->data : (const uint8_t *)"",
+                         .len = body->len,
+                         .hcb = headers_cb,
+                         .hctx = &d->r,
+                         .deadline_ms = deadline_ms,
+                         .user = d};
+  return 0;
+}
+
+static void release_body(export__send *d) {
+  if (d->body.alloc > BODY_KEEP_BYTES)
+    fnp_buf_destroy(&d->body); /* one huge batch: don't keep its buffer */
+}
+
+static int ensure_slots(export_sink *s) {
+  if (s->send == NULL)
+    s->send = calloc(EXPORT__SHIP_WINDOW, sizeof *s->send);
+  return s->send ? set_connect_to(s) : -ENOMEM;
+}
+
+/* One payload alone, with retries until the deadline (the spool's path:
+ * its segments are read one at a time). */
+static int send_payload(export_sink *s, const export__payload *p,
+                        int64_t deadline_ms, export__ship_result *res) {
+  int rc = ensure_slots(s);
+  if (rc < 0) {
+    memset(res, 0, sizeof *res);
+    res->retryable = true;
+    snprintf(res->why, sizeof res->why, "%s", fnp_strerror(rc));
+    return rc;
+  }
+  export__send *d = &s->send[0];
+  rc = prepare(s, d, p, deadline_ms, res);
   if (rc == 0)
-    rc =
-        export__ship_post(s->ship, url, body->data ? body->data : (uint8_t *)"",
-                          body->len, headers_cb, &r, deadline_ms, res);
-done:
-  if (body->alloc > BODY_KEEP_BYTES)
-    fnp_buf_destroy(body); /* one huge batch: don't keep its buffer */
+    rc = export__ship_post(s->ship, d->job.url, d->job.data, d->job.len,
+                           headers_cb, &d->r, deadline_ms, res);
+  release_body(d);
   return rc;
 }
 
@@ -387,30 +449,132 @@ static void spool_rest(export_sink *s, export_flush_result *res) {
   }
 }
 
-static void drain_queue(export_sink *s, int64_t deadline_ms,
-                        export_flush_result *res) {
-  while (s->head) {
-    export__ship_result sr;
-    int rc = send_payload(s, s->head, deadline_ms, &sr);
-    if (rc < 0 && sr.retryable) {
-      note(res, &sr, rc);
-      return;
-    }
-    export__payload *p = dequeue(s);
-    if (rc < 0) {
-      note(res, &sr, rc);
-      res->rejected_batches++;
-      res->rejected_records += p->n_records;
-      fnp_error err = {0};
-      if (s->rejected == NULL || export__spool_put(s->rejected, p, &err) < 0)
-        res->dropped_records += p->n_records;
-    } else {
-      res->acked_batches++;
-      res->acked_records += p->n_records;
-      res->last_status = sr.status;
-    }
-    export__payload_free(p);
+/* Counts a payload the receiver refused for good and keeps it aside. */
+static void reject(export_sink *s, export__payload *p, int rc,
+                   const export__ship_result *sr, export_flush_result *res) {
+  note(res, sr, rc);
+  res->rejected_batches++;
+  res->rejected_records += p->n_records;
+  fnp_error err = {0};
+  if (s->rejected == NULL || export__spool_put(s->rejected, p, &err) < 0)
+    res->dropped_records += p->n_records;
+  export__payload_free(p);
+}
+
+static export__send *free_slot(export_sink *s) {
+  for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++)
+    if (s->send[i].p == NULL)
+      return &s->send[i];
+  return NULL;
+}
+
+/* Slots holding a payload; with troubled, only those the receiver has
+ * failed at least once (for good, or so far: retrying). */
+static size_t count_slots(const export_sink *s, bool troubled) {
+  size_t n = 0;
+  for (size_t i = 0; s->send && i < EXPORT__SHIP_WINDOW; i++) {
+    const export__send *d = &s->send[i];
+    n += d->p != NULL && (!troubled || d->failed || d->job.attempts > 0);
   }
+  return n;
+}
+
+/* Puts payloads that failed retryably back at the queue's head, oldest
+ * first: they were started before anything still queued. */
+static void requeue_failed(export_sink *s) {
+  for (;;) {
+    export__send *newest = NULL;
+    for (size_t i = 0; i < EXPORT__SHIP_WINDOW; i++)
+      if (s->send[i].p && s->send[i].failed &&
+          (newest == NULL || s->send[i].seq > newest->seq))
+        newest = &s->send[i];
+    if (newest == NULL)
+      return;
+    export__payload *p = newest->p;
+    newest->p = NULL;
+    newest->failed = false;
+    p->next = s->head;
+    s->head = p;
+    if (s->tail == NULL)
+      s->tail = p;
+    s->queued_bytes += p->raw_len;
+  }
+}
+
+/* Starts payloads from the queue while a slot is free and the receiver is
+ * not failing: a struggling receiver gets no new work until it recovers. */
+static void start_queued(export_sink *s, int64_t deadline_ms,
+                         export_flush_result *res) {
+  export__send *d;
+  while (count_slots(s, true) == 0 && s->head && (d = free_slot(s)) != NULL) {
+    export__ship_result sr = {0};
+    export__payload *p = dequeue(s);
+    int rc = prepare(s, d, p, deadline_ms, &sr);
+    if (rc == 0 && (rc = export__ship_start(s->ship, &d->job)) == 0) {
+      d->p = p;
+      d->seq = s->send_seq++;
+    } else {
+      reject(s, p, rc, &sr, res);
+    }
+  }
+}
+
+/* One job came back: count it, free its slot (or mark it failed). */
+static void job_done(export_sink *s, export__ship_job *j,
+                     export_flush_result *res) {
+  export__send *d = j->user;
+  release_body(d);
+  if (j->rc < 0 && j->res.retryable) {
+    note(res, &j->res, j->rc);
+    d->failed = true;
+    return;
+  }
+  export__payload *p = d->p;
+  d->p = NULL;
+  if (j->rc < 0) {
+    reject(s, p, j->rc, &j->res, res);
+    return;
+  }
+  res->acked_batches++;
+  res->acked_records += p->n_records;
+  res->last_status = j->res.status;
+  export__payload_free(p);
+}
+
+/* Sends the queue with up to EXPORT__SHIP_WINDOW requests in flight, so
+ * the receiver works on one while the next is compressed and sent. Each
+ * batch carries its own id (__pack_id__), so a receiver orders and
+ * de-duplicates by it, not by arrival. After a retryable failure nothing
+ * new starts until a retry succeeds; what is in flight finishes; the
+ * failures go back to the queue in their order (then the spool), what was
+ * acknowledged does not: nothing lost, nothing sent twice. Without block,
+ * returns as soon as no finished job is waiting (export_sink_pump). */
+static void drive_queue(export_sink *s, int64_t deadline_ms,
+                        export_flush_result *res, bool block) {
+  int rc = ensure_slots(s);
+  if (rc < 0) {
+    res->error = rc;
+    snprintf(res->why, sizeof res->why, "%s", fnp_strerror(rc));
+    return;
+  }
+  for (;;) {
+    start_queued(s, deadline_ms, res);
+    export__ship_job *j = export__ship_wait(s->ship, block);
+    if (j == NULL)
+      break;
+    job_done(s, j, res);
+  }
+  if (block)
+    requeue_failed(s);
+}
+
+int export_sink_pump(export_sink *s, int64_t deadline_ms) {
+  /* The spool holds older batches: they go first, from export_sink_flush. */
+  if (s->url.scheme == EXPORT_SCHEME_FILE ||
+      (s->spool && export__spool_count(s->spool) > 0))
+    return 0;
+  drive_queue(s, deadline_ms, &s->carry, false);
+  return 0;
 }
 
 int export_sink_flush(export_sink *s, int64_t deadline_ms,
@@ -418,9 +582,15 @@ int export_sink_flush(export_sink *s, int64_t deadline_ms,
   memset(res, 0, sizeof *res);
   if (s->url.scheme == EXPORT_SCHEME_FILE)
     return export__file_flush(s, res);
-  bool in_order = s->spool == NULL || drain_spool(s, deadline_ms, res);
+  /* What export_sink_pump delivered counts in this flush. */
+  *res = s->carry;
+  memset(&s->carry, 0, sizeof s->carry);
+  /* Jobs in flight from a pump mean the spool was empty when they began;
+   * they finish first, and the spool's order is kept by drain_spool. */
+  bool in_order = count_slots(s, false) > 0 || s->spool == NULL ||
+                  drain_spool(s, deadline_ms, res);
   if (in_order)
-    drain_queue(s, deadline_ms, res);
+    drive_queue(s, deadline_ms, res, true);
   spool_rest(s, res);
   for (export__payload *p = s->head; p; p = p->next) {
     res->pending_batches++;

@@ -304,7 +304,8 @@ EXPORT_API int export_sink_set_credentials(export_sink *s, const char *id,
                                            const char *token) FNP_MUST_CHECK;
 /*
  * Encodes b and queues it (or, for file://, writes it). Takes ownership of
- * b in every case. Nothing is sent until export_sink_flush.
+ * b in every case. Nothing is sent until export_sink_pump or
+ * export_sink_flush.
  */
 EXPORT_API int export_sink_push(export_sink *s, export_batch *b,
                                 fnp_error *err) FNP_MUST_CHECK;
@@ -320,6 +321,14 @@ EXPORT_API int export_sink_push_profile(export_sink *s, const char *instance,
  */
 EXPORT_API int export_sink_flush(export_sink *s, int64_t deadline_ms,
                                  export_flush_result *res);
+/*
+ * Starts sending what is queued (a few requests at a time) and returns
+ * without waiting, so a caller can encode the next batch while earlier ones
+ * are on the wire. The next export_sink_flush waits for them and counts
+ * them in its result. Does nothing while the spool holds older batches
+ * (they go first, in the flush) and for file://. Returns 0.
+ */
+EXPORT_API int export_sink_pump(export_sink *s, int64_t deadline_ms);
 /* CLOCK_MONOTONIC in milliseconds, the clock flush deadlines use. */
 EXPORT_API int64_t export_now_ms(void);
 
