@@ -42,6 +42,45 @@ static const sc_sink_ops *sink_ops_for(const char *url) {
   return NULL;
 }
 
+static void note_result(sc_exporter *x, sc_sink *s, int rc, uint64_t upto) {
+  pthread_mutex_lock(&x->lock);
+  if (rc == 0)
+    s->acked = upto;
+  else
+    s->failures++;
+  pthread_mutex_unlock(&x->lock);
+}
+
+/* A sink with push: hands over everything up to `end`, a chunk at a time,
+ * then flushes once; acknowledged only when that flush delivered it all.
+ * Export thread. */
+static int sink_push_up(sc_exporter *x, sc_sink *s, uint64_t end,
+                        int64_t deadline) {
+  uint8_t *data;
+  size_t len;
+  fnp_error err = {0};
+  int rc = 0;
+  pthread_mutex_lock(&x->lock);
+  if (s->pushed < s->acked)
+    s->pushed = s->acked;
+  pthread_mutex_unlock(&x->lock);
+  while (s->pushed < end && rc == 0) {
+    rc = sc__records_copy(x->records, s->pushed, EXPORT_BATCH_MAX_BYTES, &data,
+                          &len);
+    if (rc < 0 || len == 0)
+      break;
+    rc = s->ops->push(s->ctx, data, len, s->pushed, deadline, &err);
+    free(data);
+    if (rc == 0)
+      s->pushed += len;
+  }
+  /* A partial line at the end waits for the next flush. */
+  if (rc == 0)
+    rc = s->ops->flush(s->ctx, deadline, &err);
+  note_result(x, s, rc, s->pushed);
+  return rc;
+}
+
 /* Sends what sink s has not acknowledged, up to `end`. Export thread. */
 static int sink_catch_up(sc_exporter *x, sc_sink *s, uint64_t end,
                          int64_t deadline) {
@@ -50,6 +89,8 @@ static int sink_catch_up(sc_exporter *x, sc_sink *s, uint64_t end,
   uint64_t from;
   fnp_error err = {0};
   int rc = 0;
+  if (s->ops->push && s->ops->flush)
+    return sink_push_up(x, s, end, deadline);
   for (;;) {
     pthread_mutex_lock(&x->lock);
     from = s->acked;
@@ -64,12 +105,7 @@ static int sink_catch_up(sc_exporter *x, sc_sink *s, uint64_t end,
       return rc;
     rc = s->ops->send(s->ctx, data, len, from, deadline, &err);
     free(data);
-    pthread_mutex_lock(&x->lock);
-    if (rc == 0)
-      s->acked = from + len;
-    else
-      s->failures++;
-    pthread_mutex_unlock(&x->lock);
+    note_result(x, s, rc, from + len);
     if (rc < 0)
       return rc;
   }

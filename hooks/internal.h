@@ -130,6 +130,12 @@ typedef struct sc_sink_ops {
                  const uint8_t *data, size_t len, fnp_error *err);
   /* Optional. The platform's credentials changed (export thread). */
   void (*creds)(void *ctx, const sc_creds *c);
+  /* Optional. Takes data (whole lines at offset start) for delivery by the
+   * next flush and may start sending it by the deadline without waiting.
+   * Sinks with push get all new data before one flush, so they can encode
+   * the next batch while the previous ones are on the wire. */
+  int (*push)(void *ctx, const uint8_t *data, size_t len, uint64_t start,
+              int64_t deadline_mono_ns, fnp_error *err);
 } sc_sink_ops;
 
 extern const sc_sink_ops sc__sink_http;
@@ -143,7 +149,8 @@ typedef struct sc_sink {
   const sc_sink_ops *ops;
   void *ctx;
   const char *url;
-  uint64_t acked; /* absolute offset acknowledged; guarded by exporter lock */
+  uint64_t acked;  /* absolute offset acknowledged; guarded by exporter lock */
+  uint64_t pushed; /* handed to ops->push; export thread only */
   uint64_t failures;
 } sc_sink;
 

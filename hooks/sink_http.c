@@ -103,4 +103,4 @@ static void http_close(void *ctx) {
 
 /* No flush of its own, no profiles (NDJSON only), no credentials. */
 const sc_sink_ops sc__sink_http = {"http", http_open, http_send, http_close,
-                                   NULL,   NULL,      NULL};
+                                   NULL,   NULL,      NULL,      NULL};

@@ -403,6 +403,71 @@ def scenario_agent_collector():
             coll.stop()
 
 
+LINES_FUNCTION = r'''
+import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        rid = self.headers.get("x-fc-request-id", "-")
+        n = int(body or b"0") if self.path == "/invoke" else 0
+        out = "".join("2026-01-01T00:00:00.000Z %s [INFO] line %d of %d, "
+                      "padding to a realistic length\n" % (rid, i, n)
+                      for i in range(n))
+        sys.stdout.write(out)
+        sys.stdout.flush()
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    do_GET = do_POST
+
+HTTPServer(("127.0.0.1", int(os.environ["FC_SERVER_PORT"])), H).serve_forever()
+'''
+
+
+def scenario_freeze_many_lines():
+    """Thousands of lines in one /pre-freeze to fnprof-collector (sls://):
+    several buffer chunks and library batches, several requests in flight;
+    every line is stored exactly once, and a second /pre-freeze sends none
+    of them again."""
+    from urllib.parse import quote
+    per_request = {"m1": 3000, "m2": 5000, "m3": 1}
+    with tempfile.TemporaryDirectory() as tmp:
+        fn = os.path.join(tmp, "lines.py")
+        with open(fn, "w") as f:
+            f.write(LINES_FUNCTION)
+        coll = Collector(tmp)
+        os.environ["FNPROF_ACCESS_KEY_ID"] = coll.KEY_ID
+        os.environ["FNPROF_ACCESS_KEY_SECRET"] = coll.KEY_SECRET
+        sc = Sidecar(tmp, [sys.executable, fn], [coll.sls_url()])
+        try:
+            sc.wait_listening()
+            for rid, n in per_request.items():
+                if invoke(sc, rid, str(n).encode())[0] != 200:
+                    fail("invoke %s failed" % rid)
+            for rnd in range(2):
+                st, _, body = sc.request("GET", "/pre-freeze")
+                if st != 200 or not json.loads(body)["flushed"]:
+                    fail("pre-freeze %d did not flush: %d %r" % (rnd, st, body))
+            for rid, n in per_request.items():
+                got = json.loads(coll.get(
+                    "/api/logs?limit=10000&request_id=" + quote(rid)))
+                msgs = [r["fields"].get("message", "") for r in got["records"]]
+                lines = sorted(int(m.split(" line ")[1].split(" ")[0])
+                               for m in msgs if " line " in m)
+                if lines != list(range(n)):
+                    fail("%s: %d of %d lines stored, %d distinct" %
+                         (rid, len(lines), n, len(set(lines))))
+        finally:
+            sc.stop()
+            coll.stop()
+
+
 def scenario_secrets():
     """Per-request credentials reach no output: not the sidecar's stdout or
     stderr, not fnprof-local's, not the exported records."""
