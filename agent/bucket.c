@@ -27,7 +27,10 @@
 
 #include <string.h>
 
-#define BUCKET_HASH_SLOTS ((size_t)1 << 16)
+/* 16k chains (128 KiB): a hash spreads even a few buckets over every page
+ * of the table, so its size is RSS; chains stay short up to tens of
+ * thousands of buckets. */
+#define BUCKET_HASH_SLOTS ((size_t)1 << 14)
 
 _Atomic uint64_t agent__cycle;
 pthread_mutex_t agent__cycle_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -204,6 +204,9 @@ void agent__arena_reset_locks(void);
 /* ---- sampling math (rate.c) ---------------------------------------------- */
 
 /* Next countdown, exponential with the given mean (Go's fastexprand). */
+/* libm-free exp, and log2 for x >= 1 (rate.c says why). */
+double agent__exp(double x);
+double agent__log2(double x);
 int64_t agent__next_interval(uint64_t *rng, int64_t mean);
 uint64_t agent__rng_next(uint64_t *rng);
 uint64_t agent__rng_seed(void);

@@ -65,6 +65,7 @@ int fnp_parse_bytes(const char *s, int64_t *out) {
   double r = v * mult;
   if (r > 9.2e18 || r < -9.2e18)
     return FNP_ETOOBIG;
-  *out = (int64_t)llround(r);
+  /* Rounded half away from zero, without libm (the agent links this). */
+  *out = (int64_t)(r < 0 ? r - 0.5 : r + 0.5);
   return 0;
 }

@@ -36,6 +36,27 @@ static void test_interval_mean(void **state) {
   assert_true(max < 20 * mean); /* 26 random bits: at most ~18x */
 }
 
+/* The agent's own exp and log2 (no libm in the agent) against libm's,
+ * over the ranges the sampling math uses: exp of -size/rate for any size,
+ * log2 of the 26-bit draws. */
+static void test_exp_log2_match_libm(void **state) {
+  (void)state;
+  for (double x = -800; x <= 0; x += 0.37) {
+    double want = exp(x), got = agent__exp(x);
+    if (want < 1e-300)
+      assert_true(got < 1e-300);
+    else
+      assert_true(fabs(got - want) <= 1e-14 * want);
+  }
+  for (double x = 0; x < 700; x += 1.13)
+    assert_true(fabs(agent__exp(x) - exp(x)) <= 1e-14 * exp(x));
+  assert_true(agent__exp(0) == 1.0);
+  for (uint64_t q = 1; q <= (1u << 26); q = q * 3 + 1)
+    assert_true(fabs(agent__log2((double)q) - log2((double)q)) < 1e-13);
+  for (int k = 0; k < 62; k++)
+    assert_true(agent__log2((double)((uint64_t)1 << k)) == (double)k);
+}
+
 static void test_rate_one_and_off(void **state) {
   (void)state;
   uint64_t rng = 7;
@@ -103,6 +124,7 @@ static void test_size_key(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_interval_mean),
+      cmocka_unit_test(test_exp_log2_match_libm),
       cmocka_unit_test(test_rate_one_and_off),
       cmocka_unit_test(test_sampling_probability),
       cmocka_unit_test(test_scale),
