@@ -1,6 +1,7 @@
 /*
  * cputime OUT CMD ARGS...: runs CMD, then appends to OUT the CPU seconds
- * (user + system) it and every descendant it waited for used. The bench
+ * (user + system) it and every descendant it waited for used, and its peak
+ * RSS in KiB. The bench
  * scripts read cost as CPU time as well as wall time: on a shared machine
  * wall time also counts the time other processes held the CPU, CPU time
  * does not. It also charges a profiler's helper processes to the profiled
@@ -41,7 +42,7 @@ int main(int argc, char **argv) {
   }
   double s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-  fprintf(f, "%.6f\n", s);
+  fprintf(f, "%.6f %ld\n", s, ru.ru_maxrss); /* seconds, peak RSS in KiB */
   fclose(f);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -30,6 +30,22 @@ have() { [ -e "$1" ]; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { echo "$1 $2" | awk '{printf "%.3f", $1/$2}'; }
+# paired FILE BASE_FILE: the median of the per-round ratios FILE/BASE_FILE
+# (line i of each is round i). Pairing runs that were minutes apart with
+# their own round's baseline cancels the machine's slow drifts, which a
+# ratio of two medians does not.
+paired() { paste "$1" "$2" | awk '$2 > 0 {print $1 / $2}' | median | awk '{printf "%.3f", $1}'; }
+# rotate N WORDS...: WORDS rotated left by N, so no configuration always
+# runs first in its round (the first run after another program's exit
+# paid for cold caches and was systematically slower).
+rotate() {
+  n=$1; shift
+  k=$((n % $#))
+  i=0
+  for w in "$@"; do [ $i -ge $k ] && printf '%s ' "$w"; i=$((i + 1)); done
+  i=0
+  for w in "$@"; do [ $i -lt $k ] && printf '%s ' "$w"; i=$((i + 1)); done
+}
 
 # build_cputime DIR: (with $here set) compiles cputime.c into DIR, prints its path.
 build_cputime() {

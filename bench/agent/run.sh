@@ -1,6 +1,7 @@
 #!/bin/sh
 # Benchmark (A) of issue 3 and the agent's own costs. Runs each
-# configuration interleaved over ROUNDS rounds and prints medians.
+# configuration over ROUNDS rounds, the order rotated each round, and prints
+# medians and the median of each round's ratio to that round's glibc run.
 # Every configuration is read twice: wall ns per operation (as the program
 # sees it) and CPU ns per operation (user + system of the whole process
 # tree, bench/agent/cputime.c), each as a ratio to glibc. On a shared or
@@ -47,24 +48,35 @@ run() {
   "$cpu" "$tmp/cpu1" env $envs FNPROF_CONTROL=off "$@" 2>> "$tmp/stderr" |
     { grep -E '^[0-9.]+$' || true; } >> "$tmp/$name"
   awk -v u="$units" '{printf "%.2f\n", $1 * 1e9 / u}' "$tmp/cpu1" >> "$tmp/$name.cpu"
+  awk '{print $2}' "$tmp/cpu1" >> "$tmp/$name.rss"
   rm -f "$tmp"/ht.*
 }
 
+# one CONFIG THREADS: one run of a configuration (its peer missing: none).
+one() {
+  c=$1 t=$2 u=$(($2 * ops))
+  case $c in
+  glibc) run "glibc-$t" "$u" X=1 -- "$bin" a "$t" "$ops" ;;
+  fnprof) run "fnprof-$t" "$u" LD_PRELOAD="$agent" -- "$bin" a "$t" "$ops" ;;
+  tcmalloc) have "$tc" && run "tcmalloc-$t" "$u" LD_PRELOAD="$tc" -- \
+    "$bin" a "$t" "$ops" ;;
+  tcmalloc-prof) have "$tc" && run "tcmalloc-prof-$t" "$u" LD_PRELOAD="$tc" \
+    TCMALLOC_SAMPLE_PARAMETER=$tc_sample -- "$bin" a "$t" "$ops" ;;
+  jemalloc) have "$je" && run "jemalloc-$t" "$u" LD_PRELOAD="$je" -- \
+    "$bin" a "$t" "$ops" ;;
+  jemalloc-prof) have "$je" && run "jemalloc-prof-$t" "$u" LD_PRELOAD="$je" \
+    MALLOC_CONF=$je_prof_conf -- "$bin" a "$t" "$ops" ;;
+  heaptrack) have "$ht" && run "heaptrack-$t" $((t * ht_ops)) X=1 -- \
+    "$ht" -o "$tmp/ht" "$bin" a "$t" "$ht_ops" &&
+    run "heaptrack0-$t" $((t * ht_ops)) X=1 -- \
+      "$ht" -o "$tmp/ht" "$bin" a "$t" 0 ;;
+  esac
+  true
+}
+configs="glibc fnprof tcmalloc tcmalloc-prof jemalloc jemalloc-prof heaptrack"
 for t in 1 2; do
   for r in $(seq "$rounds"); do
-    u=$((t * ops))
-    run "glibc-$t" "$u" X=1 -- "$bin" a "$t" "$ops"
-    run "fnprof-$t" "$u" LD_PRELOAD="$agent" -- "$bin" a "$t" "$ops"
-    have "$tc" && run "tcmalloc-$t" "$u" LD_PRELOAD="$tc" -- "$bin" a "$t" "$ops"
-    have "$tc" && run "tcmalloc-prof-$t" "$u" LD_PRELOAD="$tc" \
-      TCMALLOC_SAMPLE_PARAMETER=$tc_sample -- "$bin" a "$t" "$ops"
-    have "$je" && run "jemalloc-$t" "$u" LD_PRELOAD="$je" -- "$bin" a "$t" "$ops"
-    have "$je" && run "jemalloc-prof-$t" "$u" LD_PRELOAD="$je" \
-      MALLOC_CONF=$je_prof_conf -- "$bin" a "$t" "$ops"
-    have "$ht" && run "heaptrack-$t" $((t * ht_ops)) X=1 -- \
-      "$ht" -o "$tmp/ht" "$bin" a "$t" "$ht_ops"
-    have "$ht" && run "heaptrack0-$t" $((t * ht_ops)) X=1 -- \
-      "$ht" -o "$tmp/ht" "$bin" a "$t" 0
+    for c in $(rotate "$r" $configs); do one "$c" "$t"; done
   done
 done
 # Direct costs: a malloc(64)+free pair with the agent off (pure
@@ -77,20 +89,28 @@ for r in $(seq "$rounds"); do
   run pair-rate1 500000 LD_PRELOAD="$agent" FNPROF_RATE=1 -- "$bin" pair 500000 64
 done
 
-echo "(A) $rounds rounds, medians; ratios to glibc at the same thread count"
+echo "(A) $rounds rounds, configurations rotated each round; ns/op medians;"
+echo "    ratios: median of each round's ratio to that round's glibc run"
 printf '%-22s %10s %10s %10s\n' config "wall ns/op" "x glibc" "x glibc CPU"
 for t in 1 2; do
-  base=$(median < "$tmp/glibc-$t")
-  cbase=$(median < "$tmp/glibc-$t.cpu")
-  for c in glibc fnprof tcmalloc tcmalloc-prof jemalloc jemalloc-prof heaptrack; do
+  for c in $configs; do
     [ -s "$tmp/$c-$t" ] || continue
-    m=$(median < "$tmp/$c-$t")
-    cm=$(median < "$tmp/$c-$t.cpu")
-    [ "$c" = heaptrack ] &&
-      cm=$(echo "$cm $(median < "$tmp/heaptrack0-$t.cpu")" | awk '{print $1-$2}')
-    printf '%-22s %10.2f %10s %10s\n' "(A) $c ${t}T" "$m" \
-      "$(ratio "$m" "$base")" "$(ratio "$cm" "$cbase")"
+    if [ "$c" = heaptrack ]; then # its fixed cost (the no-op run) taken out
+      paste "$tmp/heaptrack-$t.cpu" "$tmp/heaptrack0-$t.cpu" |
+        awk '{print $1 - $2}' > "$tmp/ht-net.cpu"
+      cr=$(paired "$tmp/ht-net.cpu" "$tmp/glibc-$t.cpu")
+    else
+      cr=$(paired "$tmp/$c-$t.cpu" "$tmp/glibc-$t.cpu")
+    fi
+    printf '%-22s %10.2f %10s %10s\n' "(A) $c ${t}T" \
+      "$(median < "$tmp/$c-$t")" "$(paired "$tmp/$c-$t" "$tmp/glibc-$t")" "$cr"
   done
+done
+for t in 1 2; do
+  g=$(median < "$tmp/glibc-$t.rss") f=$(median < "$tmp/fnprof-$t.rss")
+  printf '(A) %sT peak RSS: glibc %.1f MiB, fnprof %.1f MiB (+%.1f MiB)\n' "$t" \
+    "$(echo "$g" | awk '{print $1 / 1024}')" "$(echo "$f" | awk '{print $1 / 1024}')" \
+    "$(echo "$f $g" | awk '{print ($1 - $2) / 1024}')"
 done
 printf '%-22s %10s %10s\n' "malloc(64)+free pair" "wall ns" "CPU ns"
 for c in glibc off default rate1; do

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Benchmarks (B) and (C) of issue 3: redis-server under a bounded
 # redis-benchmark and a python3 allocation-heavy script, each without the
-# agent, with it, and with the peers, interleaved over ROUNDS rounds;
+# agent, with it, and with the peers, over ROUNDS rounds (order rotated);
 # prints medians and cost factors (> 1 means slower) two ways:
 #   wall: (B) requests per second, (C) the script's own timer;
 #   CPU:  user + system seconds of the profiled process tree for the same
@@ -61,6 +61,7 @@ redis() {
   wait "$pid" 2> /dev/null || true
   awk -v u=$((2 * requests)) '{printf "%.2f\n", $1 * 1e9 / u}' "$tmp/cpu1" \
     >> "$tmp/redis-$name.cpu"
+  awk '{print $2}' "$tmp/cpu1" >> "$tmp/redis-$name.rss"
   rm -f "$tmp"/ht.*
 }
 
@@ -83,44 +84,65 @@ py() {
   rm -f "$tmp/cpu1"
   "$cpu" "$tmp/cpu1" env $envs FNPROF_CONTROL=off "$@" "$python" "$tmp/alloc.py" \
     2>> "$tmp/stderr" | { grep -E '^[0-9.]+$' || true; } >> "$tmp/py-$name"
-  cat "$tmp/cpu1" >> "$tmp/py-$name.cpu"
+  awk '{print $1}' "$tmp/cpu1" >> "$tmp/py-$name.cpu"
+  awk '{print $2}' "$tmp/cpu1" >> "$tmp/py-$name.rss"
   rm -f "$tmp"/ht.*
 }
 
-report() { # PREFIX LABEL UNIT HIGHER_IS_BETTER CONFIGS...
-  p=$1 label=$2 unit=$3 hib=$4
+# report PREFIX LABEL UNIT HIGHER_IS_BETTER BASE OTHERS...: medians, and
+# the median of each round's cost relative to that round's BASE run.
+report() {
+  p=$1 label=$2 unit=$3 hib=$4 base=$5
   shift 4
-  base=$(median < "$tmp/$p-$1")
-  cbase=$(median < "$tmp/$p-$1.cpu")
   for c in "$@"; do
     [ -s "$tmp/$p-$c" ] || continue
-    m=$(median < "$tmp/$p-$c")
-    cm=$(median < "$tmp/$p-$c.cpu")
-    if [ "$hib" = 1 ]; then w=$(ratio "$base" "$m"); else w=$(ratio "$m" "$base"); fi
-    printf '%-26s %12.3f %-6s %8s %8s\n' "$label $c" "$m" "$unit" "$w" \
-      "$(ratio "$cm" "$cbase")"
+    if [ "$hib" = 1 ]; then w=$(paired "$tmp/$p-$base" "$tmp/$p-$c")
+    else w=$(paired "$tmp/$p-$c" "$tmp/$p-$base"); fi
+    printf '%-26s %12.3f %-6s %8s %8s\n' "$label $c" \
+      "$(median < "$tmp/$p-$c")" "$unit" "$w" \
+      "$(paired "$tmp/$p-$c.cpu" "$tmp/$p-$base.cpu")"
   done
 }
 
+redis_configs="plain fnprof jemalloc-prof heaptrack"
+py_configs="plain fnprof jemalloc jemalloc-prof tcmalloc-prof heaptrack"
 if have /usr/bin/redis-server && have /usr/bin/redis-benchmark; then
   for r in $(seq "$rounds"); do
-    redis plain X=1
-    redis fnprof LD_PRELOAD="$agent"
-    redis jemalloc-prof MALLOC_CONF=$je_prof_conf
-    have "$ht" && redis heaptrack X=1 -- "$ht" -o "$tmp/ht"
+    for c in $(rotate "$r" $redis_configs); do
+      case $c in
+      plain) redis plain X=1 ;;
+      fnprof) redis fnprof LD_PRELOAD="$agent" ;;
+      jemalloc-prof) redis jemalloc-prof MALLOC_CONF=$je_prof_conf ;;
+      heaptrack) have "$ht" && redis heaptrack X=1 -- "$ht" -o "$tmp/ht" ;;
+      esac
+    done
   done
 fi
 for r in $(seq "$rounds"); do
-  py plain X=1
-  py fnprof LD_PRELOAD="$agent"
-  have "$je" && py jemalloc LD_PRELOAD="$je"
-  have "$je" && py jemalloc-prof LD_PRELOAD="$je" MALLOC_CONF=$je_prof_conf
-  have "$tc" && py tcmalloc-prof LD_PRELOAD="$tc" TCMALLOC_SAMPLE_PARAMETER=$tc_sample
-  have "$ht" && py heaptrack X=1 -- "$ht" -o "$tmp/ht"
+  for c in $(rotate "$r" $py_configs); do
+    case $c in
+    plain) py plain X=1 ;;
+    fnprof) py fnprof LD_PRELOAD="$agent" ;;
+    jemalloc) have "$je" && py jemalloc LD_PRELOAD="$je" ;;
+    jemalloc-prof) have "$je" && py jemalloc-prof LD_PRELOAD="$je" \
+      MALLOC_CONF=$je_prof_conf ;;
+    tcmalloc-prof) have "$tc" && py tcmalloc-prof LD_PRELOAD="$tc" \
+      TCMALLOC_SAMPLE_PARAMETER=$tc_sample ;;
+    heaptrack) have "$ht" && py heaptrack X=1 -- "$ht" -o "$tmp/ht" ;;
+    esac
+  done
 done
 
-echo "(B) (C) $rounds rounds, medians; cost = time ratio to plain (> 1 is slower)"
+echo "(B) (C) $rounds rounds, configurations rotated each round; medians;"
+echo "    cost: median of each round's time ratio to that round's plain run"
+echo "    (> 1 is slower)"
 printf '%-26s %12s %-6s %8s %8s\n' config median unit "cost" "cost CPU"
 [ -s "$tmp/redis-plain" ] &&
-  report redis "(B) redis" "req/s" 1 plain fnprof jemalloc-prof heaptrack
-report py "(C) python3" s 0 plain fnprof jemalloc jemalloc-prof tcmalloc-prof heaptrack
+  report redis "(B) redis" "req/s" 1 $redis_configs
+report py "(C) python3" s 0 $py_configs
+for p in redis py; do
+  [ -s "$tmp/$p-plain.rss" ] && [ -s "$tmp/$p-fnprof.rss" ] || continue
+  g=$(median < "$tmp/$p-plain.rss") f=$(median < "$tmp/$p-fnprof.rss")
+  echo "$p $g $f" | awk '{printf "%s peak RSS: plain %.1f MiB, fnprof %.1f MiB (+%.1f MiB)\n",
+    $1 == "py" ? "(C) python3" : "(B) redis", $2 / 1024, $3 / 1024, ($3 - $2) / 1024}'
+done
