@@ -429,6 +429,8 @@ struct sidecar {
   enum sc_state state;
   sc_child child;
   sc_logstream streams[2];
+  fnp_buf out_held;     /* platform lines not yet on stdout (logcap.c) */
+  struct event *out_ev; /* writes them if no invocation end does */
   sc_records records;
   sc_exporter exporter;
   sc_agent agent_ctl;
@@ -475,10 +477,14 @@ int sc__logcap_start(sidecar *sc, fnp_error *err) FNP_MUST_CHECK;
 /* Reads whatever the function has written so far (call before ending an
  * invocation, so its lines are attributed to it). */
 void sc__logcap_drain(sidecar *sc);
-/* Writes a line of the sidecar's own (platform log lines) to stdout and to
- * the export buffer. */
+/* Adds a line of the sidecar's own (platform log lines) to the export
+ * buffer and to stdout: held back there until sc__logcap_flush, the
+ * function's next output, or SC_OUT_HOLD_MS, so that an invocation's
+ * Start, End and Summary lines cost one write. */
 void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt, ...)
     FNP_PRINTF(3, 4);
+/* Writes the held platform lines (an invocation ended; exit). */
+void sc__logcap_flush(sidecar *sc);
 /* Finds the request id in "time requestId [LEVEL] message"; 0 if found. */
 int sc__logcap_parse_reqid(const char *line, size_t n, const char **id,
                            size_t *idlen);

@@ -174,6 +174,7 @@ void sc__call_finish(sc_call *call) {
     sc->stats.bytes_in += call->bytes_in;
     sc->stats.bytes_out += call->bytes_out;
     summary(call);
+    sc__logcap_flush(sc); /* Start, End and Summary in one write */
   }
   if (call->held)
     TAILQ_REMOVE(&sc->held, call, hold_link);

@@ -6,7 +6,8 @@
  * `time requestId [LEVEL] message` prefix when there is one, else the one
  * invocation in flight. With several in flight and no id the line is left
  * unattributed rather than guessed (counted in the instance metrics).
- * The sidecar's own platform lines (FC Invoke Start/End...) go the same way.
+ * The sidecar's own platform lines (FC Invoke Start/End...) go the same way,
+ * held back briefly so that one write carries an invocation's three.
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,6 +19,12 @@
 #include "internal.h"
 
 #define READ_CHUNK_BYTES 65536
+/* How long a platform line may wait for company: a Start line waits for
+ * its invocation's End, unless that takes longer than this (the platform
+ * shows the lines later by at most this much). */
+#define SC_OUT_HOLD_MS 20
+/* Held lines past this are written at once (a burst of invocations). */
+#define OUT_HELD_MAX_BYTES 65536
 
 /* Writes all of it; the platform reads our stdout, so a short write is
  * retried, and a failure is counted (it cannot be reported on stdout). */
@@ -147,6 +154,7 @@ static void stream_read(sidecar *sc, sc_logstream *s) {
       s->eof = 1;
       event_del(s->ev);
     } else {
+      sc__logcap_flush(sc); /* held platform lines came first */
       out_write(s->line.data + s->line.len, (size_t)n);
       s->line.len += (size_t)n;
     }
@@ -177,9 +185,42 @@ void sc__logcap_drain(sidecar *sc) {
       stream_read(sc, &sc->streams[i]);
 }
 
+void sc__logcap_flush(sidecar *sc) {
+  if (sc->out_held.len == 0)
+    return;
+  out_write(sc->out_held.data, sc->out_held.len);
+  fnp_buf_reset(&sc->out_held);
+  if (sc->out_ev)
+    evtimer_del(sc->out_ev);
+}
+
+static void out_hold_expired(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  sc__logcap_flush(arg);
+}
+
+/* Holds a platform line (with its newline) for the next flush; written at
+ * once when it cannot wait (no timer yet, too much held, no memory). */
+static void out_hold(sidecar *sc, const char *line, size_t n) {
+  struct timeval tv = {0, SC_OUT_HOLD_MS * 1000};
+  if (sc->out_ev == NULL || sc->out_held.len + n > OUT_HELD_MAX_BYTES ||
+      fnp_buf_append(&sc->out_held, line, n) < 0) {
+    sc__logcap_flush(sc);
+    out_write(line, n);
+    return;
+  }
+  if (!evtimer_pending(sc->out_ev, NULL) && evtimer_add(sc->out_ev, &tv) < 0)
+    sc__logcap_flush(sc);
+}
+
 int sc__logcap_start(sidecar *sc, fnp_error *err) {
   static const char *const NAMES[2] = {"stdout", "stderr"};
   int fds[2] = {sc->child.out_fd, sc->child.err_fd}, i;
+  fnp_buf_init(&sc->out_held, OUT_HELD_MAX_BYTES);
+  sc->out_ev = evtimer_new(sc->base, out_hold_expired, sc);
+  if (sc->out_ev == NULL)
+    return fnp_fail(err, -ENOMEM, "logcap: out of memory");
   for (i = 0; i < 2; i++) {
     sc_logstream *s = &sc->streams[i];
     s->sc = sc;
@@ -195,6 +236,11 @@ int sc__logcap_start(sidecar *sc, fnp_error *err) {
 
 void sc__logcap_stop(sidecar *sc) {
   int i;
+  sc__logcap_flush(sc);
+  if (sc->out_ev)
+    event_free(sc->out_ev);
+  sc->out_ev = NULL;
+  fnp_buf_destroy(&sc->out_held);
   for (i = 0; i < 2; i++) {
     sc_logstream *s = &sc->streams[i];
     if (s->ev)
@@ -222,5 +268,5 @@ void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt,
   add_record(sc, "platform", sc__realtime_ns(), request_id, strlen(request_id),
              line, (size_t)n, 0);
   line[n] = '\n';
-  out_write(line, (size_t)n + 1);
+  out_hold(sc, line, (size_t)n + 1);
 }
