@@ -8,9 +8,11 @@
 #include <fnprof/pprof.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Atomic int shut_down;
 
@@ -200,6 +202,11 @@ FNPROF_EXPORT int fnprof_shutdown(void) {
   }
   if (rc != 0)
     atomic_fetch_add(&agent__st.write_errors, 1);
+  if (agent__cfg.jit_map_unlink) {
+    char map[64];
+    snprintf(map, sizeof(map), "/tmp/perf-%d.map", (int)agent__pid());
+    unlink(map); /* after the final profile, which names JIT code from it */
+  }
   agent__control_close(true);
   if (locked)
     pthread_mutex_unlock(&agent__ctl_lock);

@@ -78,6 +78,9 @@ void agent__config_parse(agent__config *c, char **envp) {
       env_int(envp, "FNPROF_CYCLE_PERCENT", AGENT_DEFAULT_CYCLE_PERCENT);
   c->cycle_ms = env_int(envp, "FNPROF_CYCLE_MS", 0);
   c->follow_exec = env_int(envp, "FNPROF_FOLLOW_EXEC", 1) != 0;
+  /* Set by whoever asked a JIT runtime to write /tmp/perf-<pid>.map for us
+   * (fnprof run, the sidecar): the file is ours to remove at exit. */
+  c->jit_map_unlink = env_int(envp, "FNPROF_JIT_MAP_UNLINK", 0) != 0;
   env_str(envp, "FNPROF_DIR", c->dir, sizeof(c->dir));
   env_str(envp, "FNPROF_CONTROL", c->control_path, sizeof(c->control_path));
   c->control = strcmp(c->control_path, "off") != 0;

@@ -40,6 +40,7 @@ typedef struct agent__config {
   int64_t cycle_percent;  /* FNPROF_CYCLE_PERCENT */
   int64_t cycle_ms;       /* FNPROF_CYCLE_MS: 0 = no time-based cycles */
   bool follow_exec;       /* FNPROF_FOLLOW_EXEC: children exec'd keep us */
+  bool jit_map_unlink;    /* FNPROF_JIT_MAP_UNLINK: remove perf-<pid>.map */
   bool control;           /* FNPROF_CONTROL != "off" */
   char dir[512];          /* FNPROF_DIR: "" = write no files */
   char control_path[108]; /* FNPROF_CONTROL, sun_path sized; "" = default */
@@ -238,6 +239,21 @@ typedef struct agent__counts {
 typedef struct agent__atomic_counts {
   _Atomic uint64_t allocs, frees, alloc_bytes, free_bytes;
 } agent__atomic_counts;
+
+/* perfmap.c: names of JIT-compiled code from /tmp/perf-<pid>.map. */
+typedef struct agent__perfmap {
+  char *text; /* the file, NUL-terminated */
+  size_t len;
+  struct perfmap_ent *ent; /* sorted by start */
+  size_t n;
+} agent__perfmap;
+/* 0, or -1 when there is no map (or nothing in it); close either way. */
+int agent__perfmap_open(agent__perfmap *m, pid_t pid);
+int agent__perfmap_open_path(agent__perfmap *m, const char *path);
+/* The name of the code at addr, copied into buf; false if none. */
+bool agent__perfmap_find(const agent__perfmap *m, uintptr_t addr, char *buf,
+                         size_t len);
+void agent__perfmap_close(agent__perfmap *m);
 
 typedef struct agent__bucket {
   _Atomic(struct agent__bucket *) next; /* hash chain, lock-free read */

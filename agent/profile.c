@@ -12,6 +12,10 @@
  * seconds, and would run inside the function's instance; the mappings'
  * build ids let the reader find the right files. The one place that needs
  * names in-process, the spike report's first line, uses dladdr (spike.c).
+ * The exception is JIT-compiled code (node's JavaScript, a JVM's Java):
+ * it lives in anonymous memory no reader can resolve later, and its names
+ * exist only in the runtime's perf map (perfmap.c), which belongs to this
+ * process and is gone with it; those locations are named here.
  */
 #include "internal.h"
 
@@ -48,6 +52,39 @@ static uint64_t mapping_for(const pprof_profile *p, uint64_t addr) {
   return 0;
 }
 
+/* The function for a perf map entry, "NAME [FILE[:LINE[:COL]]]" (V8:
+ * "JS:~handler /srv/app.js:12:3"), added once per distinct entry. */
+static int jit_function(pprof_profile *p, const char *entry, uint64_t *id,
+                        int64_t *line) {
+  char name[256], file[256] = "";
+  const char *sp = strchr(entry, ' ');
+  size_t n = sp ? (size_t)(sp - entry) : strlen(entry);
+  snprintf(name, sizeof(name), "%.*s", (int)n, entry);
+  *line = 0;
+  if (sp) {
+    snprintf(file, sizeof(file), "%s", sp + 1);
+    for (int k = 0; k < 2; k++) { /* strip ":COL" then ":LINE" */
+      char *c = strrchr(file, ':');
+      if (!c || !c[1] || strspn(c + 1, "0123456789") != strlen(c + 1))
+        break;
+      *line = strtoll(c + 1, NULL, 10);
+      *c = '\0';
+    }
+  }
+  int64_t ns = pprof_string(p, name), fs = pprof_string(p, file);
+  if (ns < 0 || fs < 0)
+    return ns < 0 ? (int)ns : (int)fs;
+  for (size_t i = 0; i < p->n_function; i++)
+    if (p->function[i].name == ns && p->function[i].filename == fs) {
+      *id = p->function[i].id;
+      return 0;
+    }
+  pprof_function f = {
+      .id = p->n_function + 1, .name = ns, .system_name = ns, .filename = fs};
+  *id = f.id;
+  return pprof_add_function(p, &f);
+}
+
 static int add_header(pprof_profile *p, bool alloc_default, const char *comment,
                       uint64_t cycle) {
   static const char *const types[4][2] = {{"alloc_objects", "count"},
@@ -77,7 +114,8 @@ static int add_header(pprof_profile *p, bool alloc_default, const char *comment,
 }
 
 static int add_bucket(pprof_profile *p, const agent__bucket *b, loc_map *lm,
-                      uint64_t *next_loc, int64_t bytes_key, int64_t req_key) {
+                      uint64_t *next_loc, int64_t bytes_key, int64_t req_key,
+                      const agent__perfmap *jit) {
   int64_t v[4];
   const agent__counts *a = &b->active;
   agent__scale((int64_t)a->allocs, (int64_t)a->alloc_bytes, agent__cfg.rate,
@@ -93,7 +131,16 @@ static int add_bucket(pprof_profile *p, const agent__bucket *b, loc_map *lm,
        * agent were skipped), so each gets -1 to land in the call. */
       pprof_location l = {.id = ++*next_loc, .address = b->pc[i] - 1};
       l.mapping_id = mapping_for(p, l.address);
-      int rc = pprof_add_location(p, &l);
+      char entry[512];
+      pprof_line ln = {0};
+      int rc = 0;
+      if (l.mapping_id == 0 &&
+          agent__perfmap_find(jit, l.address, entry, sizeof(entry))) {
+        rc = jit_function(p, entry, &ln.function_id, &ln.line);
+        l.line = &ln;
+        l.n_line = rc == 0;
+      }
+      rc = rc ? rc : pprof_add_location(p, &l);
       if (rc != 0)
         return rc;
       *slot = l.id;
@@ -130,6 +177,8 @@ int agent__profile_build(agent__view view, bool alloc_default,
   if (bytes_key < 0 || req_key < 0)
     goto fail;
 
+  agent__perfmap jit; /* read before the lock: it is a file */
+  (void)agent__perfmap_open(&jit, agent__pid()); /* none: nothing to name */
   pthread_mutex_lock(&agent__cycle_lock);
   if (view == AGENT_VIEW_SETTLED)
     agent__settle_all_locked();
@@ -151,8 +200,9 @@ int agent__profile_build(agent__view view, bool alloc_default,
   uint64_t next_loc = 0;
   for (agent__bucket *b = agent__bucket_all(); b && rc == 0; b = b->allnext)
     if (b->active.allocs != 0)
-      rc = add_bucket(p, b, &lm, &next_loc, bytes_key, req_key);
+      rc = add_bucket(p, b, &lm, &next_loc, bytes_key, req_key, &jit);
   pthread_mutex_unlock(&agent__cycle_lock);
+  agent__perfmap_close(&jit);
   if (rc != 0)
     goto fail;
   free(lm.key);

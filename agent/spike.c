@@ -84,15 +84,20 @@ static int64_t *snapshot_inuse(uint32_t *n_out) {
   return v;
 }
 
-/* "function+0xoff (module)" for a return PC, from the dynamic symbol table;
- * only a symbol whose extent contains the PC counts. */
-static void frame_name(uintptr_t pc, char *buf, size_t len) {
+/* "function" or "module+0xoff" for a return PC, from the dynamic symbol
+ * table (only a symbol whose extent contains the PC counts); for JIT code,
+ * which no module holds, the runtime's perf map names it. Returns true
+ * when the name came from the perf map. */
+static bool frame_name(const agent__perfmap *jit, uintptr_t pc, char *buf,
+                       size_t len) {
   Dl_info di;
   const ElfW(Sym) *sym = NULL;
   uintptr_t a = pc - 1;
   if (!dladdr1((void *)a, &di, (void **)&sym, RTLD_DL_SYMENT)) {
+    if (agent__perfmap_find(jit, a, buf, len))
+      return true;
     snprintf(buf, len, "0x%lx", (unsigned long)a);
-    return;
+    return false;
   }
   const char *mod = di.dli_fname ? strrchr(di.dli_fname, '/') : NULL;
   mod = mod ? mod + 1 : (di.dli_fname ? di.dli_fname : "?");
@@ -102,6 +107,28 @@ static void frame_name(uintptr_t pc, char *buf, size_t len) {
   else
     snprintf(buf, len, "%s+0x%lx", mod,
              (unsigned long)(a - (uintptr_t)di.dli_fbase));
+  return false;
+}
+
+/* Where the summary line starts: in a JIT runtime the first frames are
+ * the runtime's allocation machinery, then its own library code (node's
+ * built-in modules, whose perf-map entries name files "node:..."), and the
+ * code the user wrote is the first JIT frame after those, so the line
+ * starts there (or at the first JIT frame when all are the runtime's). In
+ * native code it starts at the allocating frame. */
+static uint32_t summary_start(const agent__perfmap *jit,
+                              const agent__bucket *top) {
+  char fn[256];
+  uint32_t first_jit = UINT32_MAX;
+  for (uint32_t i = 0; top && jit->n && i < top->npc; i++) {
+    if (!frame_name(jit, top->pc[i], fn, sizeof(fn)))
+      continue;
+    if (first_jit == UINT32_MAX)
+      first_jit = i;
+    if (!strstr(fn, " node:"))
+      return i;
+  }
+  return first_jit == UINT32_MAX ? 0 : first_jit;
 }
 
 static bool same_stack(const agent__bucket *a, const agent__bucket *b) {
@@ -197,12 +224,16 @@ static void finish_spike(const agent__cycle_rec *rec) {
                           "(+%s): ",
                           (unsigned long long)trigger_cycle, heap_from, heap_to,
                           grew);
-  for (uint32_t i = 0; top && i < top->npc && i < SPIKE_TOP_FRAMES; i++) {
+  agent__perfmap jit;
+  (void)agent__perfmap_open(&jit, agent__pid()); /* none: native names only */
+  uint32_t first = summary_start(&jit, top);
+  for (uint32_t i = first; top && i < top->npc && i < first + SPIKE_TOP_FRAMES;
+       i++) {
     char fn[256];
-    frame_name(top->pc[i], fn, sizeof(fn));
+    frame_name(&jit, top->pc[i], fn, sizeof(fn));
     if (off < sizeof(line))
       off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s",
-                              i ? " <- " : "", fn);
+                              i > first ? " <- " : "", fn);
   }
   if (!top && off < sizeof(line))
     snprintf(line + off, sizeof(line) - off, "(no sampled stack grew)");
@@ -223,7 +254,7 @@ static void finish_spike(const agent__cycle_rec *rec) {
                        (long long)growth);
   for (uint32_t i = 0; top && i < top->npc; i++) {
     char fn[256];
-    frame_name(top->pc[i], fn, sizeof(fn));
+    frame_name(&jit, top->pc[i], fn, sizeof(fn));
     if (i)
       rc |= fnp_buf_append(&o, ",", 1);
     json_str(&o, fn);
@@ -256,6 +287,7 @@ static void finish_spike(const agent__cycle_rec *rec) {
       dropped_reports++;
   }
   fnp_buf_destroy(&o);
+  agent__perfmap_close(&jit);
   pprof_profile_free(diff);
   pprof_profile_free(after);
   pprof_profile_free(before_prof);

@@ -61,7 +61,27 @@ static void run_usage(FILE *f) {
           "                default ./prof)\n"
           "  --agent PATH  libfnprof.so to preload (default: next to fnprof,\n"
           "                ../agent/ in the build tree, ../lib/ installed)\n"
+          "JIT-compiled code is named too: NODE_OPTIONS gets the flags that\n"
+          "make node write /tmp/perf-PID.map, which the agent reads and\n"
+          "removes at exit (FNPROF_JIT_NAMES=0: leave NODE_OPTIONS alone).\n"
           "exit status: CMD's own; 1 when it cannot be started; 2 usage.\n");
+}
+
+/* JIT names (fnprof/common.h): node writes its perf map and the agent
+ * removes it at exit; FNPROF_JIT_NAMES=0 leaves the environment alone. */
+static int set_jit_names(void) {
+  const char *off = getenv(FNP_JIT_NAMES_ENV);
+  if (off && strcmp(off, "0") == 0)
+    return 0;
+  char *v = fnp_node_options_jit_names(getenv("NODE_OPTIONS"));
+  if (v == NULL)
+    return -ENOMEM;
+  int rc = setenv("NODE_OPTIONS", v, 1) < 0 ||
+                   setenv(FNP_JIT_MAP_UNLINK_ENV, "1", 1) < 0
+               ? -errno
+               : 0;
+  free(v);
+  return rc;
 }
 
 static int set_preload(const char *agent) {
@@ -128,7 +148,8 @@ int cmd_run(int argc, char **argv) {
   if (*dir == '\0' || (mkdir(dir, 0755) != 0 && errno != EEXIST))
     return cli_fail("run", CLI_EXIT_ERROR, "--dir %s: %s", dir,
                     *dir ? strerror(errno) : "empty");
-  if (set_preload(agent) < 0 || setenv("FNPROF_DIR", dir, 1) < 0 ||
+  if (set_preload(agent) < 0 || set_jit_names() < 0 ||
+      setenv("FNPROF_DIR", dir, 1) < 0 ||
       (rate && setenv("FNPROF_RATE", rate, 1) < 0))
     return cli_fail("run", CLI_EXIT_ERROR, "cannot set the environment");
   fflush(NULL);

@@ -36,6 +36,23 @@ if command -v node > /dev/null; then
   check node node -e '
 const a = []; for (let i = 0; i < 200000; i++) a.push({i, s: "x" + i});
 console.log(a.length);'
+  # JavaScript by name: node writes its perf map (the flags fnprof run and
+  # the sidecar put in NODE_OPTIONS), the agent names the JIT frames from
+  # it in the profile, then removes the map at exit.
+  NODE_OPTIONS="--perf-basic-prof-only-functions --interpreted-frames-native-stack" \
+    FNPROF_JIT_MAP_UNLINK=1 check node-jit node -e '
+const keep = [];
+function fillReportCache() {
+  for (let i = 0; i < 64; i++) keep.push(Buffer.alloc(256 * 1024, 1));
+}
+fillReportCache();
+console.log(keep.length);'
+  f=$(ls "$dir"/node-jit/fnprof-*-final.pb.gz | head -1)
+  go tool pprof -top -cum -sample_index=alloc_space "$f" 2> /dev/null |
+    grep -q 'JS:.fillReportCache' || { echo "node-jit: fillReportCache unnamed"; exit 1; }
+  pid=$(basename "$f" | cut -d- -f2)
+  test ! -e "/tmp/perf-$pid.map" || { echo "node-jit: perf map left"; exit 1; }
+  echo "ok: node-jit names fillReportCache, map removed"
 else
   echo "skip: node"
 fi

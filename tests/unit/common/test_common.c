@@ -93,6 +93,31 @@ static void test_file_io(void **state) {
   assert_int_equal(fnp_read_file(path, 4, &d, &n, &err), -ENOENT);
 }
 
+/* NODE_OPTIONS for JIT names: the user's options kept first, our flags
+ * added once, never twice (a sidecar under `fnprof run` adds them again). */
+static void test_node_options_jit_names(void **state) {
+  (void)state;
+  char *v = fnp_node_options_jit_names(NULL);
+  assert_string_equal(v, "--perf-basic-prof-only-functions "
+                         "--interpreted-frames-native-stack");
+  char *again = fnp_node_options_jit_names(v);
+  assert_string_equal(again, v);
+  free(again);
+  free(v);
+  v = fnp_node_options_jit_names("--max-old-space-size=512 "
+                                 "--interpreted-frames-native-stack");
+  assert_string_equal(v, "--max-old-space-size=512 "
+                         "--interpreted-frames-native-stack "
+                         "--perf-basic-prof-only-functions");
+  free(v);
+  /* A longer flag that merely starts with ours does not count. */
+  v = fnp_node_options_jit_names("--perf-basic-prof-only-functions-x");
+  assert_string_equal(v, "--perf-basic-prof-only-functions-x "
+                         "--perf-basic-prof-only-functions "
+                         "--interpreted-frames-native-stack");
+  free(v);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buf_cap_is_enforced),
@@ -100,6 +125,7 @@ int main(void) {
       cmocka_unit_test(test_parse_bytes),
       cmocka_unit_test(test_strerror),
       cmocka_unit_test(test_file_io),
+      cmocka_unit_test(test_node_options_jit_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
