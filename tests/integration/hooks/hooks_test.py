@@ -468,6 +468,38 @@ def scenario_freeze_many_lines():
             coll.stop()
 
 
+def scenario_stdout_order():
+    """The sidecar's stdout (the platform's log collection): a slow
+    invocation's Start line is there while it still runs (held back at most
+    briefly), then the function's line, then End and Summary, in order."""
+    import concurrent.futures
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = Sidecar(tmp, BOOTSTRAPS["python"])
+        try:
+            sc.wait_listening()
+            invoke(sc, "warm")  # held until the function is up
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                fut = pool.submit(invoke, sc, "slow-1", b"slow")
+                time.sleep(0.15)  # the function holds it 300 ms
+                out, _ = sc.output()
+                if b"FC Invoke Start RequestId: slow-1" not in out:
+                    fail("Start line not on stdout while the invocation runs")
+                if b"FC Invoke End RequestId: slow-1" in out:
+                    fail("End line before the invocation ended")
+                if fut.result()[0] != 200:
+                    fail("slow invocation failed")
+            out, _ = sc.output()
+            marks = [b"FC Invoke Start RequestId: slow-1",
+                     b"slow-1 [INFO] slow request done",
+                     b"FC Invoke End RequestId: slow-1",
+                     b"FC Invoke Summary RequestId: slow-1"]
+            at = [out.find(m) for m in marks]
+            if -1 in at or at != sorted(at):
+                fail("stdout order %r in %r" % (at, out[-800:]))
+        finally:
+            sc.stop()
+
+
 def scenario_secrets():
     """Per-request credentials reach no output: not the sidecar's stdout or
     stderr, not fnprof-local's, not the exported records."""
