@@ -13,7 +13,8 @@
 #   ROUNDS=5 SECS=2 REPS=7 FNPROF_JOBS=2 to change the defaults;
 #   SKIP_BUILD=1 to measure BUILD_DIR as it is (while changing the sidecar);
 #   SIDECAR_BEFORE=PATH adds another fnprof-sidecar binary (say, one built
-#   from an older commit) as "before" and "before+agent", for A/B runs.
+#   from an older commit) as "before" and "before+agent", for A/B runs (its
+#   /pre-freeze reps take turns with the sidecar's).
 # Installs wrk and nginx (Debian packages) when missing; configures and
 # builds the sidecar, agent and collector in BUILD_DIR; compiles the trivial
 # function (bench/hooks/trivial.c) there.
@@ -214,9 +215,11 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 [ -n "$CPORT" ] || { cat "$TMP/collector.err"; echo "bench: collector did not start" >&2; exit 1; }
-# freeze_run NAME SIDECAR_BINARY: REPS x (10k lines, then time /pre-freeze)
-freeze_run() {
-  local name=$1 bin=$2 port i t
+# freeze_start NAME SIDECAR_BINARY: a sidecar with the agent exporting to
+# the collector, its first export done; remembered in FREEZE as NAME:PORT.
+FREEZE=()
+freeze_start() {
+  local name=$1 bin=$2 port
   port=$(free_port)
   FNPROF_ACCESS_KEY_ID=bench FNPROF_ACCESS_KEY_SECRET=bench-secret \
     "$bin" --listen 127.0.0.1 --port "$port" --agent "$AGENT" \
@@ -226,7 +229,15 @@ freeze_run() {
   wait_http "$port"
   curl -fs -o /dev/null "http://127.0.0.1:$port/pre-freeze" # the first export
   : >"$TMP/freeze-$name.txt"
-  for i in $(seq "$REPS"); do
+  FREEZE+=("$name:$port")
+}
+freeze_start sidecar "$SIDECAR"
+if [ -n "${SIDECAR_BEFORE:-}" ]; then freeze_start before "$SIDECAR_BEFORE"; fi
+# REPS x (10k lines, then time /pre-freeze), the sidecars taking turns so
+# that load from elsewhere hits both alike.
+for i in $(seq "$REPS"); do
+  for f in "${FREEZE[@]}"; do
+    name=${f%%:*} port=${f##*:}
     curl -fs -o /dev/null -H "x-fc-request-id: bench-lines-$i" \
       "http://127.0.0.1:$port/lines?n=$LINES"
     sleep 0.2 # let the function's lines reach the sidecar's buffer
@@ -235,6 +246,9 @@ freeze_run() {
     echo "  $name rep $i: /pre-freeze ${t#* }s (HTTP ${t%% *})"
     echo "$t" >>"$TMP/freeze-$name.txt"
   done
+done
+for f in "${FREEZE[@]}"; do
+  name=${f%%:*}
   python3 - "$name" "$TMP/freeze-$name.txt" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[2])]
@@ -244,6 +258,4 @@ print("%s: /pre-freeze median %.1f ms (min %.1f, max %.1f, %d reps%s)"
       % (sys.argv[1], statistics.median(ms), ms[0], ms[-1], len(ms),
          ", %d not 200" % len(bad) if bad else ""))
 EOF
-}
-freeze_run sidecar "$SIDECAR"
-if [ -n "${SIDECAR_BEFORE:-}" ]; then freeze_run before "$SIDECAR_BEFORE"; fi
+done
