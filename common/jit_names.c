@@ -4,8 +4,9 @@
  * --perf-basic-prof-only-functions writes /tmp/perf-<pid>.map, a line per
  * compiled JavaScript function, and --interpreted-frames-native-stack gives
  * interpreted functions a frame of their own too, so a function that has
- * not been optimized still shows by name. Shared by `fnprof run` and the
- * sidecar, which both start programs under the agent.
+ * not been optimized still shows by name. (CPython 3.12+ needs only
+ * PYTHONPERFSUPPORT=1.) Shared by `fnprof run` and the sidecar, which both
+ * start programs under the agent.
  */
 #include <fnprof/common.h>
 

@@ -62,13 +62,15 @@ static void run_usage(FILE *f) {
           "  --agent PATH  libfnprof.so to preload (default: next to fnprof,\n"
           "                ../agent/ in the build tree, ../lib/ installed)\n"
           "JIT-compiled code is named too: NODE_OPTIONS gets the flags that\n"
-          "make node write /tmp/perf-PID.map, which the agent reads and\n"
-          "removes at exit (FNPROF_JIT_NAMES=0: leave NODE_OPTIONS alone).\n"
+          "make node write /tmp/perf-PID.map (PYTHONPERFSUPPORT=1 does it for\n"
+          "CPython 3.12+), which the agent reads and removes at exit\n"
+          "(FNPROF_JIT_NAMES=0: leave the environment alone).\n"
           "exit status: CMD's own; 1 when it cannot be started; 2 usage.\n");
 }
 
-/* JIT names (fnprof/common.h): node writes its perf map and the agent
- * removes it at exit; FNPROF_JIT_NAMES=0 leaves the environment alone. */
+/* JIT names (fnprof/common.h): node and CPython >= 3.12 write their perf
+ * maps and the agent removes them at exit; FNPROF_JIT_NAMES=0 leaves the
+ * environment alone. */
 static int set_jit_names(void) {
   const char *off = getenv(FNP_JIT_NAMES_ENV);
   if (off && strcmp(off, "0") == 0)
@@ -77,6 +79,7 @@ static int set_jit_names(void) {
   if (v == NULL)
     return -ENOMEM;
   int rc = setenv("NODE_OPTIONS", v, 1) < 0 ||
+                   setenv(FNP_PYTHON_PERF_ENV, "1", 0) < 0 ||
                    setenv(FNP_JIT_MAP_UNLINK_ENV, "1", 1) < 0
                ? -errno
                : 0;

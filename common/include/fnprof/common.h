@@ -96,11 +96,14 @@ int fnp_write_file(const char *path, const void *data, size_t len,
  * JIT names (jit_names.c): what a launcher of programs under the agent
  * sets so JIT-compiled code is named in profiles and spike reports. For
  * node: NODE_OPTIONS with the flags that make it write its perf map, the
- * user's value kept in front (malloc'd; NULL when out of memory). Then
- * FNP_JIT_MAP_UNLINK_ENV tells the agent the map is its to remove at exit.
- * FNPROF_JIT_NAMES=0 in the environment turns this off in every launcher.
+ * user's value kept in front (malloc'd; NULL when out of memory). For
+ * CPython 3.12 and later: FNP_PYTHON_PERF_ENV=1 (its perf trampolines and
+ * map; older versions ignore it), unless the user set it. Then
+ * FNP_JIT_MAP_UNLINK_ENV=1 tells the agent the map is its to remove at
+ * exit. FNPROF_JIT_NAMES=0 turns all of this off in every launcher.
  */
 char *fnp_node_options_jit_names(const char *old);
+#define FNP_PYTHON_PERF_ENV "PYTHONPERFSUPPORT"
 #define FNP_JIT_MAP_UNLINK_ENV "FNPROF_JIT_MAP_UNLINK"
 #define FNP_JIT_NAMES_ENV "FNPROF_JIT_NAMES"
 

@@ -56,4 +56,28 @@ console.log(keep.length);'
 else
   echo "skip: node"
 fi
+# Python by name where CPython can say it (3.12+: PYTHONPERFSUPPORT=1 makes
+# its perf trampolines and map); Debian 12's python3 is 3.11, so this runs
+# only where a newer interpreter is installed (pyenv's, here).
+py312=""
+for p in /usr/bin/python3.1[2-9] "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3; do
+  [ -x "$p" ] && py312=$p && break
+done
+if [ -n "$py312" ]; then
+  PYTHONPERFSUPPORT=1 FNPROF_JIT_MAP_UNLINK=1 check python-jit "$py312" -c '
+keep = []
+def fill_report_cache():
+    for i in range(64):
+        keep.append(bytearray(256 * 1024))
+fill_report_cache()
+print(len(keep))'
+  f=$(ls "$dir"/python-jit/fnprof-*-final.pb.gz | head -1)
+  go tool pprof -top -cum -sample_index=alloc_space "$f" 2> /dev/null |
+    grep -q 'py::fill_report_cache' || { echo "python-jit: unnamed"; exit 1; }
+  pid=$(basename "$f" | cut -d- -f2)
+  test ! -e "/tmp/perf-$pid.map" || { echo "python-jit: perf map left"; exit 1; }
+  echo "ok: python-jit ($py312) names fill_report_cache, map removed"
+else
+  echo "skip: python-jit (no CPython 3.12+)"
+fi
 check sort sh -c 'seq 1 200000 | sort -r | head -1'
