@@ -167,6 +167,40 @@ static const agent__bucket *grew_most(int64_t *growth) {
   return best;
 }
 
+/* The invocation (request id index, 0 = none) whose allocations account
+ * for most of top's growth: with the sidecar announcing invocations, it
+ * says which request grew the heap even when the stack is all runtime
+ * (an interpreter whose frames carry no names of the script's). */
+static uint32_t grew_most_request(const agent__bucket *top) {
+  enum { MAX_REQS = 32 };
+  uint32_t req[MAX_REQS];
+  int64_t g[MAX_REQS];
+  int n = 0;
+  pthread_mutex_lock(&agent__cycle_lock);
+  for (agent__bucket *o = agent__bucket_all(); top && o; o = o->allnext) {
+    if (!same_stack(o, top))
+      continue;
+    int64_t d =
+        bucket_inuse(o) -
+        (o->id <= before_n && before_inuse ? before_inuse[o->id - 1] : 0);
+    int k = 0;
+    while (k < n && req[k] != o->req)
+      k++;
+    if (k == n && n < MAX_REQS) {
+      req[n] = o->req;
+      g[n++] = 0;
+    }
+    if (k < n)
+      g[k] += d;
+  }
+  pthread_mutex_unlock(&agent__cycle_lock);
+  int best = -1;
+  for (int k = 0; k < n; k++)
+    if (g[k] > 0 && (best < 0 || g[k] > g[best]))
+      best = k;
+  return best < 0 ? 0 : req[best];
+}
+
 static void json_str(fnp_buf *o, const char *s) {
   int rc = fnp_buf_append(o, "\"", 1);
   for (; *s && rc == 0; s++) {
@@ -237,6 +271,9 @@ static void finish_spike(const agent__cycle_rec *rec) {
   }
   if (!top && off < sizeof(line))
     snprintf(line + off, sizeof(line) - off, "(no sampled stack grew)");
+  const char *req = agent__req_name(grew_most_request(top));
+  if (*req && off < sizeof(line))
+    snprintf(line + off, sizeof(line) - off, "; in request %s", req);
 
   fnp_buf o;
   fnp_buf_init(&o, 64 << 10);
@@ -245,13 +282,15 @@ static void finish_spike(const agent__cycle_rec *rec) {
   rc |= fnp_buf_printf(&o,
                        ",\"trigger_cycle\":%llu,\"after_cycle\":%llu,"
                        "\"before_live_bytes\":%lld,\"after_live_bytes\":%lld,"
-                       "\"growth_bytes\":%lld,\"top_stack\":[",
+                       "\"growth_bytes\":%lld,\"request_id\":",
                        (unsigned long long)trigger_cycle,
                        (unsigned long long)rec->cycle, (long long)trigger_live,
                        (long long)(rec->exact_live_bytes >= 0
                                        ? rec->exact_live_bytes
                                        : rec->est_live_bytes),
                        (long long)growth);
+  json_str(&o, req);
+  rc |= fnp_buf_printf(&o, ",\"top_stack\":[");
   for (uint32_t i = 0; top && i < top->npc; i++) {
     char fn[256];
     frame_name(&jit, top->pc[i], fn, sizeof(fn));
