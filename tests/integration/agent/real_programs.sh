@@ -24,6 +24,18 @@ check() { # NAME CMD...: run under the agent, then read the final profile
   echo "ok: $name ($n samples)"
 }
 
+# named NAME PATTERN: after `check NAME` of a JIT runtime that wrote its
+# perf map (FNPROF_JIT_MAP_UNLINK=1 set), the profile names a function
+# matching PATTERN and the map is gone.
+named() {
+  f=$(ls "$dir/$1"/fnprof-*-final.pb.gz | head -1)
+  go tool pprof -top -cum -sample_index=alloc_space "$f" 2> /dev/null |
+    grep -q "$2" || { echo "$1: no function matching $2"; exit 1; }
+  pid=$(basename "$f" | cut -d- -f2)
+  test ! -e "/tmp/perf-$pid.map" || { echo "$1: perf map left"; exit 1; }
+  echo "ok: $1 names $2, map removed"
+}
+
 if command -v python3 > /dev/null; then
   check python3 python3 -c '
 import json
@@ -47,12 +59,7 @@ function fillReportCache() {
 }
 fillReportCache();
 console.log(keep.length);'
-  f=$(ls "$dir"/node-jit/fnprof-*-final.pb.gz | head -1)
-  go tool pprof -top -cum -sample_index=alloc_space "$f" 2> /dev/null |
-    grep -q 'JS:.fillReportCache' || { echo "node-jit: fillReportCache unnamed"; exit 1; }
-  pid=$(basename "$f" | cut -d- -f2)
-  test ! -e "/tmp/perf-$pid.map" || { echo "node-jit: perf map left"; exit 1; }
-  echo "ok: node-jit names fillReportCache, map removed"
+  named node-jit 'JS:.fillReportCache'
 else
   echo "skip: node"
 fi
@@ -71,12 +78,7 @@ def fill_report_cache():
         keep.append(bytearray(256 * 1024))
 fill_report_cache()
 print(len(keep))'
-  f=$(ls "$dir"/python-jit/fnprof-*-final.pb.gz | head -1)
-  go tool pprof -top -cum -sample_index=alloc_space "$f" 2> /dev/null |
-    grep -q 'py::fill_report_cache' || { echo "python-jit: unnamed"; exit 1; }
-  pid=$(basename "$f" | cut -d- -f2)
-  test ! -e "/tmp/perf-$pid.map" || { echo "python-jit: perf map left"; exit 1; }
-  echo "ok: python-jit ($py312) names fill_report_cache, map removed"
+  named python-jit 'py::fill_report_cache'
 else
   echo "skip: python-jit (no CPython 3.12+)"
 fi
