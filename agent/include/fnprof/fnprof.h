@@ -22,6 +22,8 @@
  *   FNPROF_SPIKE_MIN, FNPROF_SPIKE_DIFF, FNPROF_SPIKE_ABS,
  *   FNPROF_SPIKE_HISTORY, FNPROF_SPIKE_COOLDOWN_MS: the spike rule
  *                          (agent/spike.c documents the defaults)
+ *   FNPROF_JIT_MAP_UNLINK=1 remove /tmp/perf-<pid>.map (the JIT runtime's
+ *                          names, agent/perfmap.c) at exit
  * Running any program under the agent needs nothing else:
  *   LD_PRELOAD=/path/libfnprof.so FNPROF_DIR=./prof ./prog args
  *
