@@ -255,6 +255,25 @@ FNPROF_EXPORT void sdallocx(void *p, size_t n, int flags) {
     agent__real.free(p);
 }
 
+/* glibc's internal name for free, which some programs and libraries call
+ * directly on memory they got from malloc: a sampled block must not reach
+ * glibc that way. Everything else goes on to glibc's own __libc_free (not
+ * to the allocator underneath us, which may be jemalloc: __libc_free is
+ * for glibc's blocks, from __libc_malloc). */
+FNPROF_EXPORT void __libc_free(void *p) {
+  if (AGENT_UNLIKELY(agent__owned(p))) {
+    agent__free_owned(p);
+    return;
+  }
+  static void (*next)(void *);
+  if (!next)
+    next = (void (*)(void *))dlsym(RTLD_NEXT, "__libc_free");
+  if (next)
+    next(p);
+  else
+    agent__real.free(p);
+}
+
 /* Not an allocation function, but stacks point into libraries: before one
  * may be unloaded, remember where it was mapped and its build id, so that
  * profiles taken later can still name the module (maps.c). */

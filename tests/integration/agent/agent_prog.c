@@ -377,6 +377,31 @@ static int mode_sighandler(void) {
   return 0;
 }
 
+/* ---- __libc_free ----------------------------------------------------------
+ */
+
+/* glibc's internal names, called directly by some programs: a malloc'd
+ * block freed with __libc_free (at FNPROF_RATE=1 every block is sampled,
+ * so glibc would be handed memory it never gave out), and glibc's own
+ * __libc_malloc/__libc_free pair, which must still reach glibc. */
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+
+static int mode_libc_free(void) {
+  for (int i = 0; i < 10000; i++) {
+    __libc_free(site_a(64 + i % 4096));
+    void *g = __libc_malloc(128);
+    CHECK(g != NULL);
+    memset(g, 1, 128);
+    __libc_free(g);
+  }
+  pprof_profile *p = agent_profile(FNPROF_PROFILE_FINAL);
+  CHECK(site_total(p, "alloc_objects", "site_a") == 10000);
+  CHECK(site_total(p, "inuse_objects", "site_a") == 0);
+  pprof_profile_free(p);
+  return 0;
+}
+
 /* ---- dlclose ------------------------------------------------------------- */
 
 static int mode_dlclose(const char *lib) {
@@ -688,6 +713,8 @@ int main(int argc, char **argv) {
     return mode_fork(20);
   if (strcmp(m, "sigstop") == 0)
     return mode_sigstop();
+  if (strcmp(m, "libc-free") == 0)
+    return mode_libc_free();
   if (strcmp(m, "sighandler") == 0)
     return mode_sighandler();
   if (strcmp(m, "dlclose") == 0 && argc > 2)
