@@ -348,10 +348,16 @@ static void release_body(export__send *d) {
     fnp_buf_destroy(&d->body); /* one huge batch: don't keep its buffer */
 }
 
+/* Made once per sink: the endpoint never changes, and the easy handles
+ * must not be reconfigured while a pump's transfers use them. */
 static int ensure_slots(export_sink *s) {
-  if (s->send == NULL)
-    s->send = calloc(EXPORT__SHIP_WINDOW, sizeof *s->send);
-  return s->send ? set_connect_to(s) : -ENOMEM;
+  if (s->send)
+    return 0;
+  int rc = set_connect_to(s);
+  if (rc == 0 &&
+      (s->send = calloc(EXPORT__SHIP_WINDOW, sizeof *s->send)) == NULL)
+    rc = -ENOMEM;
+  return rc;
 }
 
 /* One payload alone, with retries until the deadline (the spool's path:
