@@ -27,6 +27,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -136,6 +137,57 @@ int agent__control_open(void) {
   memcpy(ctl_path, sa.sun_path, sizeof(ctl_path));
   ctl_fd = fd;
   return 0;
+}
+
+/*
+ * Sockets at the default path outlive a process that was killed (no
+ * destructor ran), and /tmp fills with them. The background thread of each
+ * new agent sweeps them once, off the program's path: a /tmp/fnprof-<pid>.sock
+ * of our user that refuses connections has no agent behind it and goes.
+ * Refusal, not a dead pid, decides: a process in another pid namespace
+ * sharing /tmp may be alive under a pid that looks dead from here.
+ */
+#define SWEEP_MAX_ENTRIES 4096
+
+static bool stale_socket(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+    return false;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  size_t n = strlen(path);
+  if (n >= sizeof(sa.sun_path))
+    return false;
+  memcpy(sa.sun_path, path, n + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  bool refused = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+                 errno == ECONNREFUSED;
+  close(fd);
+  return refused;
+}
+
+void agent__control_sweep(void) {
+  if (agent__cfg.control_path[0])
+    return; /* a path someone chose is theirs to manage */
+  DIR *d = opendir("/tmp");
+  if (d == NULL)
+    return;
+  struct dirent *e;
+  char mine[32], path[300];
+  snprintf(mine, sizeof(mine), "fnprof-%d.sock", (int)agent__pid());
+  for (int n = 0; n < SWEEP_MAX_ENTRIES && (e = readdir(d)) != NULL; n++) {
+    const char *p = e->d_name;
+    if (strncmp(p, "fnprof-", 7) != 0 || strcmp(p, mine) == 0)
+      continue;
+    size_t digits = strspn(p + 7, "0123456789");
+    if (digits == 0 || strcmp(p + 7 + digits, ".sock") != 0)
+      continue;
+    snprintf(path, sizeof(path), "/tmp/%s", p);
+    if (stale_socket(path))
+      unlink(path);
+  }
+  closedir(d);
 }
 
 void agent__control_close(bool unlink_path) {

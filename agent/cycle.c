@@ -160,6 +160,7 @@ void agent__pace_check(void) {
 static void *bg_main(void *arg) {
   (void)arg;
   agent__guard_enter(); /* everything this thread allocates is ours */
+  agent__control_sweep();
   int64_t period_ns = agent__cfg.cycle_ms * 1000000;
   int64_t next = agent__now_ns(CLOCK_MONOTONIC) + period_ns;
   while (!atomic_load(&bg_stop)) {

@@ -410,6 +410,8 @@ void agent__maps_note_dlclose(void *handle);
 
 int agent__control_open(void);
 void agent__control_close(bool unlink_path);
+/* Removes other processes' dead default-path sockets (background thread). */
+void agent__control_sweep(void);
 int agent__control_fd(void);
 /* The bound socket path ("" when none). */
 const char *agent__control_path(void);

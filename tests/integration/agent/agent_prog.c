@@ -13,7 +13,10 @@
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -402,6 +405,51 @@ static int mode_libc_free(void) {
   return 0;
 }
 
+/* ---- stale control sockets ------------------------------------------------
+ */
+
+/* A process killed with -9 leaves /tmp/fnprof-<pid>.sock behind. A new
+ * agent (here /bin/sleep under it, with the default socket path) removes
+ * such a socket once nothing listens on it, and leaves a live one alone.
+ * The pids are above any pid_max, so no real process owns these names. */
+static int bound_socket(const char *path, bool listening) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+  unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(fd >= 0);
+  CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+  if (listening)
+    CHECK(listen(fd, 1) == 0);
+  return fd;
+}
+
+static int mode_sweep(void) {
+  char dead[64], live[64];
+  snprintf(dead, sizeof(dead), "/tmp/fnprof-%d.sock", 900000000 + getpid());
+  snprintf(live, sizeof(live), "/tmp/fnprof-%d.sock", 910000000 + getpid());
+  close(bound_socket(dead, false)); /* the file stays, no one listens */
+  int lfd = bound_socket(live, true);
+  char *env[8];
+  int n = 0;
+  for (char **e = environ; *e && n < 6; e++)
+    if (strncmp(*e, "LD_PRELOAD=", 11) == 0)
+      env[n++] = *e; /* FNPROF_CONTROL unset: the default path */
+  env[n] = NULL;
+  pid_t pid;
+  char *argv[] = {"/bin/sleep", "0.5", NULL};
+  CHECK(posix_spawn(&pid, argv[0], NULL, NULL, argv, env) == 0);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  bool dead_gone = access(dead, F_OK) != 0, live_kept = access(live, F_OK) == 0;
+  close(lfd);
+  unlink(live);
+  unlink(dead);
+  CHECK(dead_gone);
+  CHECK(live_kept);
+  return 0;
+}
+
 /* ---- dlclose ------------------------------------------------------------- */
 
 static int mode_dlclose(const char *lib) {
@@ -530,9 +578,6 @@ static int mode_spike(void) {
 
 /* ---- control socket ------------------------------------------------------ */
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 /* Reads one answer: the payload (malloc'd, NUL-terminated) and whether the
  * header said ok. */
@@ -713,6 +758,8 @@ int main(int argc, char **argv) {
     return mode_fork(20);
   if (strcmp(m, "sigstop") == 0)
     return mode_sigstop();
+  if (strcmp(m, "sweep") == 0)
+    return mode_sweep();
   if (strcmp(m, "libc-free") == 0)
     return mode_libc_free();
   if (strcmp(m, "sighandler") == 0)
