@@ -128,9 +128,8 @@ size_t agent__cycle_history(agent__cycle_rec *out, size_t n) {
   return n;
 }
 
-void agent__pace_check(void) {
-  if (agent__cfg.cycle_percent <= 0)
-    return;
+/* Have the bytes allocated since the cycle began reached the pacer's goal? */
+static bool pace_goal_reached(void) {
   uint64_t a =
       atomic_load_explicit(&agent__st.est_alloc_bytes, memory_order_relaxed) -
       atomic_load_explicit(&alloc_at_cycle_start, memory_order_relaxed);
@@ -139,13 +138,17 @@ void agent__pace_check(void) {
   int64_t goal = live > 0 ? live / 100 * agent__cfg.cycle_percent : 0;
   if (goal < AGENT_MIN_CYCLE_BYTES)
     goal = AGENT_MIN_CYCLE_BYTES;
-  if ((int64_t)a < goal ||
-      atomic_load_explicit(&pace_pending, memory_order_relaxed))
-    return;
-  if (agent__now_ns(CLOCK_MONOTONIC) - atomic_load(&last_cycle_ns) <
-      PACE_MIN_INTERVAL_NS)
-    return;
-  if (atomic_exchange(&pace_pending, 1))
+  return (int64_t)a >= goal;
+}
+
+/* Called from the sampling slow path: no clock read, no system call unless
+ * the goal was just reached, and then one eventfd write. The background
+ * thread keeps the cycles PACE_MIN_INTERVAL_NS apart (a clock read per
+ * sample while a cycle was too recent was ~6 % of a sample's cost). */
+void agent__pace_check(void) {
+  if (agent__cfg.cycle_percent <= 0 ||
+      atomic_load_explicit(&pace_pending, memory_order_relaxed) ||
+      !pace_goal_reached() || atomic_exchange(&pace_pending, 1))
     return;
   if (atomic_load(&bg_state) == 1 && wake_fd >= 0) {
     uint64_t one = 1;
@@ -153,8 +156,20 @@ void agent__pace_check(void) {
       return;
   }
   /* No thread to hand it to: end the cycle here, without the exact
-   * numbers (mallinfo2 and /proc belong to the background thread). */
+   * numbers (mallinfo2 and /proc belong to the background thread), unless
+   * the last one is too recent. */
+  if (agent__now_ns(CLOCK_MONOTONIC) - atomic_load(&last_cycle_ns) <
+      PACE_MIN_INTERVAL_NS) {
+    atomic_store(&pace_pending, 0);
+    return;
+  }
   end_cycle("pace", false);
+}
+
+/* Milliseconds until `at` (CLOCK_MONOTONIC ns), for poll; 0 when past. */
+static int ms_until(int64_t at) {
+  int64_t left = at - agent__now_ns(CLOCK_MONOTONIC);
+  return left <= 0 ? 0 : (int)(left / 1000000 + 1);
 }
 
 static void *bg_main(void *arg) {
@@ -163,14 +178,15 @@ static void *bg_main(void *arg) {
   agent__control_sweep();
   int64_t period_ns = agent__cfg.cycle_ms * 1000000;
   int64_t next = agent__now_ns(CLOCK_MONOTONIC) + period_ns;
+  int64_t pace_due = 0; /* when a pending paced cycle may end; 0: none */
   while (!atomic_load(&bg_stop)) {
     struct pollfd pf[2] = {{.fd = wake_fd, .events = POLLIN},
                            {.fd = agent__control_fd(), .events = POLLIN}};
     int timeout = -1;
-    if (period_ns > 0) {
-      int64_t left = next - agent__now_ns(CLOCK_MONOTONIC);
-      timeout = left <= 0 ? 0 : (int)(left / 1000000 + 1);
-    }
+    if (period_ns > 0)
+      timeout = ms_until(next);
+    if (pace_due && (timeout < 0 || ms_until(pace_due) < timeout))
+      timeout = ms_until(pace_due);
     int n = poll(pf, pf[1].fd >= 0 ? 2 : 1, timeout);
     if (atomic_load(&bg_stop))
       break;
@@ -178,8 +194,15 @@ static void *bg_main(void *arg) {
       uint64_t v;
       if (read(wake_fd, &v, sizeof(v)) < 0)
         v = 0;
-      if (atomic_load(&pace_pending))
+      if (atomic_load(&pace_pending) && !pace_due)
+        pace_due = atomic_load(&last_cycle_ns) + PACE_MIN_INTERVAL_NS;
+    }
+    if (pace_due && agent__now_ns(CLOCK_MONOTONIC) >= pace_due) {
+      pace_due = 0;
+      /* Another cycle (an invocation's end) may have come in between. */
+      if (atomic_load(&pace_pending) && pace_goal_reached())
         end_cycle("pace", true);
+      atomic_store(&pace_pending, 0);
     }
     if (period_ns > 0 && agent__now_ns(CLOCK_MONOTONIC) >= next) {
       end_cycle("time", true);
