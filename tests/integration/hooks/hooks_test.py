@@ -444,16 +444,23 @@ def scenario_freeze_many_lines():
         coll = Collector(tmp)
         os.environ["FNPROF_ACCESS_KEY_ID"] = coll.KEY_ID
         os.environ["FNPROF_ACCESS_KEY_SECRET"] = coll.KEY_SECRET
-        sc = Sidecar(tmp, [sys.executable, fn], [coll.sls_url()])
+        # A generous budget: sanitizer builds on a loaded machine are slow,
+        # and what is asserted is delivery, not speed.
+        sc = Sidecar(tmp, [sys.executable, fn], [coll.sls_url()],
+                     ["--freeze-budget", "5000"])
         try:
             sc.wait_listening()
             for rid, n in per_request.items():
                 if invoke(sc, rid, str(n).encode())[0] != 200:
                     fail("invoke %s failed" % rid)
-            for rnd in range(2):
+            flushed = []
+            for rnd in range(3):  # the last one has nothing new to send
                 st, _, body = sc.request("GET", "/pre-freeze")
-                if st != 200 or not json.loads(body)["flushed"]:
-                    fail("pre-freeze %d did not flush: %d %r" % (rnd, st, body))
+                if st != 200:
+                    fail("pre-freeze %d: %d %r" % (rnd, st, body))
+                flushed.append(json.loads(body)["flushed"])
+            if flushed[-2:] != [True, True]:
+                fail("pre-freeze did not flush: %r" % flushed)
             for rid, n in per_request.items():
                 got = json.loads(coll.get(
                     "/api/logs?limit=10000&request_id=" + quote(rid)))
