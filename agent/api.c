@@ -154,10 +154,9 @@ FNPROF_EXPORT int fnprof_invocation_start(const char *request_id) {
 }
 
 FNPROF_EXPORT int fnprof_invocation_end(const char *request_id) {
-  (void)request_id; /* the running one ends, whatever the caller calls it */
-  API_ENTER();
+  API_ENTER(); /* the running one ends, whatever the caller calls it */
   atomic_store(&agent__cur_req, 0);
-  agent__end_cycle("invocation");
+  agent__end_invocation_cycle(request_id);
   API_LEAVE();
   return 0;
 }

@@ -79,7 +79,7 @@ static int64_t exact_live(void) {
   return (int64_t)(mi.uordblks + mi.hblkhd) + owned;
 }
 
-static uint64_t end_cycle(const char *reason, bool exact) {
+static uint64_t end_cycle(const char *reason, bool exact, const char *request) {
   agent__cycle_rec rec;
   pthread_mutex_lock(&agent__cycle_lock);
   uint64_t c = agent__cycle_advance_locked();
@@ -91,6 +91,7 @@ static uint64_t end_cycle(const char *reason, bool exact) {
   rec.exact_live_bytes = exact ? exact_live() : -1;
   rec.rss_bytes = exact ? read_rss() : -1;
   rec.reason = reason;
+  snprintf(rec.request, sizeof(rec.request), "%s", request ? request : "");
   /* Freed sampled spans may stay resident (region.c): 16 MiB, plus the
    * larger of 1 % of the heap and the bytes of live sampled blocks. The
    * latter is what an allocator keeps anyway: had those blocks not been
@@ -112,7 +113,14 @@ static uint64_t end_cycle(const char *reason, bool exact) {
 
 uint64_t agent__end_cycle(const char *reason) {
   agent__guard_enter();
-  uint64_t c = end_cycle(reason, true);
+  uint64_t c = end_cycle(reason, true, NULL);
+  agent__guard_exit();
+  return c;
+}
+
+uint64_t agent__end_invocation_cycle(const char *request_id) {
+  agent__guard_enter();
+  uint64_t c = end_cycle("invocation", true, request_id);
   agent__guard_exit();
   return c;
 }
@@ -163,7 +171,7 @@ void agent__pace_check(void) {
     atomic_store(&pace_pending, 0);
     return;
   }
-  end_cycle("pace", false);
+  end_cycle("pace", false, NULL);
 }
 
 /* Milliseconds until `at` (CLOCK_MONOTONIC ns), for poll; 0 when past. */
@@ -201,11 +209,11 @@ static void *bg_main(void *arg) {
       pace_due = 0;
       /* Another cycle (an invocation's end) may have come in between. */
       if (atomic_load(&pace_pending) && pace_goal_reached())
-        end_cycle("pace", true);
+        end_cycle("pace", true, NULL);
       atomic_store(&pace_pending, 0);
     }
     if (period_ns > 0 && agent__now_ns(CLOCK_MONOTONIC) >= next) {
-      end_cycle("time", true);
+      end_cycle("time", true, NULL);
       next = agent__now_ns(CLOCK_MONOTONIC) + period_ns;
     }
     if (n > 0 && pf[1].fd >= 0 && (pf[1].revents & POLLIN))

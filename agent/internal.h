@@ -357,12 +357,15 @@ typedef struct agent__cycle_rec {
   int64_t est_live_bytes;   /* sampled estimate */
   int64_t rss_bytes;        /* /proc/self/statm resident */
   const char *reason;       /* "pace", "time", "request", "invocation" */
+  char request[64];         /* the invocation an "invocation" end closed */
 } agent__cycle_rec;
 
 #define AGENT_CYCLE_HISTORY 64
 /* Ends the current cycle now (any thread outside the hot path); returns the
  * new cycle number. */
 uint64_t agent__end_cycle(const char *reason);
+/* The same for the end of the invocation with this request id. */
+uint64_t agent__end_invocation_cycle(const char *request_id);
 /* Called by the slow path after each sample: wakes the background thread
  * when pacing says a cycle is due. */
 void agent__pace_check(void);

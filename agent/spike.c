@@ -43,6 +43,7 @@ static int64_t ring_n;
 static int64_t cooldown_until_ns;
 static uint64_t trigger_cycle; /* 0: none pending */
 static int64_t trigger_live;
+static char trigger_request[64]; /* the invocation that ended the trigger */
 static pprof_profile *before_prof;
 static int64_t *before_inuse; /* by bucket id - 1, scaled bytes */
 static uint32_t before_n;
@@ -170,7 +171,8 @@ static const agent__bucket *grew_most(int64_t *growth) {
 /* The invocation (request id index, 0 = none) whose allocations account
  * for most of top's growth: with the sidecar announcing invocations, it
  * says which request grew the heap even when the stack is all runtime
- * (an interpreter whose frames carry no names of the script's). */
+ * (an interpreter whose frames carry no names of the script's), and when
+ * several ran at once. */
 static uint32_t grew_most_request(const agent__bucket *top) {
   enum { MAX_REQS = 32 };
   uint32_t req[MAX_REQS];
@@ -271,7 +273,13 @@ static void finish_spike(const agent__cycle_rec *rec) {
   }
   if (!top && off < sizeof(line))
     snprintf(line + off, sizeof(line) - off, "(no sampled stack grew)");
+  /* The request label on the buckets names it; past the label table's
+   * first 1023 requests they all read "other", and the invocation whose
+   * end triggered the spike (the one running as the heap grew, when
+   * invocations come one at a time) names it instead. */
   const char *req = agent__req_name(grew_most_request(top));
+  if (strcmp(req, "other") == 0 || !*req)
+    req = trigger_request;
   if (*req && off < sizeof(line))
     snprintf(line + off, sizeof(line) - off, "; in request %s", req);
 
@@ -367,6 +375,7 @@ void agent__spike_on_cycle(const agent__cycle_rec *rec) {
     goto out;
   trigger_cycle = rec->cycle;
   trigger_live = cur;
+  snprintf(trigger_request, sizeof(trigger_request), "%s", rec->request);
   char comment[128];
   snprintf(comment, sizeof(comment), "fnprof spike: before, cycle %llu",
            (unsigned long long)rec->cycle);

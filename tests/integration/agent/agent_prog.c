@@ -496,13 +496,22 @@ static int mode_dlclose(const char *lib) {
 static void *baseline[96];
 
 /* One "invocation": churn that is freed before it ends, then a cycle. */
+/* The sidecar's calls: invocation start, then its end (which ends a
+ * cycle). */
+static void invocation(const char *id, bool start) {
+  int (*f)(const char *) = (int (*)(const char *))agent_fn(
+      start ? "fnprof_invocation_start" : "fnprof_invocation_end");
+  CHECK(f(id) == 0);
+}
+
 static void steady_tick(void) {
   void *tmp[64];
+  invocation("steady", true);
   for (int i = 0; i < 64; i++)
     tmp[i] = site_a(64 << 10);
   for (int i = 0; i < 64; i++)
     free(tmp[i]);
-  agent_end_cycle();
+  invocation("steady", false);
 }
 
 NOINLINE void *spike_fn(void) {
@@ -523,15 +532,26 @@ static int count_reports(const char *json) {
 }
 
 static int mode_spike(void) {
+  /* A long-lived instance: more invocations than the request label table
+   * holds (1023), so the spike's request is named from its invocation's
+   * end rather than from the buckets' labels. */
   for (int i = 0; i < 96; i++) /* ~12 MiB held throughout: above the floor */
     baseline[i] = site_b(128 << 10);
+  char id[32];
+  for (int i = 0; i < 1100; i++) {
+    snprintf(id, sizeof(id), "warm-%d", i);
+    invocation(id, true);
+    invocation(id, false);
+  }
   for (int t = 0; t < 30; t++)
     steady_tick();
   char *j = agent_json("fnprof_spikes_json");
   printf("steady: %s\n", j);
   CHECK(strcmp(j, "[]") == 0);
   free(j);
+  invocation("the-spike-request", true);
   void **held = spike_fn();
+  invocation("the-spike-request", false);
   for (int t = 0; t < 12; t++)
     steady_tick();
   j = agent_json("fnprof_spikes_json");
@@ -545,6 +565,10 @@ static int mode_spike(void) {
   /* The first frame named after "grew most" is the allocating function. */
   const char *colon = strstr(name, "): ");
   CHECK(colon && strncmp(colon + 3, "spike_fn", 8) == 0);
+  /* ... and the line and the JSON name the request that grew the heap. */
+  const char *in = strstr(sum, "; in request the-spike-request\"");
+  CHECK(in && in < eol + 1);
+  CHECK(strstr(j, "\"request_id\":\"the-spike-request\""));
   /* With FNPROF_DIR, both profiles, their diff and the text report are
    * written, and the report names the files. */
   if (getenv("FNPROF_DIR")) {
@@ -577,7 +601,6 @@ static int mode_spike(void) {
 }
 
 /* ---- control socket ------------------------------------------------------ */
-
 
 /* Reads one answer: the payload (malloc'd, NUL-terminated) and whether the
  * header said ok. */
