@@ -61,8 +61,13 @@ static int ctl_fd = -1;
 static char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 /* Request ids: index 1..REQ_TABLE_MAX, append-only, arena memory; names
- * are published before the count (release). 0 = no invocation. */
+ * are published before the count (release). 0 = no invocation. req_slots
+ * (open addressing, 2x the table) finds an id without comparing it to
+ * every name: once the table is full, each new invocation looked at all
+ * 1023 names before it settled for "other". */
+#define REQ_SLOTS (2 * REQ_TABLE_MAX)
 static char (*req_names)[REQ_ID_MAX];
+static uint16_t *req_slots; /* 0 empty, else index */
 static _Atomic uint32_t req_n;
 static pthread_mutex_t req_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -72,18 +77,31 @@ const char *agent__req_name(uint32_t idx) {
   return idx == REQ_TABLE_MAX ? "other" : req_names[idx - 1];
 }
 
+static uint32_t req_hash(const char *id) { /* FNV-1a over the kept prefix */
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; id[i] && i < REQ_ID_MAX - 1; i++)
+    h = (h ^ (unsigned char)id[i]) * 16777619u;
+  return h;
+}
+
 uint32_t agent__req_intern(const char *id) {
   pthread_mutex_lock(&req_lock);
-  uint32_t n = atomic_load(&req_n), found = 0;
-  if (!req_names)
+  if (!req_names) {
     req_names = agent__arena_alloc(sizeof(*req_names) * REQ_TABLE_MAX);
-  for (uint32_t i = 0; req_names && i < n && !found; i++)
-    if (strncmp(req_names[i], id, REQ_ID_MAX - 1) == 0)
-      found = i + 1;
-  if (!found && req_names) {
+    req_slots = agent__arena_alloc(sizeof(*req_slots) * REQ_SLOTS);
+  }
+  uint32_t n = atomic_load(&req_n), found = 0;
+  uint32_t s = req_hash(id) % REQ_SLOTS;
+  while (req_names && req_slots && req_slots[s] && !found) {
+    if (strncmp(req_names[req_slots[s] - 1], id, REQ_ID_MAX - 1) == 0)
+      found = req_slots[s];
+    s = (s + 1) % REQ_SLOTS;
+  }
+  if (!found && req_names && req_slots) {
     if (n < REQ_TABLE_MAX - 1) {
       snprintf(req_names[n], REQ_ID_MAX, "%s", id);
       found = n + 1;
+      req_slots[s] = (uint16_t)found; /* s: the empty slot the probe ended at */
       atomic_store_explicit(&req_n, found, memory_order_release);
     } else {
       /* Bounded: every later id shares the last slot, "other". */
