@@ -42,20 +42,36 @@ static int is_named(const char *entry, const char *name) {
   return strncmp(entry, name, n) == 0 && entry[n] == '=';
 }
 
+/* What env_copy saw of the variables the sidecar adds to or defaults. */
+typedef struct env_seen {
+  const char *preload;      /* LD_PRELOAD's value, or NULL */
+  const char *node_options; /* NODE_OPTIONS's value, or NULL */
+  int has_default[2];       /* PYTHONUNBUFFERED, FNPROF_DIR set */
+  int python_perf;          /* PYTHONPERFSUPPORT set */
+  int jit_names_off;        /* FNPROF_JIT_NAMES=0 */
+} env_seen;
+
 /* Copies env without the variables the sidecar sets itself. */
-static int env_copy(char *const *env, char **out, size_t *n,
-                    const char **old_preload, int *has_default,
+static int env_copy(char *const *env, char **out, size_t *n, env_seen *seen,
                     int own_control) {
   size_t i;
+  int *has_default = seen->has_default;
   for (; env && *env; env++) {
+    if (is_named(*env, "NODE_OPTIONS"))
+      seen->node_options = *env + strlen("NODE_OPTIONS=");
+    seen->python_perf |= is_named(*env, FNP_PYTHON_PERF_ENV);
+    if (is_named(*env, FNP_JIT_NAMES_ENV))
+      seen->jit_names_off =
+          strcmp(*env + strlen(FNP_JIT_NAMES_ENV "="), "0") == 0;
     int skip = is_named(*env, "LD_PRELOAD") ||
                (own_control && is_named(*env, "FNPROF_CONTROL"));
     if (is_named(*env, "FNPROF_DIR") && (*env)[11] != '\0')
       has_default[1] = 1; /* the user's profile directory wins */
-    if (skip)
-      *old_preload = *env + strlen("LD_PRELOAD=");
+    if (skip && is_named(*env, "LD_PRELOAD"))
+      seen->preload = *env + strlen("LD_PRELOAD=");
     for (i = 0; i < 2; i++)
       skip |= is_named(*env, ENV_PORT_NAMES[i]);
+    skip |= is_named(*env, "NODE_OPTIONS"); /* put back by jit_names_env */
     for (i = 0; i < 1; i++)
       if (strncmp(*env, ENV_DEFAULTS[i], strcspn(ENV_DEFAULTS[i], "=") + 1) ==
           0)
@@ -70,6 +86,25 @@ static int env_copy(char *const *env, char **out, size_t *n,
   return 0;
 }
 
+/* JIT names (fnprof/common.h): node's perf-map flags added to the user's
+ * NODE_OPTIONS, CPython 3.12+'s PYTHONPERFSUPPORT=1 unless the user chose,
+ * and the agent told the map is its to remove. Without the agent, or with
+ * FNPROF_JIT_NAMES=0, NODE_OPTIONS goes back as it was. */
+static int jit_names_env(char **e, size_t *n, const env_seen *seen, int agent) {
+  if (!agent || seen->jit_names_off)
+    return seen->node_options
+               ? env_push(e, n, "NODE_OPTIONS=%s%s", seen->node_options, "")
+               : 0;
+  char *v = fnp_node_options_jit_names(seen->node_options);
+  if (v == NULL)
+    return -ENOMEM;
+  int rc = env_push(e, n, "NODE_OPTIONS=%s%s", v, "");
+  free(v);
+  if (rc == 0 && !seen->python_perf)
+    rc = env_push(e, n, "%s=%s", FNP_PYTHON_PERF_ENV, "1");
+  return rc ? rc : env_push(e, n, "%s=%s", FNP_JIT_MAP_UNLINK_ENV, "1");
+}
+
 int sc__env_build(char *const *env, const char *agent, int inner_port,
                   char ***out) {
   return sc__env_build_agent(env, agent, inner_port, NULL, NULL, out);
@@ -78,18 +113,19 @@ int sc__env_build(char *const *env, const char *agent, int inner_port,
 int sc__env_build_agent(char *const *env, const char *agent, int inner_port,
                         const char *control, const char *prof_dir,
                         char ***out) {
-  const char *old_preload = NULL;
-  int has_default[2] = {0, 0}; /* PYTHONUNBUFFERED, FNPROF_DIR set */
+  env_seen seen = {0};
+  const int *has_default = seen.has_default;
   char port[16];
   size_t count = 0, n = 0, i;
   char **e;
   int rc;
   while (env && env[count])
     count++;
-  e = calloc(count + 8, sizeof(*e));
+  e = calloc(count + 11, sizeof(*e));
   if (e == NULL)
     return -ENOMEM;
-  rc = env_copy(env, e, &n, &old_preload, has_default, control != NULL);
+  rc = env_copy(env, e, &n, &seen, control != NULL);
+  const char *old_preload = seen.preload;
   snprintf(port, sizeof(port), "%d", inner_port);
   for (i = 0; rc == 0 && i < 2; i++)
     rc = env_push(e, &n, "%s=%s", ENV_PORT_NAMES[i], port);
@@ -107,6 +143,8 @@ int sc__env_build_agent(char *const *env, const char *agent, int inner_port,
     rc = env_push(e, &n, "FNPROF_CONTROL=%s%s", control, "");
   if (rc == 0 && prof_dir && !has_default[1])
     rc = env_push(e, &n, "FNPROF_DIR=%s%s", prof_dir, "");
+  if (rc == 0)
+    rc = jit_names_env(e, &n, &seen, agent != NULL);
   if (rc < 0) {
     sc__env_free(e);
     return rc;

@@ -110,6 +110,40 @@ static void test_env_agent_settings(void **state) {
   sc__env_free(e);
 }
 
+/* JIT names for the function's runtime: node's perf-map flags after the
+ * user's own NODE_OPTIONS, PYTHONPERFSUPPORT=1 unless the user set it, and
+ * the agent told to remove the map; none of it without the agent or with
+ * FNPROF_JIT_NAMES=0. */
+static void test_env_jit_names(void **state) {
+  char *in[] = {"NODE_OPTIONS=--max-old-space-size=64", "PYTHONPERFSUPPORT=0",
+                NULL};
+  char *off[] = {"NODE_OPTIONS=--x", "FNPROF_JIT_NAMES=0", NULL};
+  char **e;
+  (void)state;
+  assert_int_equal(sc__env_build(in, "/x/libfnprof.so", 1, &e), 0);
+  assert_string_equal(find(e, "NODE_OPTIONS"),
+                      "--max-old-space-size=64 "
+                      "--perf-basic-prof-only-functions "
+                      "--interpreted-frames-native-stack");
+  assert_string_equal(find(e, "PYTHONPERFSUPPORT"), "0"); /* theirs */
+  assert_string_equal(find(e, "FNPROF_JIT_MAP_UNLINK"), "1");
+  sc__env_free(e);
+  assert_int_equal(sc__env_build(in + 1, "/x/libfnprof.so", 1, &e), 0);
+  assert_non_null(strstr(find(e, "NODE_OPTIONS"), "--perf-basic-prof"));
+  sc__env_free(e);
+  assert_int_equal(sc__env_build(in + 2, "/x/libfnprof.so", 1, &e), 0);
+  assert_string_equal(find(e, "PYTHONPERFSUPPORT"), "1");
+  sc__env_free(e);
+  assert_int_equal(sc__env_build(off, "/x/libfnprof.so", 1, &e), 0);
+  assert_string_equal(find(e, "NODE_OPTIONS"), "--x");
+  assert_null(find(e, "FNPROF_JIT_MAP_UNLINK"));
+  sc__env_free(e);
+  assert_int_equal(sc__env_build(in, NULL, 1, &e), 0);
+  assert_string_equal(find(e, "NODE_OPTIONS"), "--max-old-space-size=64");
+  assert_null(find(e, "FNPROF_JIT_MAP_UNLINK"));
+  sc__env_free(e);
+}
+
 typedef struct kv_seen {
   char keys[8][32], values[8][64];
   int n;
@@ -186,6 +220,7 @@ int main(void) {
       cmocka_unit_test(test_records_bounded_and_counted),
       cmocka_unit_test(test_env_adds_agent_and_port),
       cmocka_unit_test(test_env_agent_settings),
+      cmocka_unit_test(test_env_jit_names),
       cmocka_unit_test(test_json_flat_reads_our_records),
       cmocka_unit_test(test_options),
   };
