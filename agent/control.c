@@ -4,7 +4,9 @@
  * Socket: unix stream, mode 0600, at FNPROF_CONTROL or, by default,
  * /tmp/fnprof-<pid>.sock (a forked child given an explicit path uses
  * "<path>.<pid>": the parent keeps its own). Served by the background
- * thread, one connection at a time, 2 s I/O timeout per read or write.
+ * thread: up to 8 connections open at once, each read when it has data (a
+ * client may keep one open and write requests whenever it likes), answers
+ * written with a 2 s timeout.
  *
  * Protocol: the client writes one request per line (at most 256 bytes,
  * "\n"-terminated); the agent answers each with a header line and a payload:
@@ -30,6 +32,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,8 +115,6 @@ uint32_t agent__req_intern(const char *id) {
   pthread_mutex_unlock(&req_lock);
   return found;
 }
-
-int agent__control_fd(void) { return ctl_fd; }
 
 /* The last agent__control_open failure (0 = none), for metrics. */
 static int ctl_error;
@@ -208,7 +209,10 @@ void agent__control_sweep(void) {
   closedir(d);
 }
 
+static void conns_close_all(void); /* below, with the connections */
+
 void agent__control_close(bool unlink_path) {
+  conns_close_all();
   if (ctl_fd < 0)
     return;
   close(ctl_fd);
@@ -312,73 +316,141 @@ static int send_all(int fd, struct iovec *iov, int n_iov) {
   return 0;
 }
 
-/* One accepted connection and the bytes read past the current request
- * (pipelined requests). A whole request line, "\n" included, fits buf, so
- * buf full without a "\n" means the line is over the limit. */
+/* Open connections, served by the background thread between its other
+ * work: a client may keep one open and write requests whenever it likes
+ * (the sidecar writes each invocation's start and end that way, without
+ * waiting), and a slow or idle client holds nobody else up. buf keeps the
+ * bytes read past the last whole request; a whole request line, "\n"
+ * included, fits, so a full buf without a "\n" is a line over the limit. */
+#define CTL_CONNS 8
 typedef struct ctl_conn {
-  int fd;
-  size_t pos, len; /* unread bytes: buf[pos..len) */
+  int fd; /* -1: slot free */
+  size_t len;
   char buf[CTL_LINE_MAX];
 } ctl_conn;
+static ctl_conn conns[CTL_CONNS];
+static bool conns_ready; /* fds set to -1 */
 
-/* Reads one line (without "\n", nor a "\r" before it) into line, which
- * has room for CTL_LINE_MAX bytes; -1 at EOF, error or a line of more than
- * CTL_LINE_MAX - 1 bytes. */
-static int read_line(ctl_conn *c, char *line) {
-  for (;;) {
-    char *nl = memchr(c->buf + c->pos, '\n', c->len - c->pos);
-    if (nl) {
-      size_t n = (size_t)(nl - (c->buf + c->pos));
-      memcpy(line, c->buf + c->pos, n);
-      c->pos += n + 1;
-      if (n > 0 && line[n - 1] == '\r')
-        n--;
-      line[n] = '\0';
-      return 0;
-    }
-    if (c->pos > 0) { /* keep the partial line at the start */
-      memmove(c->buf, c->buf + c->pos, c->len - c->pos);
-      c->len -= c->pos;
-      c->pos = 0;
-    }
-    if (c->len == sizeof(c->buf))
-      return -1;
-    ssize_t r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return -1;
-    c->len += (size_t)r;
-  }
+static void conns_init(void) {
+  if (conns_ready)
+    return;
+  for (int i = 0; i < CTL_CONNS; i++)
+    conns[i].fd = -1;
+  conns_ready = true;
 }
 
-void agent__control_serve_one(void) {
-  ctl_conn c = {.fd = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC)};
-  if (c.fd < 0)
+static void conn_close(ctl_conn *c) {
+  if (c->fd >= 0)
+    close(c->fd);
+  c->fd = -1;
+  c->len = 0;
+}
+
+/* The connection whose request is being answered: a "shutdown" closes the
+ * socket from inside its answer, and this one must stay open until the
+ * answer is sent (conn_serve closes it then). */
+static ctl_conn *serving;
+
+static void conns_close_all(void) {
+  conns_init();
+  for (int i = 0; i < CTL_CONNS; i++)
+    if (&conns[i] != serving)
+      conn_close(&conns[i]);
+}
+
+static void conn_accept(void) {
+  int fd = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd < 0)
     return;
-  /* Per connection: a unix socket accepted does not inherit the listening
-   * socket's timeouts (Linux creates it afresh at connect). */
-  struct timeval tv = {.tv_sec = CTL_IO_TIMEOUT_S};
-  setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  char line[CTL_LINE_MAX];
-  bool stop = false;
-  while (!stop && read_line(&c, line) == 0) {
-    char *out;
-    size_t len;
-    int rc = agent__control_request(line, &out, &len);
-    char hdr[48];
-    int h = snprintf(hdr, sizeof(hdr), "%s %zu\n", rc == 0 ? "ok" : "err",
-                     out ? len : 0);
-    /* Header and payload in one call: one syscall, one wakeup for the
-     * client. */
-    struct iovec iov[2] = {{.iov_base = hdr, .iov_len = (size_t)h},
-                           {.iov_base = out, .iov_len = out ? len : 0}};
-    if (send_all(c.fd, iov, out && len ? 2 : 1) != 0)
-      stop = true;
-    free(out);
-    if (strcmp(line, "shutdown") == 0)
-      stop = true;
+  ctl_conn *c = NULL;
+  for (int i = 0; i < CTL_CONNS && !c; i++)
+    if (conns[i].fd < 0)
+      c = &conns[i];
+  if (!c) {
+    close(fd); /* all slots busy: the client sees EOF and may retry */
+    return;
   }
-  close(c.fd);
+  /* Answers are written blocking, bounded by this timeout (a unix socket
+   * accepted does not inherit the listening socket's); requests are read
+   * without blocking, whatever is there when poll says so. */
+  struct timeval tv = {.tv_sec = CTL_IO_TIMEOUT_S};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  c->fd = fd;
+  c->len = 0;
+}
+
+/* Answers one request line; false when the connection should end. */
+static bool conn_answer(ctl_conn *c, const char *line) {
+  char *out;
+  size_t len;
+  serving = c;
+  int rc = agent__control_request(line, &out, &len);
+  serving = NULL;
+  char hdr[48];
+  int h = snprintf(hdr, sizeof(hdr), "%s %zu\n", rc == 0 ? "ok" : "err",
+                   out ? len : 0);
+  /* Header and payload in one call: one syscall, one wakeup for the
+   * client. */
+  struct iovec iov[2] = {{.iov_base = hdr, .iov_len = (size_t)h},
+                         {.iov_base = out, .iov_len = out ? len : 0}};
+  bool ok = send_all(c->fd, iov, out && len ? 2 : 1) == 0;
+  free(out);
+  return ok && strcmp(line, "shutdown") != 0;
+}
+
+/* Reads what the client sent and answers every whole line in it, in
+ * order. Ends the connection at EOF, on an error, or at a line over the
+ * limit. */
+static void conn_serve(ctl_conn *c) {
+  ssize_t r =
+      recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  bool open = r > 0;
+  if (r > 0)
+    c->len += (size_t)r;
+  char line[CTL_LINE_MAX];
+  size_t pos = 0;
+  char *nl;
+  while (c->fd >= 0 && (nl = memchr(c->buf + pos, '\n', c->len - pos))) {
+    size_t n = (size_t)(nl - (c->buf + pos));
+    memcpy(line, c->buf + pos, n);
+    pos += n + 1;
+    if (n > 0 && line[n - 1] == '\r')
+      n--;
+    line[n] = '\0';
+    if (!conn_answer(c, line))
+      open = false;
+    if (!open)
+      break;
+  }
+  memmove(c->buf, c->buf + pos, c->len - pos);
+  c->len -= pos;
+  if (!open || c->len == sizeof(c->buf))
+    conn_close(c);
+}
+
+int agent__control_pollfds(struct pollfd *pf, int cap) {
+  conns_init();
+  int n = 0;
+  if (ctl_fd >= 0 && n < cap)
+    pf[n++] = (struct pollfd){.fd = ctl_fd, .events = POLLIN};
+  for (int i = 0; i < CTL_CONNS && n < cap; i++)
+    if (conns[i].fd >= 0)
+      pf[n++] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
+  return n;
+}
+
+void agent__control_serve(const struct pollfd *pf, int n) {
+  for (int k = 0; k < n; k++) {
+    if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
+      continue;
+    if (pf[k].fd == ctl_fd) {
+      conn_accept();
+      continue;
+    }
+    for (int i = 0; i < CTL_CONNS; i++)
+      if (conns[i].fd == pf[k].fd)
+        conn_serve(&conns[i]);
+  }
 }

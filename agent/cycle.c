@@ -188,14 +188,14 @@ static void *bg_main(void *arg) {
   int64_t next = agent__now_ns(CLOCK_MONOTONIC) + period_ns;
   int64_t pace_due = 0; /* when a pending paced cycle may end; 0: none */
   while (!atomic_load(&bg_stop)) {
-    struct pollfd pf[2] = {{.fd = wake_fd, .events = POLLIN},
-                           {.fd = agent__control_fd(), .events = POLLIN}};
+    struct pollfd pf[16] = {{.fd = wake_fd, .events = POLLIN}};
+    int nfds = 1 + agent__control_pollfds(pf + 1, 15);
     int timeout = -1;
     if (period_ns > 0)
       timeout = ms_until(next);
     if (pace_due && (timeout < 0 || ms_until(pace_due) < timeout))
       timeout = ms_until(pace_due);
-    int n = poll(pf, pf[1].fd >= 0 ? 2 : 1, timeout);
+    int n = poll(pf, (nfds_t)nfds, timeout);
     if (atomic_load(&bg_stop))
       break;
     if (n > 0 && (pf[0].revents & POLLIN)) {
@@ -216,8 +216,8 @@ static void *bg_main(void *arg) {
       end_cycle("time", true, NULL);
       next = agent__now_ns(CLOCK_MONOTONIC) + period_ns;
     }
-    if (n > 0 && pf[1].fd >= 0 && (pf[1].revents & POLLIN))
-      agent__control_serve_one();
+    if (n > 0)
+      agent__control_serve(pf + 1, nfds - 1);
   }
   agent__guard_exit();
   return NULL;

@@ -415,13 +415,15 @@ int agent__control_open(void);
 void agent__control_close(bool unlink_path);
 /* Removes other processes' dead default-path sockets (background thread). */
 void agent__control_sweep(void);
-int agent__control_fd(void);
 /* The bound socket path ("" when none). */
 const char *agent__control_path(void);
 /* The last failure to open the socket (negative code), or 0. */
 int agent__control_error(void);
-/* Serves one connection on the listening socket. */
-void agent__control_serve_one(void);
+/* The fds the background thread polls for the socket: the listening one
+ * and every open connection (at most cap); then serves what poll found. */
+struct pollfd;
+int agent__control_pollfds(struct pollfd *pf, int cap);
+void agent__control_serve(const struct pollfd *pf, int n);
 extern pthread_mutex_t agent__ctl_lock;
 
 /* Runs a textual request (one protocol line) and returns the response

@@ -710,8 +710,23 @@ static int mode_control(const char *path) {
   r = ctl_answer(fd, &ok, &len);
   CHECK(ok && strcmp(r, "[]") == 0);
   free(r);
-  /* A line over the 256-byte limit ends its connection, unanswered (the
-   * agent serves one connection at a time: the first is closed before). */
+  /* Several connections at once: the first stays open and idle (as the
+   * sidecar's does between invocations) while a second one is answered;
+   * a request written later on the first is answered too. */
+  int other = ctl_connect(&sa);
+  r = ctl(other, "end-cycle", &ok, &len);
+  CHECK(ok);
+  free(r);
+  static const char half[] = "spi";
+  CHECK(write(fd, half, 3) == 3); /* a request split across writes */
+  r = ctl(other, "spikes", &ok, &len);
+  CHECK(ok && strcmp(r, "[]") == 0);
+  free(r);
+  r = ctl(fd, "kes", &ok, &len); /* completes "spikes" */
+  CHECK(ok && strcmp(r, "[]") == 0);
+  free(r);
+  close(other);
+  /* A line over the 256-byte limit ends its connection, unanswered. */
   close(fd);
   fd = ctl_connect(&sa);
   char longline[300];
