@@ -204,13 +204,15 @@ class Collector:
         deadline = time.time() + 10
         self.port = None
         while self.port is None and time.time() < deadline:
+            # stderr shares the file: a warning may come before the line.
             self.out.seek(0)
-            first = self.out.readline().decode()
-            if first.endswith("\n"):
-                self.port = int(first.rsplit(":", 1)[1])
-            elif self.proc.poll() is not None:
+            text = self.out.read().decode(errors="replace")
+            for line in text.split("\n")[:-1]:  # whole lines only
+                if line.startswith("listening on "):
+                    self.port = int(line.rsplit(":", 1)[1])
+            if self.port is None and self.proc.poll() is not None:
                 break
-            else:
+            if self.port is None:
                 time.sleep(0.02)
         if self.port is None:
             self.stop()
