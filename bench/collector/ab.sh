@@ -6,6 +6,10 @@
 # the machine hits both alike; compare within a round. Per run it prints
 # wall-clock records/s and the CPU seconds the store (store mode) or the
 # server (ingest mode) spent, which moves far less with the machine's load.
+# Ingest runs use DIR_B's bench_collector as the client against both
+# servers (the client is not what is compared; it takes the batch size).
+# Besides batches of 2048, 4 clients push batches of 64 (the sidecar's
+# /pre-freeze sends several small batches at once).
 set -euo pipefail
 a=${1:?dir A}
 b=${2:?dir B}
@@ -15,7 +19,7 @@ work=$(mktemp -d)
 pid=
 trap 'if [ -n "$pid" ]; then kill $pid 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 
-ingest() { # DIR SYNC CLIENTS
+ingest() { # DIR SYNC CLIENTS [BATCH]
   local extra=()
   if [ "$2" = normal ]; then extra=(--sync normal); fi
   rm -f "$work"/db*
@@ -25,14 +29,14 @@ ingest() { # DIR SYNC CLIENTS
   for _ in $(seq 100); do [ -s "$work/out" ] && break; sleep 0.05; done
   local port r cpu
   port=$(head -1 "$work/out" | sed 's/.*://')
-  r=$("$1/bench_collector" ingest "sls://127.0.0.1:$port/bench/logs" \
-    "$records" "$3" | sed 's/.*= \([0-9]*\) records\/s.*/\1/')
+  r=$("$b/bench_collector" ingest "sls://127.0.0.1:$port/bench/logs" \
+    "$records" "$3" "${4:-2048}" | sed 's/.*= \([0-9]*\) records\/s.*/\1/')
   # utime + stime of the server, in clock ticks (USER_HZ 100).
   cpu=$(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$pid/stat")
   kill $pid
   wait $pid 2>/dev/null || true
   pid=
-  echo "ingest sync=$2 clients=$3 records/s=$r server_cpu_s=$cpu"
+  echo "ingest sync=$2 clients=$3 batch=${4:-2048} records/s=$r server_cpu_s=$cpu"
 }
 
 for round in $(seq "$rounds"); do
@@ -48,5 +52,6 @@ for round in $(seq "$rounds"); do
         echo "round=$round dir=$dir $(ingest "$dir" $sync $clients)"
       done
     done
+    echo "round=$round dir=$dir $(ingest "$dir" full 4 64)"
   done
 done

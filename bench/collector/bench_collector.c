@@ -3,10 +3,12 @@
  *   bench_collector encode [RECORDS]   one core: LogGroup encode alone and
  *       encode + zstd / deflate / lz4, on realistic function log lines;
  *       records/s, MB/s of raw LogGroup, bytes per record.
- *   bench_collector ingest URL [RECORDS] [CLIENTS]   end to end: batches
- *       through the export library (zstd, signed) into fnprof-collector,
- *       each acknowledged (committed) before the client sends its next;
- *       CLIENTS processes (instances) push concurrently.
+ *   bench_collector ingest URL [RECORDS] [CLIENTS] [BATCH]   end to end:
+ *       batches of BATCH records (default 2048) through the export library
+ *       (zstd, signed) into fnprof-collector, each acknowledged (committed)
+ *       before the client sends its next; CLIENTS processes (instances)
+ *       push concurrently. Small batches from several clients are what the
+ *       sidecar's /pre-freeze sends, and what group commit is for.
  *   bench_collector store DB [RECORDS]   the store alone (what the server
  *       does after decoding): one transaction per batch of records.
  */
@@ -30,16 +32,16 @@ static double now_s(void) {
 }
 
 /* Lines shaped like a function's access and application logs. */
-static export_batch *make_batch(long base) {
+static export_batch *make_batch(long base, long n_records) {
   static const char *const paths[] = {"/api/orders", "/api/users/42", "/invoke",
                                       "/api/cart/items", "/healthz"};
   static const char *const levels[] = {"INFO", "INFO", "INFO", "WARN", "ERROR"};
   export_batch *b;
-  export_batch_limits lim = {.max_records = BATCH_RECORDS,
+  export_batch_limits lim = {.max_records = (size_t)n_records,
                              .max_bytes = 8u << 20};
   if (export_batch_new(&lim, 0, &b) < 0)
     return NULL;
-  for (long i = base; i < base + BATCH_RECORDS; i++) {
+  for (long i = base; i < base + n_records; i++) {
     char msg[200], req[48], dur[16];
     snprintf(req, sizeof req, "1-6751f3a2-%08lx%08lx", i * 2654435761u, i);
     snprintf(dur, sizeof dur, "%ld", 3 + (i * 7919) % 480);
@@ -67,7 +69,7 @@ static int bench_encode(long records) {
   long nb = records / BATCH_RECORDS;
   export_batch **bs = calloc((size_t)nb, sizeof *bs);
   for (long i = 0; i < nb; i++)
-    if ((bs[i] = make_batch(i * BATCH_RECORDS)) == NULL)
+    if ((bs[i] = make_batch(i * BATCH_RECORDS, BATCH_RECORDS)) == NULL)
       return 1;
   static const struct {
     const char *name;
@@ -112,7 +114,7 @@ static int bench_encode(long records) {
 }
 
 /* One client: its share of the records, one sink, batch after batch. */
-static int ingest_client(const char *url, long nb, long first) {
+static int ingest_client(const char *url, long nb, long first, long per) {
   export_sink_opts o = {.access_key_id = "BENCH",
                         .access_key_secret = "b3nch",
                         .request_timeout_ms = 30000};
@@ -124,9 +126,9 @@ static int ingest_client(const char *url, long nb, long first) {
   }
   for (long i = first; i < first + nb; i++) {
     export_flush_result r = {0};
-    if (export_sink_push(s, make_batch(i * BATCH_RECORDS), &err) < 0 ||
+    if (export_sink_push(s, make_batch(i * per, per), &err) < 0 ||
         export_sink_flush(s, export_now_ms() + 30000, &r) < 0 ||
-        r.acked_records != BATCH_RECORDS) {
+        r.acked_records != (uint64_t)per) {
       fprintf(stderr, "batch %ld: %s %s\n", i, err.msg, r.why);
       export_sink_free(s);
       return 1;
@@ -136,20 +138,23 @@ static int ingest_client(const char *url, long nb, long first) {
   return 0;
 }
 
-static int bench_ingest(const char *url, long records, int clients) {
-  long nb = records / BATCH_RECORDS / clients;
+static int bench_ingest(const char *url, long records, int clients, long per) {
+  if (clients < 1 || per < 1)
+    return 2;
+  long nb = records / per / clients;
   double t0 = now_s();
   for (int c = 0; c < clients; c++)
     if (fork() == 0)
-      _exit(ingest_client(url, nb, c * nb));
+      _exit(ingest_client(url, nb, c * nb, per));
   int failed = 0, st;
   while (wait(&st) > 0)
     failed |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
   double dt = now_s() - t0;
-  long acked = nb * clients * BATCH_RECORDS;
+  long acked = nb * clients * per;
   printf("ingest: %ld records acknowledged in %.2f s = %.0f records/s "
-         "(%d clients, batches of %d, zstd, signed, a commit per batch)\n",
-         acked, dt, (double)acked / dt, clients, BATCH_RECORDS);
+         "(%d clients, batches of %ld, zstd, signed, each acknowledged "
+         "after its commit)\n",
+         acked, dt, (double)acked / dt, clients, per);
   return failed;
 }
 
@@ -163,7 +168,7 @@ static int bench_store(const char *path, long records) {
   long nb = records / BATCH_RECORDS;
   double busy = 0;
   for (long i = 0; i < nb; i++) {
-    export_batch *b = make_batch(i * BATCH_RECORDS);
+    export_batch *b = make_batch(i * BATCH_RECORDS, BATCH_RECORDS);
     export_field tags[] = {{"instance", "c-6751f3a2-1f9b2c8e4d01"}};
     char key[32];
     snprintf(key, sizeof key, "bench-%ld", i);
@@ -211,10 +216,11 @@ int main(int argc, char **argv) {
     return bench_encode(argc > 2 ? atol(argv[2]) : 1000000);
   if (argc >= 3 && strcmp(argv[1], "ingest") == 0)
     return bench_ingest(argv[2], argc > 3 ? atol(argv[3]) : 400000,
-                        argc > 4 ? atoi(argv[4]) : 1);
+                        argc > 4 ? atoi(argv[4]) : 1,
+                        argc > 5 ? atol(argv[5]) : BATCH_RECORDS);
   if (argc >= 3 && strcmp(argv[1], "store") == 0)
     return bench_store(argv[2], argc > 3 ? atol(argv[3]) : 400000);
   fprintf(stderr, "usage: bench_collector encode [N] | ingest URL [N "
-                  "[CLIENTS]] | store DB [N]\n");
+                  "[CLIENTS [BATCH]]] | store DB [N]\n");
   return 2;
 }
