@@ -1,6 +1,7 @@
 /*
  * collector/sink.h - the sink object shared by sink.c (life cycle),
- * sink_flush.c (push, deliver, spool) and sink_file.c (file://).
+ * sink_flush.c (push, deliver, spool) and sink_file.c (file://), and the
+ * jobs ship.c keeps in flight for sink_flush.c.
  */
 #ifndef FNPROF_COLLECTOR_SINK_H
 #define FNPROF_COLLECTOR_SINK_H
