@@ -1,22 +1,19 @@
 /*
- * agent_ctl.c - what the sidecar asks the preloaded agent, over its control
- * socket (line protocol: agent/control.c). The sidecar picks the socket path
- * (FNPROF_CONTROL, in a private 0700 directory) and, unless the user chose
- * one, the agent's FNPROF_DIR (same directory: spike profiles land there).
+ * agent_ctl.c - the hooks' collects from the preloaded agent, over its
+ * control socket (line protocol: agent/control.c). The sidecar picks the
+ * socket path (FNPROF_CONTROL, in a private 0700 directory) and, unless the
+ * user chose one, the agent's FNPROF_DIR (same directory: spike profiles
+ * land there).
  *
- *   invocation start   invocation-start <id>  (first time also: metrics)
- *   invocation end     invocation-end <id> -> heap after (its answer;
- *                      metrics when the agent cannot tell); the
- *                      invocation record gets heap_before/after_bytes
- *   /pre-freeze        end-cycle, metrics, spikes, profile inuse (setting)
+ *   /pre-freeze        end-cycle, spikes, profile inuse (setting), metrics
  *   /pre-stop          spikes, profile final, profile alloc, metrics
  *
- * Everything runs on a thread of its own, one connection per job (the agent
- * serves one connection at a time with 2 s timeouts: holding one open would
- * stall it), each bounded by the job's deadline with poll(). Results become
- * records (kind agent_metrics, spike, profile) in the export buffer and
- * profiles in the exporter's queue. What is not here: the export itself
- * (export.c) and when collects happen (hooks.c).
+ * Collects run on a thread of its own, one connection each, bounded by the
+ * collect's deadline with poll(). Results become records (kind
+ * agent_metrics, spike, profile) in the export buffer and profiles in the
+ * exporter's queue. Each invocation's start and end go over the
+ * invocation channel instead (agent_chan.c). What is not here: the export
+ * itself (export.c) and when collects happen (hooks.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,8 +32,6 @@
 
 extern char **environ;
 
-/* A start or end job waits this long for the agent at most. */
-#define AGENT_JOB_MS 250
 /* Payload caps per answer: metrics and spike reports are small JSON; a
  * profile is capped as the collector caps uploads. */
 #define AGENT_TEXT_MAX_BYTES (4u << 20)
@@ -195,7 +190,7 @@ static int64_t json_int_after(const char *p, const char *key) {
 
 /* The heap the agent last measured: the newest cycle's exact live bytes
  * (from the allocator), else its sampled estimate. */
-static int64_t metrics_heap(const char *json) {
+int64_t sc__agent_metrics_heap(const char *json) {
   const char *last = NULL, *p = strstr(json, "\"cycles\":[");
   int64_t v;
   while (p && (p = strstr(p + 1, "{\"cycle\":")) != NULL)
@@ -231,7 +226,7 @@ static void metrics_record(sc_agent *a, const char *event, const char *json,
     rc = fnp_buf_printf(&b,
                         ",\"event\":\"%s\",\"live_bytes\":%lld,\"cycle\":%lld,"
                         "\"spikes\":%lld,\"metrics\":",
-                        event, (long long)metrics_heap(json),
+                        event, (long long)sc__agent_metrics_heap(json),
                         (long long)json_int_after(json, "\"cycle\":"),
                         (long long)json_int_after(json, "\"spikes\":"));
   if (rc == 0)
@@ -333,52 +328,6 @@ static void spikes_out(sc_agent *a, const char *json, size_t len) {
 
 /* ---- jobs -------------------------------------------------------------- */
 
-/* The answer to "metrics": the heap the agent last measured. */
-static int read_heap(sc_agent *a, conv *c) {
-  char *out;
-  size_t len;
-  int rc = conv_answer(c, AGENT_TEXT_MAX_BYTES, &out, &len);
-  if (rc == 0)
-    a->heap_last = metrics_heap(out);
-  free(out);
-  return rc;
-}
-
-static int ask_heap(sc_agent *a, conv *c) {
-  int rc = conv_write(c, "metrics\n", 8);
-  return rc < 0 ? rc : read_heap(a, c);
-}
-
-/* The end's request, written by the loop when it connects (preconnect). */
-static int end_line(char *line, size_t cap, const char *request_id) {
-  return snprintf(line, cap, "invocation-end %s\n", request_id);
-}
-
-/* The end job's answers; its request was written by the loop (sent) or is
- * written here. The agent answers "<cycle> <live_bytes>", the heap it
- * measured at the end of the invocation's cycle; when it cannot tell
- * (-1: not glibc underneath), or is older and sends the cycle alone,
- * metrics gives its estimate. */
-static int ask_end(sc_agent *a, conv *c, const char *request_id, int sent) {
-  char line[AGENT_LINE_MAX], *out;
-  long long live = -1;
-  size_t len;
-  int rc = 0;
-  if (!sent)
-    rc = conv_write(c, line, (size_t)end_line(line, sizeof(line), request_id));
-  if (rc == 0)
-    rc = conv_answer(c, AGENT_TEXT_MAX_BYTES, &out, &len);
-  if (rc != 0)
-    return rc;
-  if (sscanf(out, "%*s %lld", &live) != 1)
-    live = -1;
-  free(out);
-  if (live < 0)
-    return ask_heap(a, c);
-  a->heap_last = live;
-  return 0;
-}
-
 static int ask_simple(conv *c, const char *cmd, const char *arg) {
   char line[AGENT_LINE_MAX], *out;
   size_t len;
@@ -389,14 +338,14 @@ static int ask_simple(conv *c, const char *cmd, const char *arg) {
   return rc;
 }
 
-static void finish_record(sc_agent *a, sc_agent_job *j, int64_t before,
-                          int64_t after) {
+void sc__agent_finish_record(sc_agent *a, char *record, int64_t before,
+                             int64_t after) {
   fnp_buf b;
   int rc;
-  if (j->record == NULL)
+  if (record == NULL)
     return;
-  fnp_buf_init(&b, strlen(j->record) + 256);
-  rc = fnp_buf_append(&b, j->record, strlen(j->record));
+  fnp_buf_init(&b, strlen(record) + 256);
+  rc = fnp_buf_append(&b, record, strlen(record));
   if (rc == 0 && after >= 0)
     rc = fnp_buf_printf(&b,
                         ",\"heap_before_bytes\":%lld,"
@@ -406,6 +355,7 @@ static void finish_record(sc_agent *a, sc_agent_job *j, int64_t before,
     rc = fnp_buf_append(&b, "}", 1);
   add_record(a, &b, rc);
   fnp_buf_destroy(&b);
+  free(record);
 }
 
 static int run_collect(sc_agent *a, conv *c, enum sc_agent_job_kind kind) {
@@ -432,7 +382,6 @@ static int run_collect(sc_agent *a, conv *c, enum sc_agent_job_kind kind) {
   }
   if (rc == 0 &&
       (rc = conv_ask(c, "metrics", AGENT_TEXT_MAX_BYTES, &out, &len)) == 0) {
-    a->heap_last = metrics_heap(out);
     metrics_record(a, kind == SC_AGENT_STOP ? "pre-stop" : "pre-freeze", out,
                    len);
     free(out);
@@ -441,43 +390,15 @@ static int run_collect(sc_agent *a, conv *c, enum sc_agent_job_kind kind) {
 }
 
 static void run_job(sc_agent *a, sc_agent_job *j) {
-  int64_t before = a->heap_last, after = -1;
   conv c = {.fd = -1};
-  int rc = 0;
-  if (j->deadline_ns <= sc__mono_ns())
-    rc = -ETIMEDOUT;
-  else if (j->fd >= 0) { /* connected by the loop, in order */
-    c.fd = j->fd;
-    c.deadline_ns = j->deadline_ns;
-    j->fd = -1;
-  } else {
-    rc = conv_open(&c, a->sock, j->deadline_ns);
-  }
-  if (rc == 0) {
-    switch (j->kind) {
-    case SC_AGENT_START:
-      if (a->heap_last < 0)
-        rc = ask_heap(a, &c);
-      if (rc == 0)
-        rc = ask_simple(&c, "invocation-start", j->request_id);
-      break;
-    case SC_AGENT_END:
-      if ((rc = ask_end(a, &c, j->request_id, j->sent)) == 0)
-        after = a->heap_last;
-      break;
-    case SC_AGENT_FREEZE:
-    case SC_AGENT_STOP:
-      rc = run_collect(a, &c, j->kind);
-      break;
-    }
-  }
+  int rc = j->deadline_ns <= sc__mono_ns()
+               ? -ETIMEDOUT
+               : conv_open(&c, a->sock, j->deadline_ns);
+  if (rc == 0)
+    rc = run_collect(a, &c, j->kind);
   conv_close(&c);
-  if (j->kind == SC_AGENT_END)
-    finish_record(a, j, before, after);
   pthread_mutex_lock(&a->lock);
-  if (rc == -ETIMEDOUT && c.fd < 0 && j->kind <= SC_AGENT_END)
-    a->skipped++;
-  else if (rc < 0 && rc != -ENOENT && rc != -ECONNREFUSED)
+  if (rc < 0 && rc != -ENOENT && rc != -ECONNREFUSED)
     a->failures++; /* no socket at all is "no agent", not a failure */
   pthread_mutex_unlock(&a->lock);
 }
@@ -496,21 +417,11 @@ static void *agent_thread(void *arg) {
       break;
     j = STAILQ_FIRST(&a->jobs);
     STAILQ_REMOVE_HEAD(&a->jobs, link);
-    a->n_jobs--;
     pthread_mutex_unlock(&a->lock);
     run_job(a, j);
-    if (j->fd >= 0) /* its deadline passed before it ran */
-      close(j->fd);
     pthread_mutex_lock(&a->lock);
-    if (j->unconnected)
-      a->n_unconnected--;
-    if (j->kind <= SC_AGENT_END && --a->n_io == 0 && a->drained_ev)
-      event_active(a->drained_ev, EV_READ, 0);
-    if (j->gen) {
-      a->gen_done = j->gen;
-      event_active(a->done_ev, EV_READ, 0);
-    }
-    free(j->record);
+    a->gen_done = j->gen;
+    event_active(a->done_ev, EV_READ, 0);
     free(j);
   }
   pthread_mutex_unlock(&a->lock);
@@ -533,15 +444,6 @@ static void collect_done(evutil_socket_t fd, short what, void *arg) {
   pthread_mutex_unlock(&a->lock);
   if (cb)
     cb(cb_arg);
-}
-
-/* Loop thread: the start/end jobs drained. */
-static void drained_fire(evutil_socket_t fd, short what, void *arg) {
-  sc_agent *a = arg;
-  (void)fd;
-  (void)what;
-  if (a->drained_cb)
-    a->drained_cb(a->drained_arg);
 }
 
 /* ---- the loop's side ---------------------------------------------------- */
@@ -592,8 +494,8 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
   a->exporter = x;
   a->instance = cfg->instance_id;
   a->freeze_profile = cfg->freeze_profile;
-  a->heap_last = -1;
   a->base = base;
+  sc__agent_chan_init(a);
   if (pthread_mutex_init(&a->lock, NULL) != 0 ||
       pthread_cond_init(&a->cond, NULL) != 0)
     return fnp_fail(err, -ENOMEM, "agent: lock init failed");
@@ -604,8 +506,7 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
   if (rc < 0)
     return rc;
   a->done_ev = event_new(base, -1, 0, collect_done, a);
-  a->drained_ev = event_new(base, -1, 0, drained_fire, a);
-  if (a->done_ev == NULL || a->drained_ev == NULL)
+  if (a->done_ev == NULL)
     return fnp_fail(err, -ENOMEM, "agent: event_new failed");
   rc = pthread_create(&a->thread, NULL, agent_thread, a);
   if (rc != 0)
@@ -615,241 +516,27 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
   return 0;
 }
 
-/* A connection to the agent's socket, made at once (a unix connect does
- * not wait): an fd, or -errno (-EAGAIN: the agent's backlog is full). */
-static int ctl_connect(const char *path) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc;
-  if (fd < 0)
-    return -errno;
-  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-    return fd;
-  rc = -errno;
-  close(fd);
-  return rc;
-}
-
-/* Under a->lock, on the loop thread: connects the job's socket now, so the
- * agent (first come, first served) answers it after every job before it.
- * When that fails, or an earlier job is still without a connection, the
- * thread connects when it gets to the job, and until then nothing else is
- * connected ahead of it (n_unconnected). */
-static void preconnect(sc_agent *a, sc_agent_job *j) {
-  char line[AGENT_LINE_MAX];
-  int n;
-  j->fd = a->n_unconnected == 0 ? ctl_connect(a->sock) : -1;
-  if (j->fd >= 0 && j->kind == SC_AGENT_END) {
-    /* Written now, so the agent answers as soon as it gets to this
-     * connection, without waiting for the thread to wake. A fresh unix
-     * socket takes a short line whole, or not at all. */
-    n = end_line(line, sizeof(line), j->request_id);
-    j->sent = send(j->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n;
-    if (!j->sent) {
-      close(j->fd);
-      j->fd = -1;
-    }
-  }
-  if (j->fd < 0) {
-    j->fd = -1;
-    j->unconnected = 1;
-    a->n_unconnected++;
-  }
-}
-
-/* Queues a start/end job; past the queue cap they are skipped. */
-static int enqueue(sc_agent *a, sc_agent_job *j) {
-  pthread_mutex_lock(&a->lock);
-  if (a->n_jobs >= SC_AGENT_QUEUE_MAX) {
-    a->skipped++;
-    pthread_mutex_unlock(&a->lock);
-    return -EAGAIN;
-  }
-  preconnect(a, j);
-  STAILQ_INSERT_TAIL(&a->jobs, j, link);
-  a->n_jobs++;
-  a->n_io++;
-  pthread_cond_signal(&a->cond);
-  pthread_mutex_unlock(&a->lock);
-  return 0;
-}
-
-static sc_agent_job *job_new(enum sc_agent_job_kind kind, const char *id,
-                             int64_t deadline_ns) {
-  sc_agent_job *j = calloc(1, sizeof(*j));
-  if (j == NULL)
-    return NULL;
-  j->kind = kind;
-  j->fd = -1;
-  j->deadline_ns = deadline_ns;
-  if (id)
-    snprintf(j->request_id, sizeof(j->request_id), "%s", id);
-  return j;
-}
-
-/* An invocation-start asked from the loop: connect, send, and an event for
- * the answer ("ok 0"), bounded like the thread's start jobs. */
-typedef struct sc_agent_inline {
-  struct sc_agent_inline *next;
-  sc_agent *a;
-  int fd;
-  struct event *ev;
-  char buf[64];
-  size_t len;
-} sc_agent_inline;
-
-static void inline_free(sc_agent_inline *st) {
-  sc_agent_inline **p = &st->a->inlines;
-  while (*p != st)
-    p = &(*p)->next;
-  *p = st->next;
-  if (st->ev)
-    event_free(st->ev);
-  close(st->fd);
-  free(st);
-}
-
-/* Loop thread: the start was answered (rc 0) or failed; counts it like the
- * thread does and releases the invocations held for it. */
-static void inline_done(sc_agent_inline *st, int rc) {
-  sc_agent *a = st->a;
-  int drained;
-  inline_free(st);
-  pthread_mutex_lock(&a->lock);
-  if (rc < 0 && rc != -ENOENT && rc != -ECONNREFUSED)
-    a->failures++;
-  drained = --a->n_io == 0;
-  pthread_mutex_unlock(&a->lock);
-  if (drained && a->drained_cb)
-    a->drained_cb(a->drained_arg);
-}
-
-static void inline_read(evutil_socket_t fd, short what, void *arg) {
-  sc_agent_inline *st = arg;
-  ssize_t r;
-  if (what & EV_TIMEOUT)
-    return inline_done(st, -ETIMEDOUT);
-  r = recv(fd, st->buf + st->len, sizeof(st->buf) - 1 - st->len, 0);
-  if (r < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
-  if (r <= 0)
-    return inline_done(st, r < 0 ? -errno : -ECONNRESET);
-  st->len += (size_t)r;
-  st->buf[st->len] = '\0';
-  if (memchr(st->buf, '\n', st->len) == NULL)
-    return st->len + 1 < sizeof(st->buf) ? (void)0
-                                         : inline_done(st, FNP_EPARSE);
-  inline_done(st, strncmp(st->buf, "ok ", 3) == 0 ? 0 : FNP_EUSAGE);
-}
-
-/* 0: asked, the answer comes to inline_read; < 0: not asked (the caller
- * queues a thread job instead). */
-static int inline_start(sc_agent *a, const char *request_id) {
-  struct timeval tv = {0, AGENT_JOB_MS * 1000};
-  char line[AGENT_LINE_MAX];
-  int n = snprintf(line, sizeof(line), "invocation-start %s\n", request_id);
-  sc_agent_inline *st = calloc(1, sizeof(*st));
-  if (st == NULL)
-    return -ENOMEM;
-  pthread_mutex_lock(&a->lock);
-  st->fd = a->n_unconnected == 0 ? ctl_connect(a->sock) : -EAGAIN;
-  if (st->fd >= 0)
-    a->n_io++;
-  pthread_mutex_unlock(&a->lock);
-  if (st->fd < 0) {
-    int rc = st->fd;
-    free(st);
-    return rc;
-  }
-  st->a = a;
-  st->next = a->inlines;
-  a->inlines = st;
-  /* A fresh unix socket takes a short line whole, or not at all. */
-  if (send(st->fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
-    inline_done(st, -EIO);
-    return 0;
-  }
-  st->ev = event_new(a->base, st->fd, EV_READ | EV_PERSIST, inline_read, st);
-  if (st->ev == NULL || event_add(st->ev, &tv) < 0)
-    inline_done(st, -ENOMEM);
-  return 0;
-}
-
-void sc__agent_invocation_start(sc_agent *a, const char *request_id) {
-  sc_agent_job *j;
-  if (!a->enabled)
-    return;
-  /* The first start goes through the thread: it also asks the heap
-   * before; later ones take the heap the previous end reported. */
-  if (a->heap_asked && inline_start(a, request_id) == 0)
-    return;
-  a->heap_asked = 1;
-  j = job_new(SC_AGENT_START, request_id,
-              sc__mono_ns() + (int64_t)AGENT_JOB_MS * 1000000);
-  if (j && enqueue(a, j) < 0)
-    free(j);
-}
-
-/* Writes the record as it is (no agent numbers). */
-static void record_plain(sc_agent *a, char *record) {
-  sc_agent_job j = {.record = record};
-  finish_record(a, &j, -1, -1);
-  free(record);
-}
-
-void sc__agent_invocation_end(sc_agent *a, const char *request_id,
-                              char *record) {
-  sc_agent_job *j = NULL;
-  if (a->enabled)
-    j = job_new(SC_AGENT_END, request_id,
-                sc__mono_ns() + (int64_t)AGENT_JOB_MS * 1000000);
-  if (j == NULL)
-    return record_plain(a, record);
-  j->record = record;
-  if (enqueue(a, j) < 0) {
-    j->record = NULL;
-    free(j);
-    record_plain(a, record);
-  }
-}
-
-void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
-                       int64_t deadline_mono_ns, sc_agent_cb cb, void *arg) {
-  sc_agent_job *j = a->enabled ? job_new(kind, NULL, deadline_mono_ns) : NULL,
-               *q;
+/* Queues a collect for the thread (the channel's answers are in: see
+ * sc__agent_collect in agent_chan.c). */
+void sc__agent_collect_now(sc_agent *a, enum sc_agent_job_kind kind,
+                           int64_t deadline_mono_ns, sc_agent_cb cb,
+                           void *arg) {
+  sc_agent_job *j = a->enabled ? calloc(1, sizeof(*j)) : NULL;
   if (j == NULL)
     return cb(arg); /* no agent (or no memory): nothing to wait for */
+  j->kind = kind;
+  j->deadline_ns = deadline_mono_ns;
   pthread_mutex_lock(&a->lock);
-  /* Whatever is queued before it must not outlive the collect's budget. */
-  STAILQ_FOREACH(q, &a->jobs, link)
-  if (q->deadline_ns > deadline_mono_ns)
-    q->deadline_ns = deadline_mono_ns;
   j->gen = ++a->gen_req;
   a->cb = cb;
   a->cb_arg = arg;
-  preconnect(a, j);
   STAILQ_INSERT_TAIL(&a->jobs, j, link);
-  a->n_jobs++;
   pthread_cond_signal(&a->cond);
   pthread_mutex_unlock(&a->lock);
 }
 
-int sc__agent_busy(sc_agent *a) {
-  int busy;
-  if (!a->enabled)
-    return 0;
-  pthread_mutex_lock(&a->lock);
-  busy = a->n_io > 0;
-  pthread_mutex_unlock(&a->lock);
-  return busy;
-}
-
-void sc__agent_on_drained(sc_agent *a, sc_agent_cb drained, void *arg) {
-  a->drained_cb = drained;
-  a->drained_arg = arg;
-}
-
 void sc__agent_forget_cb(sc_agent *a) {
+  a->collect_waiting = 0; /* loop thread, as the channel */
   pthread_mutex_lock(&a->lock);
   a->cb = NULL;
   pthread_mutex_unlock(&a->lock);
@@ -887,20 +574,14 @@ void sc__agent_destroy(sc_agent *a) {
     pthread_join(a->thread, NULL);
     a->thread_started = 0;
   }
-  while (a->inlines)
-    inline_free(a->inlines);
+  sc__agent_chan_destroy(a);
   while ((j = STAILQ_FIRST(&a->jobs)) != NULL) {
     STAILQ_REMOVE_HEAD(&a->jobs, link);
-    if (j->fd >= 0)
-      close(j->fd);
-    free(j->record);
     free(j);
   }
   if (a->done_ev)
     event_free(a->done_ev);
-  if (a->drained_ev)
-    event_free(a->drained_ev);
-  a->done_ev = a->drained_ev = NULL;
+  a->done_ev = NULL;
   if (a->dir[0])
     remove_tree(a->dir);
   a->dir[0] = '\0';

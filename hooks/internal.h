@@ -315,21 +315,17 @@ typedef struct sc_logstream {
 } sc_logstream;
 
 /*
- * agent_ctl.c: the agent's control socket, spoken from a thread of its own
- * so the event loop never waits on it. Jobs run in order; each opens one
- * connection (the agent serves one at a time, so none is held open), asks,
- * and closes. Every job has a deadline; a collect's deadline also clamps
- * the jobs queued before it, so a hung agent costs a hook at most its
- * budget. Without a socket a job fails at connect, at once: no agent data.
- * Order: the agent accepts connections first come, first served, so the
- * loop connects every job's socket itself, in invocation order, when it
- * queues the job; invocation-start (on the hot path) is then asked right
- * on the loop, without the thread, non-blocking (agent_inline).
+ * The agent's control socket (line protocol: agent/control.c), spoken two
+ * ways. agent_chan.c: each invocation's start and end, written by the loop
+ * on one connection kept open, without waiting; the answers come back in
+ * order and are read as they arrive (an end's answer, the heap after,
+ * completes the invocation's record). agent_ctl.c: the hooks' collects
+ * (freeze, stop: spikes, profiles, metrics), from a thread of its own so
+ * the loop never waits on them, one connection per collect, each bounded
+ * by its deadline. The agent serves several connections at once. Without
+ * a socket everything fails at connect, at once: no agent data.
  */
 enum sc_agent_job_kind {
-  SC_AGENT_START,  /* invocation-start <id> */
-  SC_AGENT_END,    /* invocation-end <id>: cycle and heap after (metrics
-                      only from an agent that does not say) */
   SC_AGENT_FREEZE, /* end-cycle, metrics, spikes, [profile inuse] */
   SC_AGENT_STOP,   /* profile final, profile alloc, metrics, spikes */
 };
@@ -337,25 +333,26 @@ enum sc_agent_job_kind {
 typedef struct sc_agent_job {
   STAILQ_ENTRY(sc_agent_job) link;
   enum sc_agent_job_kind kind;
-  char request_id[SC_REQID_MAX];
-  char *record;    /* END: the invocation record without its closing '}' */
-  int fd;          /* connected by the loop when queued; -1: the thread does */
-  int unconnected; /* counted in sc_agent.n_unconnected */
-  int sent;        /* END: the loop already wrote its requests on fd */
   int64_t deadline_ns;
-  uint64_t gen; /* collects: the generation that completes */
+  uint64_t gen; /* the generation that completes */
 } sc_agent_job;
 
 STAILQ_HEAD(sc_agent_jobs, sc_agent_job);
 
 typedef void (*sc_agent_cb)(void *arg);
 
-/* Queued jobs at most; past it start/end jobs are skipped (the invocation
- * record goes out without heap numbers) and counted. */
-#define SC_AGENT_QUEUE_MAX 1024
-/* An invocation waits for the agent's start/end jobs at most this long; a
- * round trip takes well under a millisecond when the agent is healthy. */
-#define SC_AGENT_GATE_MS 100
+/* An invocation-channel request waiting for its answer (agent_chan.c). */
+typedef struct sc_agent_pend {
+  STAILQ_ENTRY(sc_agent_pend) link;
+  enum { SC_PEND_START, SC_PEND_END, SC_PEND_METRICS } kind;
+  char *record; /* END, METRICS after an END: the record to complete */
+} sc_agent_pend;
+
+STAILQ_HEAD(sc_agent_pends, sc_agent_pend);
+
+/* Invocation-channel requests waiting for answers at most; past it the
+ * invocation record goes out without heap numbers (counted as skipped). */
+#define SC_AGENT_PENDING_MAX 1024
 
 typedef struct sc_agent {
   int enabled;         /* an agent is preloaded and a socket path set */
@@ -370,26 +367,32 @@ typedef struct sc_agent {
   int freeze_profile;
   pthread_t thread;
   int thread_started;
-  pthread_mutex_t lock; /* guards everything below */
+  pthread_mutex_t lock; /* guards everything below, to the loop's part */
   pthread_cond_t cond;
   struct sc_agent_jobs jobs;
-  size_t n_jobs;
   int stop;
   uint64_t gen_req, gen_done;
   sc_agent_cb cb; /* loop thread runs it when gen_done reaches gen_req */
   void *cb_arg;
   struct event *done_ev;
-  uint64_t failures, skipped; /* conversations failed; jobs skipped */
-  size_t n_io;                /* start/end jobs queued or running */
-  struct event *drained_ev;   /* activated when n_io drops to 0 */
-  sc_agent_cb drained_cb;     /* loop thread; set before the first job */
-  void *drained_arg;
-  int64_t heap_last;    /* bytes, -1 unknown; agent thread only */
-  size_t n_unconnected; /* queued or running jobs without a loop-made fd */
-  /* Loop thread only: */
+  uint64_t failures, skipped; /* conversations failed; requests skipped */
+  /* Loop thread only: the invocation channel (agent_chan.c). */
   struct event_base *base;
-  int heap_asked;                  /* the first start went through the thread */
-  struct sc_agent_inline *inlines; /* invocation-starts in flight */
+  int chan_fd;                   /* -1: not open */
+  int64_t chan_retry_ns;         /* no new try to open it before this */
+  struct event *chan_ev;         /* its answers */
+  fnp_buf chan_in;               /* answer bytes not yet parsed */
+  struct sc_agent_pends pending; /* requests in order, awaiting answers */
+  size_t n_pending;
+  int64_t heap_last; /* bytes after the last invocation, -1 unknown */
+  /* A collect asked for while the channel still awaited answers: it waits
+   * for them (at most until chan_wait_ev), so it sees every invocation. */
+  int collect_waiting;
+  enum sc_agent_job_kind wait_kind;
+  int64_t wait_deadline_ns;
+  sc_agent_cb wait_cb;
+  void *wait_arg;
+  struct event *chan_wait_ev;
 } sc_agent;
 
 /* Makes the private directory and starts the thread (no-op when agent is
@@ -397,25 +400,35 @@ typedef struct sc_agent {
 int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
                    sc_records *r, sc_exporter *x, const sidecar_config *cfg,
                    fnp_error *err) FNP_MUST_CHECK;
+/* agent_chan.c: */
 void sc__agent_invocation_start(sc_agent *a, const char *request_id);
-/* Takes record (malloc'd, without its final '}'): the agent thread adds the
- * heap numbers and queues it. record may be NULL. */
+/* Takes record (malloc'd, without its final '}'): completed with the heap
+ * numbers when the agent answers, then queued. record may be NULL. */
 void sc__agent_invocation_end(sc_agent *a, const char *request_id,
                               char *record);
-/* Runs a FREEZE or STOP collect by the deadline; cb runs on the loop thread
- * after it (at once when there is no agent). A new collect replaces the
- * pending callback. */
+/* Runs a FREEZE or STOP collect by the deadline, after the channel's
+ * answers; cb runs on the loop thread after it (at once when there is no
+ * agent). A new collect replaces the pending callback. */
 void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
                        int64_t deadline_mono_ns, sc_agent_cb cb, void *arg);
 void sc__agent_forget_cb(sc_agent *a);
-/* Whether start/end jobs are still queued or running. While they are, new
- * invocations wait (at most SC_AGENT_GATE_MS) so that the agent hears of
- * an invocation before the function starts on it: its samples then carry
- * the right request id, and the previous invocation's heap-after is not
- * measured with the next one's allocations in it. */
-int sc__agent_busy(sc_agent *a);
-/* drained runs on the loop thread each time the start/end jobs drain. */
-void sc__agent_on_drained(sc_agent *a, sc_agent_cb drained, void *arg);
+/* agent_ctl.c, for agent_chan.c: completes an invocation record with the
+ * heap numbers (none when after < 0) and adds it (takes record); the heap
+ * in a metrics answer; the collect queued at once. */
+void sc__agent_finish_record(sc_agent *a, char *record, int64_t before,
+                             int64_t after);
+int64_t sc__agent_metrics_heap(const char *json);
+void sc__agent_collect_now(sc_agent *a, enum sc_agent_job_kind kind,
+                           int64_t deadline_mono_ns, sc_agent_cb cb, void *arg);
+/* agent_chan.c: set up (from sc__agent_init) and torn down (from
+ * sc__agent_destroy); closing the channel sends the records still waiting
+ * out without heap numbers. */
+void sc__agent_chan_init(sc_agent *a);
+void sc__agent_chan_close(sc_agent *a);
+void sc__agent_chan_destroy(sc_agent *a);
+/* The function is up: open the channel at the next request even if an
+ * attempt failed a moment ago. */
+void sc__agent_chan_ready(sc_agent *a);
 /* Stops the thread, removes the private directory. */
 void sc__agent_destroy(sc_agent *a);
 
@@ -441,7 +454,6 @@ struct sidecar {
   sc_upstream upstream[SC_UPSTREAM_MAX];
   struct event *probe_ev, *start_timeout_ev, *rss_ev, *retry_ev;
   struct event *sigchld_ev, *sigterm_ev, *sigint_ev, *exit_ev, *stop_ev;
-  struct event *gate_ev;    /* bounds how long invocations wait for the agent */
   sc_call *hook;            /* the lifecycle hook running, at most one */
   struct event *hook_ev;    /* its budget or grace timer */
   int hook_fn_status;       /* the function's answer to it, 0: none */

@@ -292,23 +292,14 @@ static void on_request(struct evhttp_request *req, void *arg) {
   if (call == NULL)
     return sc__reply_error(req, 503, "ResourceExhausted", "out of memory");
   sc__call_start(call);
-  if (sc->state == SC_READY && TAILQ_EMPTY(&sc->held) &&
-      !sc__agent_busy(&sc->agent_ctl))
+  if (sc->state == SC_READY && TAILQ_EMPTY(&sc->held))
     return sc__proxy_dispatch(call);
-  /* The function's port is not up yet, or the agent has not yet heard of
-   * this invocation (sc__agent_busy): hold it, in arrival order. */
+  /* The function's port is not up yet: hold it, in arrival order. */
   call->held = 1;
   TAILQ_INSERT_TAIL(&sc->held, call, hold_link);
-  if (sc->state == SC_READY && sc->gate_ev &&
-      !evtimer_pending(sc->gate_ev, NULL)) {
-    struct timeval tv = {0, SC_AGENT_GATE_MS * 1000};
-    evtimer_add(sc->gate_ev, &tv);
-  }
 }
 
 void sc__proxy_release_held(sidecar *sc) {
-  if (sc->gate_ev)
-    evtimer_del(sc->gate_ev);
   while (sc->state == SC_READY && !TAILQ_EMPTY(&sc->held))
     sc__proxy_dispatch(TAILQ_FIRST(&sc->held));
 }

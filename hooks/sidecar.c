@@ -219,6 +219,14 @@ static void function_ready(sidecar *sc) {
   if (sc->start_timeout_ev)
     evtimer_del(sc->start_timeout_ev);
   sc__log_platform(sc, "", "FunctionCompute fnprof-sidecar runtime inited.");
+  /* The agent's socket exists now (the agent binds it before the function
+   * runs): the invocations that arrived before the function was up tell
+   * it their start again, the channel having failed to open then. */
+  sc__agent_chan_ready(&sc->agent_ctl);
+  sc_call *call;
+  TAILQ_FOREACH(call, &sc->held, hold_link)
+  if (call->kind != SC_HOOK)
+    sc__agent_invocation_start(&sc->agent_ctl, call->request_id);
   sc__proxy_release_held(sc);
 }
 
@@ -312,15 +320,6 @@ static struct event *signal_watch(sidecar *sc, int sig, event_callback_fn cb) {
   return ev;
 }
 
-/* The agent caught up with the invocations (or took too long): go. */
-static void agent_drained(void *arg) { sc__proxy_release_held(arg); }
-
-static void gate_over(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  sc__proxy_release_held(arg);
-}
-
 static int loop_init(sidecar *sc, fnp_error *err) {
   struct timeval tv;
   struct event_config *ec = event_config_new();
@@ -341,9 +340,8 @@ static int loop_init(sidecar *sc, fnp_error *err) {
   sc->probe_ev = evtimer_new(sc->base, probe_fire, sc);
   sc->start_timeout_ev = evtimer_new(sc->base, start_timed_out, sc);
   sc->rss_ev = evtimer_new(sc->base, rss_fire, sc);
-  sc->gate_ev = evtimer_new(sc->base, gate_over, sc);
-  if (!sc->gate_ev || !sc->sigchld_ev || !sc->sigterm_ev || !sc->sigint_ev ||
-      !sc->probe_ev || !sc->start_timeout_ev || !sc->rss_ev)
+  if (!sc->sigchld_ev || !sc->sigterm_ev || !sc->sigint_ev || !sc->probe_ev ||
+      !sc->start_timeout_ev || !sc->rss_ev)
     return fnp_fail(err, -ENOMEM, "cannot set up events");
   ms_tv(sc->cfg->start_timeout_ms, &tv);
   if (evtimer_add(sc->start_timeout_ev, &tv) < 0)
@@ -380,8 +378,6 @@ static int sidecar_init(sidecar *sc, const sidecar_config *cfg,
   if (rc == 0)
     rc = sc__agent_init(&sc->agent_ctl, sc->base, sc->agent, &sc->records,
                         &sc->exporter, sc->cfg, err);
-  if (rc == 0)
-    sc__agent_on_drained(&sc->agent_ctl, agent_drained, sc);
   return rc;
 }
 
@@ -418,7 +414,7 @@ static void sidecar_teardown(sidecar *sc) {
   struct event **evs[] = {
       &sc->probe_ev,   &sc->start_timeout_ev, &sc->rss_ev,    &sc->retry_ev,
       &sc->sigchld_ev, &sc->sigterm_ev,       &sc->sigint_ev, &sc->exit_ev,
-      &sc->stop_ev,    &sc->hook_ev,          &sc->gate_ev};
+      &sc->stop_ev,    &sc->hook_ev};
   size_t i;
   if (sc->child.pid > 0 && !sc->child.exited) {
     kill(sc->child.pid, SIGKILL);

@@ -1,0 +1,320 @@
+/*
+ * agent_chan.c - the invocation channel: one connection to the agent's
+ * control socket, kept open by the loop, on which each invocation's
+ * `invocation-start <id>` and `invocation-end <id>` are written as they
+ * happen, without waiting. The agent serves several connections and
+ * answers each in order, so the answers are read whenever they arrive and
+ * matched to the requests in a queue. An end's answer is "<cycle>
+ * <live_bytes>", the heap after the invocation; it completes the
+ * invocation's record (heap before = the previous end's). When the agent
+ * cannot tell (-1: not glibc underneath) the record waits for a `metrics`
+ * asked right then.
+ *
+ * Nothing on a request's path waits for the agent: before, each invocation
+ * opened two connections and was held until the agent had answered both
+ * (+200 us of p50 at concurrency 1). The agent hears of an invocation a
+ * few microseconds after the function may have started on it; a sample
+ * taken in between carries the previous label, and the spike report names
+ * requests from the invocation ends as well (agent/spike.c).
+ *
+ * Collects (agent_ctl.c) use their own connections; one asked for while
+ * the channel still awaits answers waits for them (bounded), so a freeze
+ * sees the cycle of the invocation that just ended.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* An answer's payload at most: metrics JSON (the others are short). */
+#define CHAN_ANSWER_MAX_BYTES (4u << 20)
+/* How long a collect waits for the channel's answers. */
+#define CHAN_COLLECT_WAIT_MS 100
+/* After the channel could not be opened (no agent socket: a static binary,
+ * an agent that failed to start), the next try waits this long. */
+#define CHAN_RETRY_MS 1000
+
+static void chan_read(evutil_socket_t fd, short what, void *arg);
+
+static void pend_free(sc_agent_pend *p) {
+  free(p->record);
+  free(p);
+}
+
+/* The collect that waited for the channel runs now. */
+static void run_waiting_collect(sc_agent *a) {
+  if (!a->collect_waiting)
+    return;
+  a->collect_waiting = 0;
+  if (a->chan_wait_ev)
+    evtimer_del(a->chan_wait_ev);
+  sc__agent_collect_now(a, a->wait_kind, a->wait_deadline_ns, a->wait_cb,
+                        a->wait_arg);
+}
+
+void sc__agent_chan_close(sc_agent *a) {
+  sc_agent_pend *p;
+  if (a->chan_ev)
+    event_free(a->chan_ev);
+  a->chan_ev = NULL;
+  if (a->chan_fd >= 0)
+    close(a->chan_fd);
+  a->chan_fd = -1;
+  fnp_buf_reset(&a->chan_in);
+  while ((p = STAILQ_FIRST(&a->pending)) != NULL) {
+    STAILQ_REMOVE_HEAD(&a->pending, link);
+    if (p->record) {
+      sc__agent_finish_record(a, p->record, -1, -1);
+      p->record = NULL;
+    }
+    pend_free(p);
+  }
+  a->n_pending = 0;
+  run_waiting_collect(a);
+}
+
+/* The channel failed (the agent is gone, or said something else than the
+ * protocol): records still waiting go out without heap numbers. */
+static void chan_fail(sc_agent *a, int rc) {
+  pthread_mutex_lock(&a->lock);
+  if (rc != -ENOENT && rc != -ECONNREFUSED)
+    a->failures++; /* no socket at all is "no agent", not a failure */
+  pthread_mutex_unlock(&a->lock);
+  sc__agent_chan_close(a);
+}
+
+static int chan_open(sc_agent *a) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -errno;
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->sock);
+  /* A unix connect completes or fails at once (EAGAIN: backlog full). */
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    int rc = -errno;
+    close(fd);
+    return rc;
+  }
+  a->chan_ev = event_new(a->base, fd, EV_READ | EV_PERSIST, chan_read, a);
+  if (a->chan_ev == NULL || event_add(a->chan_ev, NULL) < 0) {
+    if (a->chan_ev)
+      event_free(a->chan_ev);
+    a->chan_ev = NULL;
+    close(fd);
+    return -ENOMEM;
+  }
+  a->chan_fd = fd;
+  return 0;
+}
+
+/* Writes one request line and queues what its answer is for (takes
+ * record, also on failure: then the record goes out without heap). */
+static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
+  sc_agent_pend *p = NULL;
+  size_t n = strlen(line);
+  int rc = 0;
+  if (a->n_pending >= SC_AGENT_PENDING_MAX) {
+    pthread_mutex_lock(&a->lock);
+    a->skipped++;
+    pthread_mutex_unlock(&a->lock);
+    rc = -EAGAIN;
+  } else if (a->chan_fd < 0 && sc__mono_ns() < a->chan_retry_ns) {
+    rc = -ECONNREFUSED; /* failed a moment ago: not on every invocation */
+  } else if (a->chan_fd < 0) {
+    rc = chan_open(a);
+    if (rc == 0 && kind != SC_PEND_METRICS)
+      /* A fresh channel first learns the heap, the next record's before. */
+      rc = chan_ask(a, "metrics\n", SC_PEND_METRICS, NULL);
+    if (rc < 0) {
+      chan_fail(a, rc);
+      a->chan_retry_ns = sc__mono_ns() + (int64_t)CHAN_RETRY_MS * 1000000;
+    }
+  }
+  if (rc == 0 && (p = calloc(1, sizeof(*p))) == NULL)
+    rc = -ENOMEM;
+  /* Short lines on a unix socket with room go whole; no room means the
+   * agent stopped reading (> 200 KiB of requests unanswered). */
+  if (rc == 0 &&
+      send(a->chan_fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n) {
+    rc = -EIO;
+    chan_fail(a, rc);
+  }
+  if (rc < 0) {
+    free(p);
+    if (record)
+      sc__agent_finish_record(a, record, -1, -1);
+    return rc;
+  }
+  p->kind = kind;
+  p->record = record;
+  STAILQ_INSERT_TAIL(&a->pending, p, link);
+  a->n_pending++;
+  return 0;
+}
+
+/* One answer, for the oldest request. ok: "ok" (else "err"). */
+static void chan_answer(sc_agent *a, int ok, const char *payload) {
+  sc_agent_pend *p = STAILQ_FIRST(&a->pending);
+  long long cycle, live = -1;
+  if (p == NULL)
+    return;
+  STAILQ_REMOVE_HEAD(&a->pending, link);
+  a->n_pending--;
+  if (p->kind == SC_PEND_END && ok &&
+      sscanf(payload, "%lld %lld", &cycle, &live) == 2 && live < 0) {
+    /* The allocator underneath cannot tell: the agent's estimate. */
+    char *record = p->record;
+    p->record = NULL;
+    (void)chan_ask(a, "metrics\n", SC_PEND_METRICS, record);
+  } else if (p->kind != SC_PEND_START) {
+    int64_t after = !ok                      ? -1
+                    : p->kind == SC_PEND_END ? live
+                                             : sc__agent_metrics_heap(payload);
+    if (p->record) {
+      sc__agent_finish_record(a, p->record, a->heap_last, after);
+      p->record = NULL;
+    }
+    if (after >= 0)
+      a->heap_last = after;
+  }
+  if (!ok) {
+    pthread_mutex_lock(&a->lock);
+    a->failures++;
+    pthread_mutex_unlock(&a->lock);
+  }
+  pend_free(p);
+}
+
+/* Parses whole answers ("ok N\n" or "err N\n", then N bytes) off the
+ * buffer; -1 when the bytes are not the protocol. */
+static int chan_parse(sc_agent *a) {
+  fnp_buf *in = &a->chan_in;
+  size_t used = 0;
+  int rc = 0;
+  for (;;) {
+    char *p = (char *)in->data + used, *nl, *end;
+    size_t left = in->len - used;
+    nl = memchr(p, '\n', left);
+    if (nl == NULL) {
+      rc = left > 32 ? -1 : 0;
+      break;
+    }
+    int ok = strncmp(p, "ok ", 3) == 0;
+    if (!ok && strncmp(p, "err ", 4) != 0) {
+      rc = -1;
+      break;
+    }
+    errno = 0;
+    unsigned long long size = strtoull(p + (ok ? 3 : 4), &end, 10);
+    if (errno || end != nl || size > CHAN_ANSWER_MAX_BYTES) {
+      rc = -1;
+      break;
+    }
+    size_t head = (size_t)(nl + 1 - p);
+    if (left < head + size)
+      break; /* the rest of the payload is still coming */
+    char saved = p[head + size];
+    p[head + size] = '\0'; /* fnp_buf keeps a byte past len (see below) */
+    chan_answer(a, ok, p + head);
+    if (a->chan_fd < 0)
+      return 0; /* it failed the channel (a follow-up could not be sent) */
+    p[head + size] = saved;
+    used += head + size;
+  }
+  if (used > 0) {
+    memmove(in->data, in->data + used, in->len - used);
+    in->len -= used;
+  }
+  return rc;
+}
+
+static void chan_read(evutil_socket_t fd, short what, void *arg) {
+  sc_agent *a = arg;
+  char buf[4096];
+  (void)what;
+  ssize_t r = recv(fd, buf, sizeof(buf), 0);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  /* The byte after the data stays ours, for chan_parse's NUL. */
+  if (r <= 0 || fnp_buf_append(&a->chan_in, buf, (size_t)r) < 0 ||
+      fnp_buf_append(&a->chan_in, "", 1) < 0)
+    return chan_fail(a, r < 0 ? -errno : r == 0 ? -ECONNRESET : FNP_ETOOBIG);
+  a->chan_in.len--;
+  if (chan_parse(a) < 0)
+    return chan_fail(a, FNP_EPARSE);
+  if (a->n_pending == 0)
+    run_waiting_collect(a);
+}
+
+void sc__agent_chan_init(sc_agent *a) {
+  a->chan_fd = -1;
+  a->heap_last = -1;
+  STAILQ_INIT(&a->pending);
+  fnp_buf_init(&a->chan_in, CHAN_ANSWER_MAX_BYTES + 64);
+}
+
+void sc__agent_chan_destroy(sc_agent *a) {
+  a->collect_waiting = 0; /* nobody to call back any more */
+  sc__agent_chan_close(a);
+  if (a->chan_wait_ev)
+    event_free(a->chan_wait_ev);
+  a->chan_wait_ev = NULL;
+  fnp_buf_destroy(&a->chan_in);
+}
+
+void sc__agent_chan_ready(sc_agent *a) { a->chan_retry_ns = 0; }
+
+void sc__agent_invocation_start(sc_agent *a, const char *request_id) {
+  char line[SC_REQID_MAX + 32];
+  if (!a->enabled)
+    return;
+  snprintf(line, sizeof(line), "invocation-start %s\n", request_id);
+  (void)chan_ask(a, line, SC_PEND_START, NULL);
+}
+
+void sc__agent_invocation_end(sc_agent *a, const char *request_id,
+                              char *record) {
+  char line[SC_REQID_MAX + 32];
+  if (!a->enabled) {
+    if (record)
+      sc__agent_finish_record(a, record, -1, -1);
+    return;
+  }
+  snprintf(line, sizeof(line), "invocation-end %s\n", request_id);
+  (void)chan_ask(a, line, SC_PEND_END, record);
+}
+
+static void wait_over(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  run_waiting_collect(arg); /* the agent is slow: collect anyway */
+}
+
+void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
+                       int64_t deadline_mono_ns, sc_agent_cb cb, void *arg) {
+  int64_t wait_ns = (int64_t)CHAN_COLLECT_WAIT_MS * 1000000;
+  if (a->collect_waiting) /* a newer collect replaces the waiting one */
+    a->collect_waiting = 0;
+  if (!a->enabled || a->n_pending == 0)
+    return sc__agent_collect_now(a, kind, deadline_mono_ns, cb, arg);
+  if (a->chan_wait_ev == NULL)
+    a->chan_wait_ev = evtimer_new(a->base, wait_over, a);
+  if (a->chan_wait_ev == NULL)
+    return sc__agent_collect_now(a, kind, deadline_mono_ns, cb, arg);
+  if (deadline_mono_ns - sc__mono_ns() < 2 * wait_ns)
+    wait_ns = (deadline_mono_ns - sc__mono_ns()) / 2;
+  struct timeval tv = {.tv_sec = wait_ns > 0 ? wait_ns / 1000000000 : 0,
+                       .tv_usec =
+                           wait_ns > 0 ? wait_ns % 1000000000 / 1000 : 0};
+  a->collect_waiting = 1;
+  a->wait_kind = kind;
+  a->wait_deadline_ns = deadline_mono_ns;
+  a->wait_cb = cb;
+  a->wait_arg = arg;
+  evtimer_add(a->chan_wait_ev, &tv);
+}
