@@ -8,7 +8,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,21 +243,6 @@ static int run(srv *s, cli *c) {
   return rc;
 }
 
-/* The writer thread's SQLite memory lives in a second malloc arena, which
- * glibc shrinks (MADV_DONTNEED) whenever its free top passes the trim
- * threshold, and blocks past the mmap threshold are unmapped on free: the
- * next batch faulted the pages in again (4.4x the minor faults, ~1.5x the
- * server's CPU in bench/collector). Keeping free memory costs RSS, not
- * CPU; setting both also stops glibc's dynamic thresholds moving. */
-#define HEAP_KEEP_BYTES (256 << 20)
-#define MMAP_ABOVE_BYTES (32 << 20) /* glibc's largest allowed */
-static void keep_heap(void) {
-  if (mallopt(M_TRIM_THRESHOLD, HEAP_KEEP_BYTES) != 1 ||
-      mallopt(M_MMAP_THRESHOLD, MMAP_ABOVE_BYTES) != 1)
-    fprintf(stderr, "fnprof-collector: mallopt refused; ingest will "
-                    "page-fault more\n");
-}
-
 int main(int argc, char **argv) {
   static srv s; /* static: large, and lives as long as the process */
   cli c = {.listen = DEFAULT_LISTEN};
@@ -273,7 +257,6 @@ int main(int argc, char **argv) {
     return 1;
   }
   pthread_mutex_init(&s.store_lock, NULL);
-  keep_heap();
   int rc = run(&s, &c);
   srv_writer_stop(&s); /* answers the batches it stored before the stop */
   if (s.http)
