@@ -75,9 +75,7 @@ static void get_profile(srv *s, struct evhttp_request *req, const char *id) {
   uint8_t *data = NULL;
   size_t len = 0;
   fnp_error err = {0};
-  srv_store_lock(s);
   int rc = store_get_profile(s->db, n, &data, &len, &err);
-  srv_store_unlock(s);
   if (rc == FNP_ENOTFOUND)
     srv_reply_error(s, req, 404, "ProfileNotExist", "%s", err.msg);
   else if (rc < 0)
@@ -119,10 +117,7 @@ static void put_profile(srv *s, struct evhttp_request *req) {
   int64_t id;
   bool dup;
   fnp_error err = {0};
-  srv_store_lock(s);
-  int rc = store_put_profile(s->db, &p, body, len, &id, &dup, &err);
-  srv_store_unlock(s);
-  if (rc < 0) {
+  if (store_put_profile(s->db, &p, body, len, &id, &dup, &err) < 0) {
     srv_reply_error(s, req, 503, "ServerBusy", "%s", err.msg);
     return;
   }
@@ -179,9 +174,7 @@ void srv_api(srv *s, struct evhttp_request *req, const char *path) {
   fnp_buf j;
   fnp_buf_init(&j, JSON_MAX_BYTES);
   fnp_error err = {0};
-  int rc = 0;
-  bool known = true;
-  srv_store_lock(s);
+  int rc;
   if (strcmp(path, "/api/logs") == 0)
     rc = store_query_logs(s->db, &q, &j, &err);
   else if (strcmp(path, "/api/metrics") == 0)
@@ -190,10 +183,7 @@ void srv_api(srv *s, struct evhttp_request *req, const char *path) {
     rc = store_list_profiles(s->db, &q, &j, &err);
   else if (strcmp(path, "/api/spikes") == 0)
     rc = store_query_spikes(s->db, &q, &j, &err);
-  else
-    known = false;
-  srv_store_unlock(s);
-  if (!known) {
+  else {
     fnp_buf_destroy(&j);
     {
       srv_reply_error(s, req, 404, "ParameterInvalid", "no such API");

@@ -153,9 +153,7 @@ static int load_profile(srv *s, int64_t id, pprof_profile **out,
                         fnp_error *err) {
   uint8_t *data = NULL;
   size_t len = 0;
-  srv_store_lock(s);
   int rc = store_get_profile(s->db, id, &data, &len, err);
-  srv_store_unlock(s);
   if (rc < 0)
     return rc;
   pprof_decode_opts o = {.max_raw_bytes = s->lim.max_raw_bytes};
@@ -263,11 +261,9 @@ static void listing(srv *s, struct evhttp_request *req, bool instances) {
   fnp_buf j;
   fnp_buf_init(&j, UI_JSON_MAX_BYTES);
   fnp_error err = {0};
-  srv_store_lock(s);
   int rc = instances ? store_ui_instances(s->db, &q, &j, &err)
                      : store_ui_records(s->db, &q, k,
                                         o && strcmp(o, "desc") == 0, &j, &err);
-  srv_store_unlock(s);
   if (rc == FNP_EUSAGE)
     srv_reply_error(s, req, 400, "ParameterInvalid", "%s", err.msg);
   else if (rc < 0)

@@ -176,10 +176,7 @@ static void on_retain(evutil_socket_t fd, short what, void *arg) {
   srv *s = arg;
   uint64_t deleted = 0;
   fnp_error err = {0};
-  srv_store_lock(s);
-  int rc = store_retain(s->db, srv_now_ns(), &deleted, &err);
-  srv_store_unlock(s);
-  if (rc < 0)
+  if (store_retain(s->db, srv_now_ns(), &deleted, &err) < 0)
     fprintf(stderr, "fnprof-collector: retention: %s\n", err.msg);
 }
 
@@ -214,7 +211,6 @@ static int run(srv *s, cli *c) {
     return 2;
   }
   if (store_open(c->db, &c->so, &s->db, &err) < 0 ||
-      srv_writer_start(s, &err) < 0 ||
       srv_http_start(s, host, port, &bound, &err) < 0) {
     fprintf(stderr, "fnprof-collector: %s\n", err.msg);
     return 1;
@@ -256,9 +252,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fnprof-collector: event_base_new failed\n");
     return 1;
   }
-  pthread_mutex_init(&s.store_lock, NULL);
   int rc = run(&s, &c);
-  srv_writer_stop(&s); /* answers the batches it stored before the stop */
   if (s.http)
     evhttp_free(s.http);
   store_close(s.db);

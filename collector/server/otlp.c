@@ -106,10 +106,7 @@ void srv_otlp(srv *s, struct evhttp_request *req, bool metrics) {
     otlp_error(s, req, rc == FNP_ETOOBIG ? 413 : 400, "%s", err.msg);
     goto done;
   }
-  srv_store_lock(s);
-  rc = store_items(s, d, metrics, &err);
-  srv_store_unlock(s);
-  if (rc < 0)
+  if (store_items(s, d, metrics, &err) < 0)
     otlp_error(s, req, 503, "%s", err.msg);
   else
     srv_reply(s, req, 200, "application/x-protobuf", NULL, 0);

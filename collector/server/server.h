@@ -2,10 +2,8 @@
  * collector/server/server.h - fnprof-collector's parts: the HTTP front
  * (http.c: limits, routing, error answers), authentication (auth.c: SLS v1
  * signatures, bearer keys), SLS PutLogs ingest (sls.c), OTLP ingest
- * (otlp.c), the query and profile API (api.c), the store's writer thread
- * (writer.c: group commit of SLS batches) and main.c (CLI, loop).
- * Everything but the writer runs on the one libevent thread; the store is
- * shared with the writer under store_lock (see writer.c).
+ * (otlp.c), the query and profile API (api.c), and main.c (CLI, loop).
+ * Everything runs on the one libevent thread; no locks.
  */
 #ifndef FNPROF_COLLECTOR_SERVER_H
 #define FNPROF_COLLECTOR_SERVER_H
@@ -17,7 +15,6 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,14 +39,10 @@ typedef struct srv_stats {
   uint64_t batches, records, duplicates, rejected, refused_connections;
 } srv_stats;
 
-typedef struct srv_writer srv_writer;
-
 typedef struct srv {
   struct event_base *base;
   struct evhttp *http;
-  store *db;                  /* under store_lock: the writer uses it too */
-  pthread_mutex_t store_lock; /* held for each use of db */
-  srv_writer *writer;         /* writer.c */
+  store *db;
   srv_key keys[SRV_MAX_KEYS];
   int n_keys;
   srv_limits lim;
@@ -101,37 +94,6 @@ void srv_api(srv *s, struct evhttp_request *req, const char *path);
  * check. static.c: the page's files; false when path is not one of them. */
 void srv_api_ui(srv *s, struct evhttp_request *req, const char *path);
 bool srv_static(srv *s, struct evhttp_request *req, const char *path);
-
-/* One decoded SLS PutLogs request on its way through the writer thread:
- * filled by the loop (sls.c), stored by the writer, answered by the loop. */
-typedef struct srv_job {
-  struct srv_job *next;
-  struct evhttp_request *req;
-  fnp_buf plain; /* the decompressed body the group points into */
-  export_sls_group *group;
-  char project[128], logstore[128];
-  int64_t received_ns;
-  int rc; /* the writer's result: 0 stored (or duplicate), or an error */
-  bool duplicate;
-  fnp_error err;
-} srv_job;
-
-/* writer.c. start: before the loop runs; stop: after it, answers what was
- * stored. new/free: loop thread, from a small pool. submit: loop thread;
- * the job is the writer's until it comes back to srv_sls_answer. */
-int srv_writer_start(srv *s, fnp_error *err);
-void srv_writer_stop(srv *s);
-srv_job *srv_job_new(srv *s);
-void srv_job_free(srv *s, srv_job *j);
-void srv_writer_submit(srv *s, srv_job *j);
-/* sls.c: store: the writer thread, under store_lock, in an open group;
- * answer: the loop thread, once the group committed (or failed). */
-int srv_sls_store(srv *s, srv_job *j);
-void srv_sls_answer(srv *s, srv_job *j);
-
-/* Takes and releases store_lock around the loop thread's uses of s->db. */
-void srv_store_lock(srv *s);
-void srv_store_unlock(srv *s);
 
 int64_t srv_now_ns(void);
 /* The reusable decompression buffer, emptied (capped at max_raw_bytes);

@@ -1,10 +1,9 @@
 /*
  * SLS PutLogs ingest: header checks and authentication (auth.c), the raw
- * size capped before anything is allocated, decompression and LogGroup
- * decoding on the loop thread; then the writer thread (writer.c) stores
- * each accepted LogGroup as one savepoint of a group transaction, and the
- * 200 goes out only after that group's COMMIT. A LogGroup whose
- * __pack_id__ was already stored is acknowledged and not stored again.
+ * size capped before anything is allocated, decompression, LogGroup
+ * decoding, and one store transaction per accepted LogGroup, committed
+ * before the 200. A LogGroup whose __pack_id__ was already stored is
+ * acknowledged and not stored again.
  */
 #include "server.h"
 
@@ -42,47 +41,44 @@ static const char *tag(const export_sls_group *g, const char *key) {
   return NULL;
 }
 
-int srv_sls_store(srv *s, srv_job *j) {
-  const export_sls_group *g = j->group;
+/* Stores g; returns 0 or answers the error itself (-1). */
+static int store_group(srv *s, struct evhttp_request *req,
+                       const export_sls_group *g, const char *project,
+                       const char *logstore) {
   const char *pack = tag(g, "__pack_id__");
   char key[512];
   if (pack)
-    snprintf(key, sizeof key, "sls:%s/%s/%s", j->project, j->logstore, pack);
+    snprintf(key, sizeof key, "sls:%s/%s/%s", project, logstore, pack);
   store_batch b = {.dedupe_key = pack ? key : NULL,
                    .kind = "sls",
-                   .project = j->project,
-                   .logstore = j->logstore,
+                   .project = project,
+                   .logstore = logstore,
                    .topic = g->topic,
                    .source = g->source,
                    .tags = g->tags,
                    .n_tags = g->n_tags,
-                   .received_ns = j->received_ns};
-  int rc = store_begin(s->db, &b, &j->duplicate, &j->err);
-  if (rc == 0 && j->duplicate)
+                   .received_ns = srv_now_ns()};
+  bool dup;
+  fnp_error err = {0};
+  int rc = store_begin(s->db, &b, &dup, &err);
+  if (rc == 0 && dup) {
+    s->stats.duplicates++;
     return 0;
+  }
   for (size_t i = 0; i < g->n_logs && rc == 0; i++)
     rc = store_add_log(s->db, g->logs[i].time_ns, g->logs[i].contents,
-                       g->logs[i].n_contents, &j->err);
-  rc = rc ? rc : store_commit(s->db, &j->err);
-  if (rc < 0)
+                       g->logs[i].n_contents, &err);
+  rc = rc ? rc : store_commit(s->db, &err);
+  if (rc < 0) {
     store_rollback(s->db);
-  return rc;
-}
-
-void srv_sls_answer(srv *s, srv_job *j) {
-  if (j->rc < 0) {
-    srv_reply_error(s, j->req, j->rc == -ENOSPC ? 503 : 500,
-                    j->rc == -ENOSPC ? "ServerBusy" : "InternalServerError",
-                    "store: %s", j->err.msg);
-    return;
+    srv_reply_error(s, req, rc == -ENOSPC ? 503 : 500,
+                    rc == -ENOSPC ? "ServerBusy" : "InternalServerError",
+                    "store: %s", err.msg);
+    return -1;
   }
-  if (j->duplicate) {
-    s->stats.duplicates++;
-  } else {
-    s->stats.batches++;
-    s->stats.records += j->group->n_logs;
-  }
-  srv_reply(s, j->req, 200, NULL, NULL, 0);
+  s->stats.batches++;
+  s->stats.records += g->n_logs;
+  return 0;
 }
 
 static int decode_body(srv *s, struct evhttp_request *req, const uint8_t *body,
@@ -124,29 +120,22 @@ void srv_sls_putlogs(srv *s, struct evhttp_request *req, const char *project,
   if (srv_auth_sls(s, req, resource, body, len) < 0 ||
       raw_size(s, req, &raw) < 0)
     return;
-  srv_job *j = srv_job_new(s);
-  if (j == NULL) {
-    srv_reply_error(s, req, 503, "ServerBusy", "out of memory");
-    return;
-  }
+  fnp_buf *plain = srv_plain(s);
+  export_sls_group *g = NULL;
   fnp_error err = {0};
-  if (decode_body(s, req, body, len, raw, &j->plain) < 0)
-    goto fail;
-  if (export_sls_decode(j->plain.data ? j->plain.data : (uint8_t *)"",
-                        j->plain.len, s->lim.max_logs, &j->group, &err) < 0) {
+  if (decode_body(s, req, body, len, raw, plain) < 0)
+    goto done;
+  if (export_sls_decode(plain->data ? plain->data : (uint8_t *)"", plain->len,
+                        s->lim.max_logs, &g, &err) < 0) {
     srv_reply_error(s, req, err.code == FNP_ETOOBIG ? 413 : 400,
                     err.code == FNP_ETOOBIG ? "PostBodyTooLarge"
                                             : "PostBodyInvalid",
                     "%s", err.msg);
-    goto fail;
+    goto done;
   }
-  /* project and logstore fit: http.c's buffers are the same size. */
-  snprintf(j->project, sizeof j->project, "%s", project);
-  snprintf(j->logstore, sizeof j->logstore, "%s", logstore);
-  j->req = req;
-  j->received_ns = srv_now_ns();
-  srv_writer_submit(s, j); /* answered by srv_sls_answer after the commit */
-  return;
-fail:
-  srv_job_free(s, j);
+  if (store_group(s, req, g, project, logstore) == 0)
+    srv_reply(s, req, 200, NULL, NULL, 0);
+done:
+  export_sls_group_free(g);
+  srv_plain_done(s);
 }
