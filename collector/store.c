@@ -1,6 +1,5 @@
 /*
- * The SQLite store: schema, one transaction per batch (or a savepoint per
- * batch inside a group transaction, for group commit), dedupe by batch key,
+ * The SQLite store: schema, one transaction per batch, dedupe by batch key,
  * profiles, retention. Queries are in store_query.c.
  *
  * Schema (version 1):
@@ -40,7 +39,6 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,9 +86,6 @@ static const char *const STMTS[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
-    [STMT_SAVEPOINT] = "SAVEPOINT batch",
-    [STMT_RELEASE] = "RELEASE batch",
-    [STMT_ROLLBACK_TO] = "ROLLBACK TO batch",
     [STMT_FIND_BATCH] = "SELECT id FROM batches WHERE dedupe_key = ?1",
     [STMT_ADD_BATCH] =
         "INSERT INTO batches(dedupe_key, kind, received_ns, project,"
@@ -126,13 +121,6 @@ int64_t store__key(const char *s) {
   return (int64_t)h;
 }
 
-/* SQLITE_MISUSE when SQLite was initialized already (another user in the
- * process): then its settings stay, which is only slower. */
-static int sqlite_config_rc;
-static void config_sqlite(void) {
-  sqlite_config_rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-}
-
 static int prepare_all(store *s, fnp_error *err) {
   for (int i = 0; i < STMT_COUNT; i++)
     if (sqlite3_prepare_v3(s->db, STMTS[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -141,19 +129,9 @@ static int prepare_all(store *s, fnp_error *err) {
   return 0;
 }
 
-/* SQLite's memory statistics take a global mutex around every allocation
- * (several per row inserted); nothing reads them. sqlite3_config only
- * works before SQLite initializes, so the first store_open sets it and
- * later calls, refused with SQLITE_MISUSE, change nothing. */
-static void config_sqlite_once(void) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, config_sqlite);
-}
-
 int store_open(const char *path, const store_opts *o, store **out,
                fnp_error *err) {
   *out = NULL;
-  config_sqlite_once();
   store *s = calloc(1, sizeof *s);
   if (s == NULL)
     return fnp_fail(err, -ENOMEM, "store: out of memory");
@@ -266,13 +244,7 @@ int store_begin(store *s, const store_batch *b, bool *duplicate,
   *duplicate = false;
   if (s->in_batch)
     return fnp_fail(err, FNP_EUSAGE, "store: a batch is already open");
-  if (s->in_group && !store_group_open(s))
-    return fnp_fail(err, -EIO,
-                    "store: the group's transaction was rolled "
-                    "back by an earlier error");
-  /* In a group the batch is a savepoint, so its failure undoes it alone. */
-  int rc =
-      step_done(s, s->in_group ? STMT_SAVEPOINT : STMT_BEGIN, err, "begin");
+  int rc = step_done(s, STMT_BEGIN, err, "begin");
   if (rc < 0)
     return rc;
   if (b->dedupe_key) {
@@ -284,9 +256,7 @@ int store_begin(store *s, const store_batch *b, bool *duplicate,
     if (r == SQLITE_ROW || r != SQLITE_DONE) {
       rc = r == SQLITE_ROW ? 0 : store__sqlite_fail(s, err, "dedupe lookup");
       *duplicate = r == SQLITE_ROW;
-      if (step_done(s, s->in_group ? STMT_RELEASE : STMT_ROLLBACK, NULL,
-                    "rollback") < 0 &&
-          rc == 0)
+      if (step_done(s, STMT_ROLLBACK, NULL, "rollback") < 0 && rc == 0)
         rc = store__sqlite_fail(s, err, "rollback");
       return rc;
     }
@@ -414,9 +384,7 @@ int store_commit(store *s, fnp_error *err) {
     sqlite3_bind_int64(st, 4, s->last_metric_id);
   int rc = step_done(s, STMT_COUNT_BATCH, err, "count batch");
   rc = rc ? rc : store__bloom_flush(s, err);
-  rc = rc ? rc
-          : step_done(s, s->in_group ? STMT_RELEASE : STMT_COMMIT, err,
-                      "commit");
+  rc = rc ? rc : step_done(s, STMT_COMMIT, err, "commit");
   if (rc < 0) {
     store_rollback(s);
     return rc;
@@ -426,61 +394,14 @@ int store_commit(store *s, fnp_error *err) {
   return 0;
 }
 
-static int rollback_stmt(store *s, int idx) {
-  int r = sqlite3_step(s->st[idx]);
-  sqlite3_reset(s->st[idx]);
-  return r;
-}
-
 void store_rollback(store *s) {
   if (!s->in_batch)
     return;
   /* A failed ROLLBACK leaves SQLite to roll back on the next BEGIN or on
    * close; there is nothing better to do with the error here. */
-  int r = rollback_stmt(s, s->in_group ? STMT_ROLLBACK_TO : STMT_ROLLBACK);
-  if (s->in_group && r == SQLITE_DONE)
-    r = rollback_stmt(s, STMT_RELEASE); /* ROLLBACK TO keeps the savepoint */
+  int r = sqlite3_step(s->st[STMT_ROLLBACK]);
+  sqlite3_reset(s->st[STMT_ROLLBACK]);
   s->rollback_failures += r != SQLITE_DONE;
   s->in_batch = false;
-  s->n_req_keys = 0;
   release_scratch(s);
-}
-
-int store_group_begin(store *s, fnp_error *err) {
-  if (s->in_batch || s->in_group)
-    return fnp_fail(err, FNP_EUSAGE, "store: a transaction is already open");
-  int rc = step_done(s, STMT_BEGIN, err, "begin group");
-  s->in_group = rc == 0;
-  return rc;
-}
-
-bool store_group_open(store *s) {
-  /* SQLite rolls the whole transaction back itself on some errors (disk
-   * full, I/O, out of memory); then the group's earlier batches are gone. */
-  return s->in_group && !sqlite3_get_autocommit(s->db);
-}
-
-int store_group_commit(store *s, fnp_error *err) {
-  if (!s->in_group || s->in_batch)
-    return fnp_fail(err, FNP_EUSAGE, "store: no open group");
-  if (!store_group_open(s)) {
-    s->in_group = false;
-    return fnp_fail(err, -EIO,
-                    "store: the group's transaction was rolled "
-                    "back by an earlier error");
-  }
-  int rc = step_done(s, STMT_COMMIT, err, "commit group");
-  if (rc < 0 && !sqlite3_get_autocommit(s->db))
-    s->rollback_failures += rollback_stmt(s, STMT_ROLLBACK) != SQLITE_DONE;
-  s->in_group = false;
-  return rc;
-}
-
-void store_group_rollback(store *s) {
-  if (!s->in_group)
-    return;
-  store_rollback(s);
-  if (!sqlite3_get_autocommit(s->db))
-    s->rollback_failures += rollback_stmt(s, STMT_ROLLBACK) != SQLITE_DONE;
-  s->in_group = false;
 }

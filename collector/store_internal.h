@@ -12,9 +12,6 @@ enum {
   STMT_BEGIN,
   STMT_COMMIT,
   STMT_ROLLBACK,
-  STMT_SAVEPOINT,
-  STMT_RELEASE,
-  STMT_ROLLBACK_TO,
   STMT_FIND_BATCH,
   STMT_ADD_BATCH,
   STMT_COUNT_BATCH,
@@ -30,8 +27,6 @@ struct store {
   sqlite3_stmt *st[STMT_COUNT];
   store_opts opts;
   bool in_batch;
-  bool in_group; /* store_group_begin's transaction is open: batches are
-                    savepoints in it */
   int64_t batch_id;
   int64_t n_records;
   int64_t last_log_id, last_metric_id; /* of the open batch */

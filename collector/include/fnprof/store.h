@@ -11,8 +11,7 @@
  * sync_full). A batch whose dedupe key was already stored is reported as a
  * duplicate and not stored again.
  *
- * Threads. A store is one SQLite connection: one thread at a time (the
- * server's writer thread and its loop share it under a mutex).
+ * Threads. A store is one SQLite connection: one thread at a time.
  * Ownership. store_open/store_close; JSON goes into caller-owned fnp_bufs.
  */
 #ifndef FNPROF_STORE_H
@@ -62,19 +61,6 @@ EXPORT_API int store_add_metric(store *s, int64_t time_ns, const char *name,
                                 fnp_error *err) FNP_MUST_CHECK;
 EXPORT_API int store_commit(store *s, fnp_error *err) FNP_MUST_CHECK;
 EXPORT_API void store_rollback(store *s);
-
-/* Group commit: several batches in one transaction, so they share one
- * COMMIT (one WAL sync). Between store_group_begin and store_group_commit,
- * store_begin/commit/rollback work on a savepoint per batch: a batch that
- * fails is undone alone, and store_commit only releases it, so no batch of
- * the group is durable (nor may be acknowledged) before store_group_commit
- * returns 0. store_group_open is false once SQLite has rolled the whole
- * transaction back after an error (disk full, I/O): the batches stored in
- * the group so far are lost and store_group_commit fails. */
-EXPORT_API int store_group_begin(store *s, fnp_error *err) FNP_MUST_CHECK;
-EXPORT_API bool store_group_open(store *s);
-EXPORT_API int store_group_commit(store *s, fnp_error *err) FNP_MUST_CHECK;
-EXPORT_API void store_group_rollback(store *s);
 
 typedef struct store_profile {
   const char *project;

@@ -1,6 +1,5 @@
 /* The SQLite store: a batch per transaction, dedupe by batch key, query
- * filters and JSON shape, retention by age, profile dedupe semantics, group
- * commit with a savepoint per batch. */
+ * filters and JSON shape, retention by age, profile dedupe semantics. */
 #include <fnprof/store.h>
 
 #include <setjmp.h>
@@ -263,82 +262,6 @@ static void profiles(void **state) {
   store_close(s);
 }
 
-/* Rows committed to the file, as another connection (a reader after a
- * crash) sees them. */
-static int committed_rows(const char *table) {
-  sqlite3 *c;
-  sqlite3_stmt *st;
-  char sql[64];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
-  assert_int_equal(sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL),
-                   SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  int n = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(c);
-  return n;
-}
-
-/* A batch whose log fails after some of its rows went in. */
-static void put_failing_batch(store *s, const char *key) {
-  store_batch b = {.dedupe_key = key, .kind = "sls", .received_ns = 1};
-  bool dup;
-  fnp_error err = {0};
-  assert_int_equal(store_begin(s, &b, &dup, &err), 0);
-  assert_false(dup);
-  export_field ok[] = {{"message", "doomed"}};
-  assert_int_equal(store_add_log(s, 1, ok, 1, &err), 0);
-  /* Past the 16 MiB cap on one record's fields JSON. */
-  size_t big_len = (16u << 20) + 1;
-  char *big = malloc(big_len + 1);
-  assert_non_null(big);
-  memset(big, 'x', big_len);
-  big[big_len] = '\0';
-  export_field huge[] = {{"message", big}};
-  assert_true(store_add_log(s, 2, huge, 1, &err) < 0);
-  free(big);
-  store_rollback(s);
-}
-
-/* Group commit (what the server's writer thread does): batches in one
- * transaction, nothing visible to another connection before the group's
- * COMMIT, a failed batch undone alone, a duplicate of a batch earlier in
- * the same group found, and a rolled-back group leaving nothing. */
-static void group_commit(void **state) {
-  (void)state;
-  store *s;
-  fnp_error err = {0};
-  assert_int_equal(store_open(db, NULL, &s, NULL), 0);
-  assert_int_equal(store_group_begin(s, &err), 0);
-  assert_int_equal(store_group_begin(s, &err), FNP_EUSAGE);
-  put_batch(s, "g1", 1000, "r-g1", false);
-  put_failing_batch(s, "g2");
-  put_batch(s, "g3", 3000, "r-g3", false);
-  put_batch(s, "g1", 4000, "r-g1", true); /* same key, same group */
-  assert_true(store_group_open(s));
-  assert_int_equal(committed_rows("logs"), 0);
-  assert_int_equal(store_group_commit(s, &err), 0);
-  assert_int_equal(committed_rows("logs"), 2);
-  assert_int_equal(committed_rows("batches"), 2);
-  store_query q = {.text = "doomed"};
-  char *j = query(s, &q);
-  assert_int_equal(count_of(j), 0);
-  free(j);
-  assert_int_equal(count_request(s, "r-g3", NULL), 1);
-  /* The failed batch stored nothing, so it can be sent again. */
-  put_batch(s, "g2", 5000, "r-g2", false);
-  assert_int_equal(store_group_commit(s, &err), FNP_EUSAGE);
-
-  assert_int_equal(store_group_begin(s, &err), 0);
-  put_batch(s, "g4", 6000, "r-g4", false);
-  store_group_rollback(s);
-  assert_false(store_group_open(s));
-  assert_int_equal(committed_rows("logs"), 3);
-  put_batch(s, "g4", 7000, "r-g4", false); /* not a duplicate: undone */
-  store_close(s);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(batches_dedupe_query, setup, teardown),
@@ -347,7 +270,6 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(retention_by_age, setup, teardown),
       cmocka_unit_test_setup_teardown(profiles, setup, teardown),
-      cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
