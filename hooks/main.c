@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fnprof/export.h"
 #include "fnprof/sidecar.h"
 
 extern char **environ;
@@ -19,6 +20,8 @@ int main(int argc, char **argv) {
     fputs(sidecar_usage(), stdout);
     return 0;
   }
+  /* Exporting is batch after batch of the same sizes (collector/heap.c). */
+  (void)export_keep_heap();
   sidecar_config_init(&cfg);
   if (sidecar_config_from_env(&cfg, environ, &err) < 0 ||
       sidecar_config_from_args(&cfg, argc, argv, &err) < 0) {

@@ -331,6 +331,12 @@ EXPORT_API int export_sink_flush(export_sink *s, int64_t deadline_ms,
 EXPORT_API int export_sink_pump(export_sink *s, int64_t deadline_ms);
 /* CLOCK_MONOTONIC in milliseconds, the clock flush deadlines use. */
 EXPORT_API int64_t export_now_ms(void);
+/* For a process whose main work is producing batches (the sidecar, the
+ * benchmark client): sets glibc's trim and mmap thresholds so that each
+ * batch reuses the memory the last one freed instead of faulting it in
+ * again (process-wide; up to 16 MiB of freed memory stays resident). 0, or
+ * FNP_EUSAGE when malloc refused. */
+EXPORT_API int export_keep_heap(void);
 
 /* Parsed sink URL (exposed for tests and for the CLI's messages). */
 typedef enum export_scheme {
