@@ -2,6 +2,7 @@
 """Integration tests for fnprof-sidecar and fnprof-local. One scenario per
 ctest test: `hooks_test.py SCENARIO [ARG]`. Real functions (examples/), real
 processes, loopback only. See CMakeLists.txt for what each asserts."""
+import glob
 import json
 import os
 import re
@@ -522,6 +523,48 @@ def scenario_secrets():
             fail("nothing captured")
         if SECRET.encode() in everything:
             fail("the secret leaked")
+
+
+def scenario_spike_named(lang):
+    """One spike report per spike endpoint, naming what did it: the
+    function for C and Node (JavaScript through node's perf map, which the
+    sidecar asks for), the function on CPython 3.12+ and, on older
+    Pythons (Debian 12's 3.11 has no perf map), the request that did it;
+    no perf map left behind."""
+    steady_before, steady_after = 12, 4  # the detector needs 10 cycles of history
+    lines = ["invoke steady"] * steady_before + ["invoke spike"] + \
+        ["invoke steady"] * steady_after
+    with tempfile.TemporaryDirectory() as tmp:
+        inv = os.path.join(tmp, "invocations.txt")
+        with open(inv, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        maps_before = set(glob.glob("/tmp/perf-*.map"))
+        p, out_dir = run_local(tmp, lang, ["--file", inv],
+                               env_extra={"FNPROF_AGENT": AGENT})
+        if p.returncode != 0:
+            fail("fnprof-local failed %d: %s" % (p.returncode, p.stderr[-2000:]))
+        rows = [r for r in results(p.stdout) if r[0] == "invoke"]
+        if len(rows) != len(lines) or any(r[2] != 200 for r in rows):
+            fail("invocations: %r" % (rows,))
+        spike_id = rows[steady_before][1]
+        spikes = [r for r in file_records(out_dir) if r.get("kind") == "spike"]
+        if len(spikes) != 1:
+            fail("%d spike reports, want 1" % len(spikes))
+        first = spikes[0]["summary"].splitlines()[0]
+        want = {"c": "build_report_cache", "node": "JS:~buildReportCache"}.get(lang)
+        if lang == "python":
+            version = subprocess.run(
+                BOOTSTRAPS["python"][:1] + ["-c", "import sys; print(sys.version_info >= (3, 12))"],
+                stdout=subprocess.PIPE, text=True).stdout.strip()
+            want = "py::build_report_cache" if version == "True" else spike_id
+        grew = first.split("grew most", 1)[-1]
+        if want not in grew:
+            fail("spike report does not name %r: %r" % (want, first))
+        if "in request " + spike_id not in first:
+            fail("spike report does not name the request %s: %r" % (spike_id, first))
+        left = set(glob.glob("/tmp/perf-*.map")) - maps_before
+        if left:
+            fail("perf maps left behind: %r" % sorted(left))
 
 
 def scenario_exit_on_sigterm():
