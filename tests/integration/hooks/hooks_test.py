@@ -333,19 +333,28 @@ def scenario_crash():
             sc.stop()
 
 
+STEADY_BEFORE, STEADY_AFTER = 12, 4  # the detector needs 10 cycles of history
+
+
+def spike_invocations(tmp):
+    """fnprof-local's --file of steady invocations, the spike, steady ones;
+    returns its path and how many lines it has."""
+    lines = ["invoke steady"] * STEADY_BEFORE + ["invoke spike"] + \
+        ["invoke steady"] * STEADY_AFTER
+    inv = os.path.join(tmp, "invocations.txt")
+    with open(inv, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return inv, len(lines)
+
+
 def scenario_agent_collector():
     """The whole chain: fnprof-local -> sidecar -> C function with the agent,
     exported to fnprof-collector (sls://), checked through its query API."""
     from urllib.parse import quote
-    steady_before, steady_after = 12, 4  # the detector needs 10 cycles of history
-    lines = ["invoke steady"] * steady_before + ["invoke spike"] + \
-        ["invoke steady"] * steady_after
     with tempfile.TemporaryDirectory() as tmp:
         coll = Collector(tmp)
         try:
-            inv = os.path.join(tmp, "invocations.txt")
-            with open(inv, "w") as f:
-                f.write("\n".join(lines) + "\n")
+            inv, n_lines = spike_invocations(tmp)
             cmd = [LOCAL, "--port", str(free_port()), "--sidecar", SIDECAR,
                    "--sidecar-arg=--listen=127.0.0.1",
                    "--sidecar-arg=--export=" + coll.sls_url(),
@@ -359,9 +368,9 @@ def scenario_agent_collector():
             if p.returncode != 0:
                 fail("fnprof-local failed %d: %s" % (p.returncode, p.stderr[-2000:]))
             rows = [r for r in results(p.stdout) if r[0] == "invoke"]
-            if len(rows) != len(lines) or any(r[2] != 200 for r in rows):
+            if len(rows) != n_lines or any(r[2] != 200 for r in rows):
                 fail("invocations: %r" % (rows,))
-            spike_id = rows[steady_before][1]
+            spike_id = rows[STEADY_BEFORE][1]
             for _, rid, _, _ in rows:
                 got = json.loads(coll.get("/api/logs?limit=1000&request_id=" + quote(rid)))
                 recs = [r["fields"] for r in got["records"]]
@@ -531,22 +540,17 @@ def scenario_spike_named(lang):
     sidecar asks for), the function on CPython 3.12+ and, on older
     Pythons (Debian 12's 3.11 has no perf map), the request that did it;
     no perf map left behind."""
-    steady_before, steady_after = 12, 4  # the detector needs 10 cycles of history
-    lines = ["invoke steady"] * steady_before + ["invoke spike"] + \
-        ["invoke steady"] * steady_after
     with tempfile.TemporaryDirectory() as tmp:
-        inv = os.path.join(tmp, "invocations.txt")
-        with open(inv, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        inv, n_lines = spike_invocations(tmp)
         maps_before = set(glob.glob("/tmp/perf-*.map"))
         p, out_dir = run_local(tmp, lang, ["--file", inv],
                                env_extra={"FNPROF_AGENT": AGENT})
         if p.returncode != 0:
             fail("fnprof-local failed %d: %s" % (p.returncode, p.stderr[-2000:]))
         rows = [r for r in results(p.stdout) if r[0] == "invoke"]
-        if len(rows) != len(lines) or any(r[2] != 200 for r in rows):
+        if len(rows) != n_lines or any(r[2] != 200 for r in rows):
             fail("invocations: %r" % (rows,))
-        spike_id = rows[steady_before][1]
+        spike_id = rows[STEADY_BEFORE][1]
         spikes = [r for r in file_records(out_dir) if r.get("kind") == "spike"]
         if len(spikes) != 1:
             fail("%d spike reports, want 1" % len(spikes))
