@@ -82,8 +82,10 @@ void sc__agent_chan_close(sc_agent *a) {
  * protocol): records still waiting go out without heap numbers. */
 static void chan_fail(sc_agent *a, int rc) {
   pthread_mutex_lock(&a->lock);
-  if (rc != -ENOENT && rc != -ECONNREFUSED)
-    a->failures++; /* no socket at all is "no agent", not a failure */
+  /* No socket at all is "no agent", and the function closing it at exit
+   * is no failure either. */
+  if (rc != -ENOENT && rc != -ECONNREFUSED && rc != -ECONNRESET)
+    a->failures++;
   pthread_mutex_unlock(&a->lock);
   sc__agent_chan_close(a);
 }
