@@ -33,11 +33,16 @@ double agent__exp(double x) {
    * Waite), so k ln2 is exact enough for k up to ~1000. */
   const double ln2_hi = 6.93147180369123816490e-01;
   const double ln2_lo = 1.90821492927058770002e-10;
-  int k = (int)(x / ln2 + (x < 0 ? -0.5 : 0.5));
+  int k = (int)(x * (1 / ln2) + (x < 0 ? -0.5 : 0.5));
   double r = (x - (double)k * ln2_hi) - (double)k * ln2_lo;
+  /* Horner with 1/i as constants: no division on the sampling path (the
+   * weight is computed for every sampled allocation and free). */
+  static const double inv[14] = {0,       1,       1. / 2,  1. / 3, 1. / 4,
+                                 1. / 5,  1. / 6,  1. / 7,  1. / 8, 1. / 9,
+                                 1. / 10, 1. / 11, 1. / 12, 1. / 13};
   double t = 1.0;
   for (int i = 13; i >= 1; i--)
-    t = 1.0 + t * r / (double)i;
+    t = 1.0 + t * r * inv[i];
   return t * pow2i(k);
 }
 
@@ -54,10 +59,13 @@ double agent__log2(double x) { /* x >= 1 (the callers' range) */
   }
   /* ln m = 2 atanh(s), s = (m-1)/(m+1), |s| <= 0.1716: the series to s^31
    * leaves < 1e-24. */
+  static const double inv_odd[16] = {
+      1,       1. / 3,  1. / 5,  1. / 7,  1. / 9,  1. / 11, 1. / 13, 1. / 15,
+      1. / 17, 1. / 19, 1. / 21, 1. / 23, 1. / 25, 1. / 27, 1. / 29, 1. / 31};
   double s = (m - 1) / (m + 1), s2 = s * s, sum = 0;
-  for (int i = 31; i >= 1; i -= 2)
-    sum = 1.0 / i + s2 * sum;
-  return (double)e + 2 * s * sum / 0.6931471805599453;
+  for (int i = 15; i >= 0; i--)
+    sum = inv_odd[i] + s2 * sum;
+  return (double)e + 2 * s * sum * (1 / 0.6931471805599453);
 }
 
 /* xorshift64* (Vigna, "An experimental exploration of Marsaglia's xorshift
