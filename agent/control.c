@@ -406,27 +406,26 @@ static void conn_serve(ctl_conn *c) {
       recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
   if (r < 0 && (errno == EAGAIN || errno == EINTR))
     return;
-  bool open = r > 0;
+  bool eof = r <= 0, ok = true;
   if (r > 0)
     c->len += (size_t)r;
+  /* Every whole line is answered, also those that came before an EOF (a
+   * client may write its requests and then shut its side down). */
   char line[CTL_LINE_MAX];
   size_t pos = 0;
   char *nl;
-  while (c->fd >= 0 && (nl = memchr(c->buf + pos, '\n', c->len - pos))) {
+  while (ok && (nl = memchr(c->buf + pos, '\n', c->len - pos))) {
     size_t n = (size_t)(nl - (c->buf + pos));
     memcpy(line, c->buf + pos, n);
     pos += n + 1;
     if (n > 0 && line[n - 1] == '\r')
       n--;
     line[n] = '\0';
-    if (!conn_answer(c, line))
-      open = false;
-    if (!open)
-      break;
+    ok = conn_answer(c, line);
   }
   memmove(c->buf, c->buf + pos, c->len - pos);
   c->len -= pos;
-  if (!open || c->len == sizeof(c->buf))
+  if (eof || !ok || c->len == sizeof(c->buf))
     conn_close(c);
 }
 

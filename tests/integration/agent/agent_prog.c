@@ -726,6 +726,17 @@ static int mode_control(const char *path) {
   CHECK(ok && strcmp(r, "[]") == 0);
   free(r);
   close(other);
+  /* Requests written and then the write side shut: each is answered. */
+  other = ctl_connect(&sa);
+  static const char both[] = "spikes\nspikes\n";
+  CHECK(write(other, both, sizeof(both) - 1) == (ssize_t)sizeof(both) - 1);
+  CHECK(shutdown(other, SHUT_WR) == 0);
+  for (int i = 0; i < 2; i++) {
+    r = ctl_answer(other, &ok, &len);
+    CHECK(ok && strcmp(r, "[]") == 0);
+    free(r);
+  }
+  close(other);
   /* A line over the 256-byte limit ends its connection, unanswered. */
   close(fd);
   fd = ctl_connect(&sa);
