@@ -11,7 +11,8 @@
  *        indexes: time_ns; (instance_key, time_ns)
  *   batch_requests(batch_id, first_log_id, last_log_id, bloom BLOB)
  *        a Bloom filter of the batch's request keys (store_bloom.c), in
- *        place of an index on request_key (dropped from older databases)
+ *        place of an index on request_key (dropped from older databases;
+ *        the column is no longer written)
  *   metrics(id, batch_id, time_ns, name, unit, value, instance, attrs JSON)
  *                            index: (name, time_ns)
  *   profiles(id, sha256 UNIQUE, received_ns, time_ns, project, instance,
@@ -93,8 +94,8 @@ static const char *const STMTS[STMT_COUNT] = {
     [STMT_COUNT_BATCH] = "UPDATE batches SET n_records = ?2,"
                          " last_log_id = ?3, last_metric_id = ?4 WHERE id = ?1",
     [STMT_ADD_LOG] = "INSERT INTO logs(batch_id, time_ns, instance,"
-                     " request_id, instance_key, request_key, fields)"
-                     " VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                     " request_id, instance_key, fields)"
+                     " VALUES (?1,?2,?3,?4,?5,?6)",
     [STMT_ADD_METRIC] = "INSERT INTO metrics(batch_id, time_ns, name, unit,"
                         " value, instance, attrs)"
                         " VALUES (?1,?2,?3,?4,?5,?6,?7)",
@@ -180,6 +181,15 @@ void store_close(store *s) {
   fnp_buf_destroy(&s->scratch);
   free(s->req_keys);
   free(s);
+}
+
+/* Runs a prepared statement that binds every parameter each time, and
+ * resets it without clearing the bindings (a row's worth of work less). */
+static int step_keep_bindings(store *s, int idx, fnp_error *err,
+                              const char *what) {
+  int r = sqlite3_step(s->st[idx]);
+  sqlite3_reset(s->st[idx]);
+  return r == SQLITE_DONE ? 0 : store__sqlite_fail(s, err, what);
 }
 
 /* Runs a prepared statement that returns no rows, then resets it. */
@@ -318,11 +328,13 @@ int store_add_log(store *s, int64_t time_ns, const export_field *f, size_t n,
   bind_text(st, 4, req);
   if (inst)
     sqlite3_bind_int64(st, 5, store__key(inst));
-  if (req)
-    sqlite3_bind_int64(st, 6, store__key(req));
-  sqlite3_bind_text(st, 7, (char *)s->scratch.data, (int)s->scratch.len - 1,
+  else
+    sqlite3_bind_null(st, 5);
+  /* logs.request_key stays NULL: the batch's Bloom filter replaced its
+   * index, and nothing reads it (a column kept for older databases). */
+  sqlite3_bind_text(st, 6, (char *)s->scratch.data, (int)s->scratch.len - 1,
                     SQLITE_STATIC);
-  rc = step_done(s, STMT_ADD_LOG, err, "insert log");
+  rc = step_keep_bindings(s, STMT_ADD_LOG, err, "insert log");
   s->n_records += rc == 0;
   s->last_log_id = sqlite3_last_insert_rowid(s->db);
   if (s->first_log_id == 0)
