@@ -347,6 +347,17 @@ def spike_invocations(tmp):
     return inv, len(lines)
 
 
+def spike_run_rows(p, n_lines):
+    """fnprof-local's invocation rows of a spike_invocations run, all
+    answered 200, and the spike's request id."""
+    if p.returncode != 0:
+        fail("fnprof-local failed %d: %s" % (p.returncode, p.stderr[-2000:]))
+    rows = [r for r in results(p.stdout) if r[0] == "invoke"]
+    if len(rows) != n_lines or any(r[2] != 200 for r in rows):
+        fail("invocations: %r" % (rows,))
+    return rows, rows[STEADY_BEFORE][1]
+
+
 def scenario_agent_collector():
     """The whole chain: fnprof-local -> sidecar -> C function with the agent,
     exported to fnprof-collector (sls://), checked through its query API."""
@@ -365,12 +376,7 @@ def scenario_agent_collector():
                        FNPROF_ACCESS_KEY_SECRET=coll.KEY_SECRET)
             p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=60)
-            if p.returncode != 0:
-                fail("fnprof-local failed %d: %s" % (p.returncode, p.stderr[-2000:]))
-            rows = [r for r in results(p.stdout) if r[0] == "invoke"]
-            if len(rows) != n_lines or any(r[2] != 200 for r in rows):
-                fail("invocations: %r" % (rows,))
-            spike_id = rows[STEADY_BEFORE][1]
+            rows, spike_id = spike_run_rows(p, n_lines)
             for _, rid, _, _ in rows:
                 got = json.loads(coll.get("/api/logs?limit=1000&request_id=" + quote(rid)))
                 recs = [r["fields"] for r in got["records"]]
@@ -545,12 +551,7 @@ def scenario_spike_named(lang):
         maps_before = set(glob.glob("/tmp/perf-*.map"))
         p, out_dir = run_local(tmp, lang, ["--file", inv],
                                env_extra={"FNPROF_AGENT": AGENT})
-        if p.returncode != 0:
-            fail("fnprof-local failed %d: %s" % (p.returncode, p.stderr[-2000:]))
-        rows = [r for r in results(p.stdout) if r[0] == "invoke"]
-        if len(rows) != n_lines or any(r[2] != 200 for r in rows):
-            fail("invocations: %r" % (rows,))
-        spike_id = rows[STEADY_BEFORE][1]
+        _, spike_id = spike_run_rows(p, n_lines)
         spikes = [r for r in file_records(out_dir) if r.get("kind") == "spike"]
         if len(spikes) != 1:
             fail("%d spike reports, want 1" % len(spikes))
