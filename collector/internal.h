@@ -130,4 +130,7 @@ int64_t export__backoff_ms(const export__ship_opts *o, unsigned attempt,
 /* Parses a Retry-After value (seconds or HTTP date) relative to now_s. */
 int64_t export__parse_retry_after(const char *v, int64_t now_s);
 
+/* url.c: an SLS project or logstore name we can put in a Host and a path. */
+bool export__sls_name_ok(const char *s);
+
 #endif

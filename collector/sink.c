@@ -54,6 +54,22 @@ int export_sink_set_credentials(export_sink *s, const char *id,
   return 0;
 }
 
+int export_sink_set_destination(export_sink *s, const char *project,
+                                const char *logstore) {
+  if (s->url.scheme != EXPORT_SCHEME_SLS)
+    return FNP_EUSAGE;
+  if (s->url.project[0])
+    return 0; /* the first destination stays: sends may be under way */
+  if (!project || !logstore || !export__sls_name_ok(project) ||
+      !export__sls_name_ok(logstore) ||
+      strlen(project) >= sizeof s->url.project ||
+      strlen(logstore) >= sizeof s->url.logstore)
+    return FNP_EPARSE;
+  snprintf(s->url.project, sizeof s->url.project, "%s", project);
+  snprintf(s->url.logstore, sizeof s->url.logstore, "%s", logstore);
+  return 0;
+}
+
 static int copy_tags(export_sink *s, const export_sink_opts *o) {
   if (o->n_tags == 0)
     return 0;

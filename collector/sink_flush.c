@@ -574,9 +574,15 @@ static void drive_queue(export_sink *s, int64_t deadline_ms,
     requeue_failed(s);
 }
 
+/* An sls:// sink whose URL named no project/logstore, before the
+ * platform's headers did (export_sink_set_destination). */
+static bool no_destination(const export_sink *s) {
+  return s->url.scheme == EXPORT_SCHEME_SLS && s->url.project[0] == '\0';
+}
+
 int export_sink_pump(export_sink *s, int64_t deadline_ms) {
   /* The spool holds older batches: they go first, from export_sink_flush. */
-  if (s->url.scheme == EXPORT_SCHEME_FILE ||
+  if (s->url.scheme == EXPORT_SCHEME_FILE || no_destination(s) ||
       (s->spool && export__spool_count(s->spool) > 0))
     return 0;
   drive_queue(s, deadline_ms, &s->carry, false);
@@ -594,8 +600,12 @@ int export_sink_flush(export_sink *s, int64_t deadline_ms,
   /* Jobs in flight from a pump mean the spool was empty when they began;
    * they finish first, and the spool's order is kept by drain_spool. */
   bool in_order = count_slots(s, false) > 0 || s->spool == NULL ||
-                  drain_spool(s, deadline_ms, res);
-  if (in_order)
+                  (!no_destination(s) && drain_spool(s, deadline_ms, res));
+  if (no_destination(s))
+    snprintf(res->why, sizeof res->why,
+             "sls:// sink without PROJECT/LOGSTORE: waiting for the "
+             "platform's x-fc-service-logproject/logstore headers");
+  else if (in_order)
     drive_queue(s, deadline_ms, res, true);
   spool_rest(s, res);
   for (export__payload *p = s->head; p; p = p->next) {

@@ -17,7 +17,7 @@ static int copy_part(char *dst, size_t cap, const char *s, size_t n) {
 /* SLS project and logstore names: lower-case letters, digits, '-' and '_'
  * (SLS's own rule is stricter; this is what can appear in a path and Host
  * without escaping). */
-static bool name_ok(const char *s) {
+bool export__sls_name_ok(const char *s) {
   if (*s == '\0')
     return false;
   for (; *s; s++)
@@ -57,15 +57,17 @@ static int parse_authority(const char *s, size_t n, export_url *u,
 }
 
 static int parse_sls_path(const char *path, export_url *u, fnp_error *err) {
+  if (*path == '\0')
+    return 0; /* no project/logstore: the platform's headers will say */
   const char *slash = strchr(path, '/');
   if (slash == NULL || strchr(slash + 1, '/') != NULL ||
       copy_part(u->project, sizeof u->project, path, (size_t)(slash - path)) <
           0 ||
       copy_part(u->logstore, sizeof u->logstore, slash + 1, strlen(slash + 1)) <
           0 ||
-      !name_ok(u->project) || !name_ok(u->logstore))
+      !export__sls_name_ok(u->project) || !export__sls_name_ok(u->logstore))
     return fnp_fail(err, FNP_EPARSE,
-                    "url: sls:// needs HOST[:PORT]/PROJECT/LOGSTORE");
+                    "url: sls:// needs HOST[:PORT][/PROJECT/LOGSTORE]");
   return 0;
 }
 

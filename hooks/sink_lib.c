@@ -265,6 +265,12 @@ static void lib_creds(void *ctx, const sc_creds *c) {
       export_sink_set_credentials(l->sink, c->key_id, c->secret,
                                   c->token[0] ? c->token : NULL) < 0)
     l->creds_failures++; /* out of memory: the old keys stay in use */
+  /* Where the service's logs go, for an sls:// URL that did not say (the
+   * URL's, or the first the platform names, stays). */
+  if (c->project[0] && c->logstore[0] &&
+      export_sink_set_destination(l->sink, c->project, c->logstore) ==
+          FNP_EPARSE)
+    l->creds_failures++; /* a name SLS would not take (not sls://: no-op) */
 }
 
 static void lib_close(void *ctx) {

@@ -289,7 +289,8 @@ typedef struct export_flush_result {
 typedef struct export_sink export_sink;
 
 /*
- * URL forms: sls://HOST:PORT/PROJECT/LOGSTORE (http; sls+https:// for TLS),
+ * URL forms: sls://HOST:PORT[/PROJECT/LOGSTORE] (http; sls+https:// for
+ * TLS; without PROJECT/LOGSTORE see export_sink_set_destination),
  * otlp+http://HOST:PORT[/BASE] (posts BASE/v1/logs and BASE/v1/metrics),
  * file://DIR (JSON lines and pprof files). A local fnprof-collector is an
  * sls:// sink. opts may be NULL. Strings in opts are copied.
@@ -302,6 +303,14 @@ EXPORT_API void export_sink_free(export_sink *s);
 EXPORT_API int export_sink_set_credentials(export_sink *s, const char *id,
                                            const char *secret,
                                            const char *token) FNP_MUST_CHECK;
+/* The project and logstore of an sls:// sink whose URL named none (from
+ * the platform's x-fc-service-logproject/logstore headers). Until then it
+ * sends nothing: its batches stay queued (or spooled) and a flush says
+ * why. The first destination stays: a URL's, or the first one set here
+ * (later calls are ignored, returning 0). FNP_EPARSE for a name that
+ * cannot be one, FNP_EUSAGE for a sink that is not sls://. */
+EXPORT_API int export_sink_set_destination(export_sink *s, const char *project,
+                                           const char *logstore) FNP_MUST_CHECK;
 /*
  * Encodes b and queues it (or, for file://, writes it). Takes ownership of
  * b in every case. Nothing is sent until export_sink_pump or

@@ -112,6 +112,47 @@ static void no_secret_in_flush(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* sls://HOST:PORT without PROJECT/LOGSTORE: nothing is sent (port 1 would
+ * refuse at once, so a send would show as a connection error) until the
+ * platform's headers name a destination; the first one stays. */
+static void destination_from_the_platform(void **state) {
+  (void)state;
+  export_url u;
+  assert_int_equal(export_url_parse("sls://127.0.0.1:1", &u, NULL), 0);
+  assert_string_equal(u.project, "");
+  export_sink_opts o = {.access_key_id = "AKID",
+                        .access_key_secret = "k",
+                        .connect_timeout_ms = 200,
+                        .backoff_initial_ms = 10,
+                        .backoff_max_ms = 20};
+  export_sink *s;
+  fnp_error err = {0};
+  assert_int_equal(export_sink_new("sls://127.0.0.1:1", &o, &s, &err), 0);
+  export_batch *b;
+  assert_int_equal(export_batch_new(NULL, 0, &b), 0);
+  export_field f[] = {{"message", "hello"}};
+  export_record r = {.time_ns = 1, .fields = f, .n_fields = 1};
+  assert_int_equal(export_batch_add(b, &r), 0);
+  assert_int_equal(export_sink_push(s, b, &err), 0);
+  export_flush_result res;
+  assert_true(export_sink_flush(s, export_now_ms() + 300, &res) < 0);
+  assert_int_equal(res.pending_records, 1);
+  assert_int_equal(res.last_status, 0);
+  assert_non_null(strstr(res.why, "x-fc-service-logproject"));
+  assert_int_equal(export_sink_set_destination(s, "bad name", "ls"),
+                   FNP_EPARSE);
+  assert_int_equal(export_sink_set_destination(s, "proj", "store"), 0);
+  assert_int_equal(export_sink_set_destination(s, "other", "store2"), 0);
+  /* Now it tries (and port 1 refuses): the destination is set. */
+  assert_true(export_sink_flush(s, export_now_ms() + 300, &res) < 0);
+  assert_null(strstr(res.why, "x-fc-service-logproject"));
+  export_sink_free(s);
+  export_sink *f2;
+  assert_int_equal(export_sink_new("file:///tmp", &o, &f2, &err), 0);
+  assert_int_equal(export_sink_set_destination(f2, "p", "l"), FNP_EUSAGE);
+  export_sink_free(f2);
+}
+
 static void backoff_and_retry_after(void **state) {
   (void)state;
   export__ship_opts o = {.backoff_initial_ms = 100, .backoff_max_ms = 1000};
@@ -138,6 +179,7 @@ int main(void) {
       cmocka_unit_test(parse_bad),
       cmocka_unit_test(no_secret_in_url_errors),
       cmocka_unit_test(no_secret_in_flush),
+      cmocka_unit_test(destination_from_the_platform),
       cmocka_unit_test(backoff_and_retry_after),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
