@@ -245,6 +245,10 @@ int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
                              &env);
   if (rc < 0)
     goto fail;
+  /* jit_names_env asked the agent to remove the map: the map is ours. */
+  c->jit_map_ours = 0;
+  for (char **e = env; *e; e++)
+    c->jit_map_ours |= strcmp(*e, FNP_JIT_MAP_UNLINK_ENV "=1") == 0;
   c->started_mono_ns = sc__mono_ns();
   c->pid = fork();
   if (c->pid < 0) {
@@ -268,4 +272,17 @@ fail:
       close(errp[i]);
   }
   return fnp_fail(err, rc, "starting %s: %s", cfg->argv[0], fnp_strerror(rc));
+}
+
+/* The agent removes its JIT runtime's perf map at exit, but a function
+ * killed by a signal (SIGTERM without a handler, the stop grace's SIGKILL)
+ * never runs that code: the map of the bootstrap's own process (node run
+ * directly) goes here. Only when the sidecar asked for it (JIT names on,
+ * with the agent). */
+void sc__child_forget_jit_map(const sc_child *c) {
+  char path[64];
+  if (c->pid <= 0 || !c->jit_map_ours)
+    return;
+  snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)c->pid);
+  unlink(path);
 }

@@ -234,11 +234,14 @@ typedef struct sc_child {
    * hot path reads them twice per invocation: one syscall each instead of
    * open, read, close); -1 when not open. Loop thread only. */
   int status_fd, clear_refs_fd;
+  int jit_map_ours; /* started with the agent and JIT names: its perf map */
 } sc_child;
 
 int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
                     const char *control, const char *prof_dir, int inner_port,
                     fnp_error *err) FNP_MUST_CHECK;
+/* Removes the exited bootstrap's perf map when it is ours (jit_map_ours). */
+void sc__child_forget_jit_map(const sc_child *c);
 /* Builds the child's environment: env + overrides (NAME=VALUE). The array
  * and its strings are malloc'd; free with sc__env_free. */
 int sc__env_build(char *const *env, const char *agent, int inner_port,

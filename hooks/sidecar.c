@@ -182,6 +182,7 @@ static void on_sigchld(evutil_socket_t fd, short what, void *arg) {
       continue;
     sc->child.exited = 1;
     sc->child.status = status;
+    sc__child_forget_jit_map(&sc->child);
     sc__function_exited(sc);
   }
 }
@@ -419,6 +420,7 @@ static void sidecar_teardown(sidecar *sc) {
   if (sc->child.pid > 0 && !sc->child.exited) {
     kill(sc->child.pid, SIGKILL);
     waitpid(sc->child.pid, NULL, 0);
+    sc__child_forget_jit_map(&sc->child);
   }
   sc->hook = NULL;
   while (!TAILQ_EMPTY(&sc->calls)) /* answers 503, upstream freed below */
