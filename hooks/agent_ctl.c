@@ -326,6 +326,32 @@ static void spikes_out(sc_agent *a, const char *json, size_t len) {
   }
 }
 
+/* The function died: a final profile its agent wrote on the way out (at
+ * exit(), from its destructor, into our profile directory) still goes out.
+ * A death by a signal or _exit leaves none; the last freeze's inuse
+ * profile is then the latest there is. */
+void sc__agent_take_final(sc_agent *a, pid_t pid) {
+  char prefix[32], path[600];
+  DIR *d = a->enabled && a->prof_dir[0] ? opendir(a->prof_dir) : NULL;
+  struct dirent *e;
+  if (d == NULL)
+    return;
+  int n = snprintf(prefix, sizeof(prefix), "fnprof-%d-", (int)pid);
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (strncmp(e->d_name, prefix, (size_t)n) != 0 || len < 12 ||
+        strcmp(e->d_name + len - 12, "-final.pb.gz") != 0)
+      continue;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    snprintf(path, sizeof(path), "%s/%s", a->prof_dir, e->d_name);
+    if (fnp_read_file(path, AGENT_PROFILE_MAX_BYTES, &data, &size, NULL) == 0)
+      profile_out(a, "final", data, size, path);
+    unlink(path);
+  }
+  closedir(d);
+}
+
 /* ---- jobs -------------------------------------------------------------- */
 
 static int ask_simple(conv *c, const char *cmd, const char *arg) {

@@ -415,6 +415,9 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id,
 void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
                        int64_t deadline_mono_ns, sc_agent_cb cb, void *arg);
 void sc__agent_forget_cb(sc_agent *a);
+/* The function died: queues the final profile its agent wrote at exit, if
+ * it wrote one (into our profile directory). */
+void sc__agent_take_final(sc_agent *a, pid_t pid);
 /* agent_ctl.c, for agent_chan.c: completes an invocation record with the
  * heap numbers (none when after < 0) and adds it (takes record); the heap
  * in a metrics answer; the collect queued at once. */

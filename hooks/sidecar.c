@@ -168,6 +168,7 @@ void sc__function_exited(sidecar *sc) {
           WIFSIGNALED(st) ? "signal" : "status",
           WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
   answer_crashed(sc);
+  sc__agent_take_final(&sc->agent_ctl, sc->child.pid);
   final_flush(sc, "crash");
 }
 

@@ -333,6 +333,28 @@ def scenario_crash():
             sc.stop()
 
 
+def scenario_crash_final_profile():
+    """A function that exits mid-request (node's process.exit) with the
+    agent: the final profile its agent wrote on the way out is exported,
+    a pprof file go tool pprof reads, along with its record."""
+    with tempfile.TemporaryDirectory() as tmp:
+        p, out_dir = run_local(tmp, "node", ["--invoke", "steady", "--invoke", "crash"],
+                               env_extra={"FNPROF_AGENT": AGENT})
+        if b"instance   exit=3" not in p.stdout:
+            fail("the function did not exit 3: %r" % p.stdout[-500:])
+        recs = [r for r in file_records(out_dir)
+                if r.get("kind") == "profile" and r.get("profile_kind") == "final"]
+        if len(recs) != 1:
+            fail("%d final profile records, want 1" % len(recs))
+        files = glob.glob(os.path.join(out_dir, "*-final-*.pb.gz"))
+        if len(files) != 1:
+            fail("final profile files: %r" % files)
+        top = subprocess.run(["go", "tool", "pprof", "-top", files[0]],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if top.returncode != 0:
+            fail("go tool pprof: %r" % top.stderr[-300:])
+
+
 STEADY_BEFORE, STEADY_AFTER = 12, 4  # the detector needs 10 cycles of history
 
 
