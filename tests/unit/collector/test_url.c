@@ -70,6 +70,22 @@ static void no_secret_in_url_errors(void **state) {
 
 /* A failing flush reports why without the secret or the token, and the
  * spool holds only the payload. */
+/* A sink for url (port 1 on loopback: nothing listens there) with one
+ * record pushed, not yet flushed. */
+static export_sink *sink_with_one_record(const char *url,
+                                         const export_sink_opts *o) {
+  export_sink *s;
+  fnp_error err = {0};
+  assert_int_equal(export_sink_new(url, o, &s, &err), 0);
+  export_batch *b;
+  assert_int_equal(export_batch_new(NULL, 0, &b), 0);
+  export_field f[] = {{"message", "hello"}};
+  export_record r = {.time_ns = 1, .fields = f, .n_fields = 1};
+  assert_int_equal(export_batch_add(b, &r), 0);
+  assert_int_equal(export_sink_push(s, b, &err), 0);
+  return s;
+}
+
 static void no_secret_in_flush(void **state) {
   (void)state;
   char dir[] = "/tmp/fnp_sink_XXXXXX";
@@ -81,16 +97,7 @@ static void no_secret_in_flush(void **state) {
                         .connect_timeout_ms = 200,
                         .backoff_initial_ms = 10,
                         .backoff_max_ms = 20};
-  export_sink *s;
-  fnp_error err = {0};
-  /* Port 1 on loopback: nothing listens there. */
-  assert_int_equal(export_sink_new("sls://127.0.0.1:1/p/l", &o, &s, &err), 0);
-  export_batch *b;
-  assert_int_equal(export_batch_new(NULL, 0, &b), 0);
-  export_field f[] = {{"message", "hello"}};
-  export_record r = {.time_ns = 1, .fields = f, .n_fields = 1};
-  assert_int_equal(export_batch_add(b, &r), 0);
-  assert_int_equal(export_sink_push(s, b, &err), 0);
+  export_sink *s = sink_with_one_record("sls://127.0.0.1:1/p/l", &o);
   export_flush_result res;
   assert_true(export_sink_flush(s, export_now_ms() + 300, &res) < 0);
   assert_int_equal(res.spooled_records, 1);
@@ -125,15 +132,7 @@ static void destination_from_the_platform(void **state) {
                         .connect_timeout_ms = 200,
                         .backoff_initial_ms = 10,
                         .backoff_max_ms = 20};
-  export_sink *s;
-  fnp_error err = {0};
-  assert_int_equal(export_sink_new("sls://127.0.0.1:1", &o, &s, &err), 0);
-  export_batch *b;
-  assert_int_equal(export_batch_new(NULL, 0, &b), 0);
-  export_field f[] = {{"message", "hello"}};
-  export_record r = {.time_ns = 1, .fields = f, .n_fields = 1};
-  assert_int_equal(export_batch_add(b, &r), 0);
-  assert_int_equal(export_sink_push(s, b, &err), 0);
+  export_sink *s = sink_with_one_record("sls://127.0.0.1:1", &o);
   export_flush_result res;
   assert_true(export_sink_flush(s, export_now_ms() + 300, &res) < 0);
   assert_int_equal(res.pending_records, 1);
@@ -148,6 +147,7 @@ static void destination_from_the_platform(void **state) {
   assert_null(strstr(res.why, "x-fc-service-logproject"));
   export_sink_free(s);
   export_sink *f2;
+  fnp_error err = {0};
   assert_int_equal(export_sink_new("file:///tmp", &o, &f2, &err), 0);
   assert_int_equal(export_sink_set_destination(f2, "p", "l"), FNP_EUSAGE);
   export_sink_free(f2);
