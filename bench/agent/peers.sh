@@ -51,3 +51,14 @@ rotate() {
 build_cputime() {
   cc -O2 "$here/cputime.c" -o "$1/cputime" && echo "$1/cputime"
 }
+
+# bench_setup BUILD_DIR [ROUNDS]: what both scripts start with (with $here
+# set): build, rounds, the agent in BUILD_DIR, and a temporary directory
+# removed at exit.
+bench_setup() {
+  build=${1:?build dir}
+  rounds=${2:-5}
+  agent=$(cd "$build" && pwd)/agent/libfnprof.so
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+}

@@ -19,13 +19,9 @@
 # out every configuration's start and exit.
 # Usage: bench/agent/run.sh BUILD_DIR [ROUNDS]   (BUILD_DIR has the agent)
 set -eu
-build=${1:?build dir}
-rounds=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peers.sh"
-agent=$(cd "$build" && pwd)/agent/libfnprof.so
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+bench_setup "$@"
 bin=$tmp/alloc_bench
 cc -O2 -pthread "$here/alloc_bench.c" -o "$bin"
 cpu=$(build_cputime "$tmp")

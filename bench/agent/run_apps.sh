@@ -17,13 +17,9 @@
 # heaptrack.
 # Usage: bench/agent/run_apps.sh BUILD_DIR [ROUNDS]
 set -eu
-build=${1:?build dir}
-rounds=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/peers.sh"
-agent=$(cd "$build" && pwd)/agent/libfnprof.so
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+bench_setup "$@"
 cpu=$(build_cputime "$tmp")
 need redis-server /usr/bin/redis-server || true
 need redis-tools /usr/bin/redis-benchmark || true
