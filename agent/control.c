@@ -16,6 +16,11 @@
  *     profile inuse|alloc|final payload: gzip'd pprof heap profile
  *     metrics                   payload: JSON object (fnprof_metrics_json)
  *     invocation-start <id>     payload: empty
+ *     invocation-start-quiet <id>
+ *                               the same, not answered at all (nothing to
+ *                               read: a client that keeps one connection
+ *                               and never needs the answer saves a write
+ *                               here and a read and a wake-up on its side)
  *     invocation-end <id>       payload: "<cycle> <live_bytes>": the cycle
  *                               number the end advanced to and the exact
  *                               live heap (allocator in-use + owned blocks)
@@ -23,6 +28,11 @@
  *                               the agent cannot tell (not glibc)
  *     spikes                    payload: JSON array of pending reports
  *     shutdown                  payload: empty; the socket closes after it
+ *     features                  payload: the optional requests this agent
+ *                               serves, space-separated (now
+ *                               "invocation-start-quiet"); an older agent
+ *                               answers err, so a client asks before it
+ *                               relies on one
  * Several requests may share a connection, and may be written at once
  * (pipelined): each is answered in order. The connection ends at EOF, or
  * at a line longer than the limit.
@@ -54,6 +64,9 @@
 /* Cycle records searched for the invocation end's own: it is the newest
  * unless API callers on other threads ended cycles since. */
 #define CTL_END_SEARCH 8
+/* Requests answered with nothing at all (see the protocol above). */
+#define CTL_QUIET_START "invocation-start-quiet "
+#define CTL_FEATURES "invocation-start-quiet"
 
 /* Serializes requests (API and socket) against each other. */
 pthread_mutex_t agent__ctl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -281,6 +294,9 @@ int agent__control_request(const char *line, char **out, size_t *len) {
                (long long)live);
       *out = dup_text(num, len);
     }
+  } else if (strcmp(line, "features") == 0) {
+    rc = 0;
+    *out = dup_text(CTL_FEATURES, len);
   } else if (strcmp(line, "spikes") == 0) {
     rc = fnprof_spikes_json(out, len);
   } else if (strcmp(line, "shutdown") == 0) {
@@ -383,6 +399,11 @@ static void conn_accept(void) {
 static bool conn_answer(ctl_conn *c, const char *line) {
   char *out;
   size_t len;
+  if (strncmp(line, CTL_QUIET_START, sizeof(CTL_QUIET_START) - 1) == 0) {
+    /* It cannot fail for a non-NULL id, and nobody waits for an answer. */
+    (void)fnprof_invocation_start(line + sizeof(CTL_QUIET_START) - 1);
+    return true;
+  }
   serving = c;
   int rc = agent__control_request(line, &out, &len);
   serving = NULL;

@@ -646,6 +646,26 @@ static int ctl_connect(const struct sockaddr_un *sa) {
 
 NOINLINE void *invocation_work(void) { return malloc(300000); }
 
+/* Samples in the final profile that carry request label `id` and were
+ * allocated in invocation_work. */
+static int count_labelled(int fd, const char *id) {
+  int ok, labelled = 0;
+  size_t len;
+  char *r = ctl(fd, "profile final", &ok, &len);
+  CHECK(ok && len > 0);
+  pprof_profile *p = NULL;
+  CHECK(pprof_decode(r, len, NULL, &p, NULL) == 0);
+  free(r);
+  for (size_t i = 0; i < p->n_sample; i++)
+    for (size_t k = 0; k < p->sample[i].n_label; k++)
+      if (strcmp(pprof_str(p, p->sample[i].label[k].key), "request") == 0 &&
+          strcmp(pprof_str(p, p->sample[i].label[k].str), id) == 0 &&
+          sample_has(p, &p->sample[i], "invocation_work"))
+        labelled++;
+  pprof_profile_free(p);
+  return labelled;
+}
+
 static int mode_control(const char *path) {
   struct stat st;
   for (int i = 0; i < 200 && stat(path, &st) != 0; i++)
@@ -678,20 +698,23 @@ static int mode_control(const char *path) {
   CHECK(ok && sscanf(r, "%llu %lld%c", &end_cycle_no, &live, &extra) == 2);
   CHECK(end_cycle_no > cycle_before && live >= 300000);
   free(r);
-  r = ctl(fd, "profile final", &ok, &len);
-  CHECK(ok && len > 0);
-  pprof_profile *p = NULL;
-  CHECK(pprof_decode(r, len, NULL, &p, NULL) == 0);
+  CHECK(count_labelled(fd, "req-42") == 1);
+  /* A quiet start is not answered at all: the next answer on the
+   * connection is the next request's, and the id labels samples as an
+   * answered start's does. */
+  r = ctl(fd, "features", &ok, &len);
+  CHECK(ok && strstr(r, "invocation-start-quiet"));
   free(r);
-  int labelled = 0;
-  for (size_t i = 0; i < p->n_sample; i++)
-    for (size_t k = 0; k < p->sample[i].n_label; k++)
-      if (strcmp(pprof_str(p, p->sample[i].label[k].key), "request") == 0 &&
-          strcmp(pprof_str(p, p->sample[i].label[k].str), "req-42") == 0 &&
-          sample_has(p, &p->sample[i], "invocation_work"))
-        labelled++;
-  CHECK(labelled == 1);
-  pprof_profile_free(p);
+  static const char quiet[] = "invocation-start-quiet req-43\n";
+  CHECK(write(fd, quiet, sizeof(quiet) - 1) == (ssize_t)sizeof(quiet) - 1);
+  r = ctl(fd, "spikes", &ok, &len); /* answered after the start is in */
+  CHECK(ok && strcmp(r, "[]") == 0);
+  free(r);
+  void *kept_quiet = invocation_work();
+  r = ctl(fd, "invocation-end req-43", &ok, &len);
+  CHECK(ok && sscanf(r, "%llu %lld%c", &end_cycle_no, &live, &extra) == 2);
+  free(r);
+  CHECK(count_labelled(fd, "req-43") == 1);
   r = ctl(fd, "profile bogus", &ok, &len);
   CHECK(!ok && len > 0);
   free(r);
@@ -752,6 +775,7 @@ static int mode_control(const char *path) {
   close(fd);
   CHECK(stat(path, &st) != 0); /* the socket is gone */
   free(kept);
+  free(kept_quiet);
   return 0;
 }
 
