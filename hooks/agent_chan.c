@@ -17,6 +17,16 @@
  * taken in between carries the previous label, and the spike report names
  * requests from the invocation ends as well (agent/spike.c).
  *
+ * Every kernel entry counts (on a paravirtualized VM about half the
+ * sidecar's CPU is spent entering the kernel), so the hot path makes as
+ * few as it can: a start is `invocation-start-quiet` once the agent said
+ * it serves it (`features`, asked when the channel opens), which the agent
+ * does not answer; and the channel is not watched by the loop: answers are
+ * read at the next start (where there usually is one by then), by a timer
+ * CHAN_LATE_READ_MS after an end when no start came, before a collect
+ * (which then watches the channel until its answers are in) and before a
+ * last flush. Watching it cost a wake-up and a read per answer.
+ *
  * Collects (agent_ctl.c) use their own connections; one asked for while
  * the channel still awaits answers waits for them (bounded), so a freeze
  * sees the cycle of the invocation that just ended.
@@ -38,6 +48,12 @@
 /* After the channel could not be opened (no agent socket: a static binary,
  * an agent that failed to start), the next try waits this long. */
 #define CHAN_RETRY_MS 1000
+/* An end's answer not picked up by a start by then is read by a timer: an
+ * idle instance's last record is complete soon, and under load this is a
+ * wake-up per CHAN_LATE_READ_MS, not per invocation. */
+#define CHAN_LATE_READ_MS 10
+/* What `features` answers when the agent serves quiet starts. */
+#define CHAN_QUIET_FEATURE "invocation-start-quiet"
 
 static void chan_read(evutil_socket_t fd, short what, void *arg);
 
@@ -46,11 +62,21 @@ static void pend_free(sc_agent_pend *p) {
   free(p);
 }
 
+/* The loop reads the channel as answers arrive (watch) or not (unwatch:
+ * the hot path, see above). */
+static void chan_watch(sc_agent *a, int on) {
+  if (a->chan_ev == NULL || a->chan_watched == on)
+    return;
+  if (on ? event_add(a->chan_ev, NULL) == 0 : event_del(a->chan_ev) == 0)
+    a->chan_watched = on;
+}
+
 /* The collect that waited for the channel runs now. */
 static void run_waiting_collect(sc_agent *a) {
   if (!a->collect_waiting)
     return;
   a->collect_waiting = 0;
+  chan_watch(a, 0);
   if (a->chan_wait_ev)
     evtimer_del(a->chan_wait_ev);
   sc__agent_collect_now(a, a->wait_kind, a->wait_deadline_ns, a->wait_cb,
@@ -62,6 +88,10 @@ void sc__agent_chan_close(sc_agent *a) {
   if (a->chan_ev)
     event_free(a->chan_ev);
   a->chan_ev = NULL;
+  a->chan_watched = 0;
+  a->chan_quiet = 0; /* asked again on the next channel */
+  if (a->chan_late_ev)
+    evtimer_del(a->chan_late_ev);
   if (a->chan_fd >= 0)
     close(a->chan_fd);
   a->chan_fd = -1;
@@ -102,16 +132,33 @@ static int chan_open(sc_agent *a) {
     close(fd);
     return rc;
   }
+  /* Not added: see the top of the file. */
   a->chan_ev = event_new(a->base, fd, EV_READ | EV_PERSIST, chan_read, a);
-  if (a->chan_ev == NULL || event_add(a->chan_ev, NULL) < 0) {
-    if (a->chan_ev)
-      event_free(a->chan_ev);
-    a->chan_ev = NULL;
+  if (a->chan_ev == NULL) {
     close(fd);
     return -ENOMEM;
   }
   a->chan_fd = fd;
   return 0;
+}
+
+static int chan_ask(sc_agent *a, const char *line, int kind, char *record);
+
+/* A fresh channel first asks whether the agent serves quiet starts, then
+ * learns the heap (the next record's before) unless that is what the
+ * caller asks anyway. */
+static int chan_greet(sc_agent *a, int kind) {
+  int rc = chan_ask(a, "features\n", SC_PEND_FEATURES, NULL);
+  if (rc == 0 && kind != SC_PEND_METRICS)
+    rc = chan_ask(a, "metrics\n", SC_PEND_METRICS, NULL);
+  return rc;
+}
+
+/* Writes a line the agent does not answer (nothing to queue). */
+static void chan_say(sc_agent *a, const char *line) {
+  size_t n = strlen(line);
+  if (send(a->chan_fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
+    chan_fail(a, -EIO);
 }
 
 /* Writes one request line and queues what its answer is for (takes
@@ -129,9 +176,8 @@ static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
     rc = -ECONNREFUSED; /* failed a moment ago: not on every invocation */
   } else if (a->chan_fd < 0) {
     rc = chan_open(a);
-    if (rc == 0 && kind != SC_PEND_METRICS)
-      /* A fresh channel first learns the heap, the next record's before. */
-      rc = chan_ask(a, "metrics\n", SC_PEND_METRICS, NULL);
+    if (rc == 0 && kind != SC_PEND_FEATURES)
+      rc = chan_greet(a, kind);
     if (rc < 0) {
       chan_fail(a, rc);
       a->chan_retry_ns = sc__mono_ns() + (int64_t)CHAN_RETRY_MS * 1000000;
@@ -167,8 +213,12 @@ static void chan_answer(sc_agent *a, int ok, const char *payload) {
     return;
   STAILQ_REMOVE_HEAD(&a->pending, link);
   a->n_pending--;
-  if (p->kind == SC_PEND_END && ok &&
-      sscanf(payload, "%lld %lld", &cycle, &live) == 2 && live < 0) {
+  if (p->kind == SC_PEND_FEATURES) {
+    /* err: an older agent, which answers every start. */
+    a->chan_quiet = ok && strstr(payload, CHAN_QUIET_FEATURE) != NULL;
+    ok = 1;
+  } else if (p->kind == SC_PEND_END && ok &&
+             sscanf(payload, "%lld %lld", &cycle, &live) == 2 && live < 0) {
     /* The allocator underneath cannot tell: the agent's estimate. */
     char *record = p->record;
     p->record = NULL;
@@ -235,22 +285,66 @@ static int chan_parse(sc_agent *a) {
   return rc;
 }
 
-static void chan_read(evutil_socket_t fd, short what, void *arg) {
-  sc_agent *a = arg;
+/* One read of what is there (without waiting) and the whole answers in it;
+ * 1 when the buffer came back full (there may be more), else 0. */
+static int chan_read_once(sc_agent *a) {
   char buf[4096];
-  (void)what;
-  ssize_t r = recv(fd, buf, sizeof(buf), 0);
+  ssize_t r = recv(a->chan_fd, buf, sizeof(buf), MSG_DONTWAIT);
   if (r < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
+    return 0;
   /* The byte after the data stays ours, for chan_parse's NUL. */
   if (r <= 0 || fnp_buf_append(&a->chan_in, buf, (size_t)r) < 0 ||
-      fnp_buf_append(&a->chan_in, "", 1) < 0)
-    return chan_fail(a, r < 0 ? -errno : r == 0 ? -ECONNRESET : FNP_ETOOBIG);
+      fnp_buf_append(&a->chan_in, "", 1) < 0) {
+    chan_fail(a, r < 0 ? -errno : r == 0 ? -ECONNRESET : FNP_ETOOBIG);
+    return 0;
+  }
   a->chan_in.len--;
-  if (chan_parse(a) < 0)
-    return chan_fail(a, FNP_EPARSE);
+  if (chan_parse(a) < 0) {
+    chan_fail(a, FNP_EPARSE);
+    return 0;
+  }
+  return (size_t)r == sizeof(buf);
+}
+
+/* Reads every answer already there; a collect waiting for them runs. */
+static void chan_take_answers(sc_agent *a) {
+  while (chan_read_once(a) && a->chan_fd >= 0)
+    ;
   if (a->n_pending == 0)
     run_waiting_collect(a);
+}
+
+static void chan_read(evutil_socket_t fd, short what, void *arg) {
+  sc_agent *a = arg;
+  (void)fd;
+  (void)what;
+  if (a->chan_fd >= 0)
+    chan_take_answers(a);
+}
+
+void sc__agent_chan_drain(sc_agent *a) {
+  if (a->chan_fd >= 0 && a->n_pending > 0)
+    chan_take_answers(a);
+}
+
+static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
+  sc_agent *a = arg;
+  struct timeval tv = {0, CHAN_LATE_READ_MS * 1000};
+  (void)fd;
+  (void)what;
+  sc__agent_chan_drain(a);
+  if (a->chan_fd >= 0 && a->n_pending > 0) /* the agent is slow */
+    evtimer_add(a->chan_late_ev, &tv);
+}
+
+/* After an end: its answer is read by the next start or, failing that, by
+ * chan_late_ev (armed once; a timer costs no system call). */
+static void chan_late_arm(sc_agent *a) {
+  struct timeval tv = {0, CHAN_LATE_READ_MS * 1000};
+  if (a->chan_late_ev == NULL)
+    a->chan_late_ev = evtimer_new(a->base, chan_late_read, a);
+  if (a->chan_late_ev == NULL || evtimer_add(a->chan_late_ev, &tv) < 0)
+    chan_watch(a, 1); /* no timer: read answers as they arrive */
 }
 
 void sc__agent_chan_init(sc_agent *a) {
@@ -261,20 +355,31 @@ void sc__agent_chan_init(sc_agent *a) {
 }
 
 void sc__agent_chan_destroy(sc_agent *a) {
-  a->collect_waiting = 0; /* nobody to call back any more */
+  a->collect_waiting = 0;  /* nobody to call back any more */
+  sc__agent_chan_drain(a); /* answers already there complete their records */
   sc__agent_chan_close(a);
   if (a->chan_wait_ev)
     event_free(a->chan_wait_ev);
   a->chan_wait_ev = NULL;
+  if (a->chan_late_ev)
+    event_free(a->chan_late_ev);
+  a->chan_late_ev = NULL;
   fnp_buf_destroy(&a->chan_in);
 }
 
 void sc__agent_chan_ready(sc_agent *a) { a->chan_retry_ns = 0; }
 
+/* Hot path: one send, and one read for the answers of earlier ends. */
 void sc__agent_invocation_start(sc_agent *a, const char *request_id) {
-  char line[SC_REQID_MAX + 32];
+  char line[SC_REQID_MAX + 40];
   if (!a->enabled)
     return;
+  sc__agent_chan_drain(a);
+  if (a->chan_fd >= 0 && a->chan_quiet) {
+    snprintf(line, sizeof(line), "invocation-start-quiet %s\n", request_id);
+    chan_say(a, line);
+    return;
+  }
   snprintf(line, sizeof(line), "invocation-start %s\n", request_id);
   (void)chan_ask(a, line, SC_PEND_START, NULL);
 }
@@ -288,7 +393,9 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id,
     return;
   }
   snprintf(line, sizeof(line), "invocation-end %s\n", request_id);
-  (void)chan_ask(a, line, SC_PEND_END, record);
+  if (chan_ask(a, line, SC_PEND_END, record) == 0 && !a->chan_watched &&
+      (a->chan_late_ev == NULL || !evtimer_pending(a->chan_late_ev, NULL)))
+    chan_late_arm(a);
 }
 
 static void wait_over(evutil_socket_t fd, short what, void *arg) {
@@ -302,6 +409,8 @@ void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
   int64_t wait_ns = (int64_t)CHAN_COLLECT_WAIT_MS * 1000000;
   if (a->collect_waiting) /* a newer collect replaces the waiting one */
     a->collect_waiting = 0;
+  if (a->enabled)
+    sc__agent_chan_drain(a); /* what is there already */
   if (!a->enabled || a->n_pending == 0)
     return sc__agent_collect_now(a, kind, deadline_mono_ns, cb, arg);
   if (a->chan_wait_ev == NULL)
@@ -318,5 +427,6 @@ void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
   a->wait_deadline_ns = deadline_mono_ns;
   a->wait_cb = cb;
   a->wait_arg = arg;
+  chan_watch(a, 1); /* the rest as it arrives */
   evtimer_add(a->chan_wait_ev, &tv);
 }

@@ -321,8 +321,9 @@ typedef struct sc_logstream {
  * The agent's control socket (line protocol: agent/control.c), spoken two
  * ways. agent_chan.c: each invocation's start and end, written by the loop
  * on one connection kept open, without waiting; the answers come back in
- * order and are read as they arrive (an end's answer, the heap after,
- * completes the invocation's record). agent_ctl.c: the hooks' collects
+ * order and are read when the loop is there anyway (an end's answer, the
+ * heap after, completes the invocation's record; a start is not answered
+ * when the agent serves the quiet one). agent_ctl.c: the hooks' collects
  * (freeze, stop: spikes, profiles, metrics), from a thread of its own so
  * the loop never waits on them, one connection per collect, each bounded
  * by its deadline. The agent serves several connections at once. Without
@@ -347,7 +348,7 @@ typedef void (*sc_agent_cb)(void *arg);
 /* An invocation-channel request waiting for its answer (agent_chan.c). */
 typedef struct sc_agent_pend {
   STAILQ_ENTRY(sc_agent_pend) link;
-  enum { SC_PEND_START, SC_PEND_END, SC_PEND_METRICS } kind;
+  enum { SC_PEND_START, SC_PEND_END, SC_PEND_METRICS, SC_PEND_FEATURES } kind;
   char *record; /* END, METRICS after an END: the record to complete */
 } sc_agent_pend;
 
@@ -383,7 +384,10 @@ typedef struct sc_agent {
   struct event_base *base;
   int chan_fd;                   /* -1: not open */
   int64_t chan_retry_ns;         /* no new try to open it before this */
-  struct event *chan_ev;         /* its answers */
+  int chan_quiet;                /* the agent serves invocation-start-quiet */
+  struct event *chan_ev;         /* its answers, added only while watched */
+  int chan_watched;              /* chan_ev is added (a collect waits) */
+  struct event *chan_late_ev;    /* reads answers nobody else picked up */
   fnp_buf chan_in;               /* answer bytes not yet parsed */
   struct sc_agent_pends pending; /* requests in order, awaiting answers */
   size_t n_pending;
@@ -435,6 +439,9 @@ void sc__agent_chan_destroy(sc_agent *a);
 /* The function is up: open the channel at the next request even if an
  * attempt failed a moment ago. */
 void sc__agent_chan_ready(sc_agent *a);
+/* Reads the answers already there (the records they complete go to the
+ * buffer); at EOF the channel closes. Before a last flush. */
+void sc__agent_chan_drain(sc_agent *a);
 /* Stops the thread, removes the private directory. */
 void sc__agent_destroy(sc_agent *a);
 

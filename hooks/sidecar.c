@@ -119,6 +119,8 @@ static void final_timeout(evutil_socket_t fd, short what, void *arg) {
 static void final_flush(sidecar *sc, const char *event) {
   struct timeval tv;
   sc__logcap_drain(sc);
+  /* Records still waiting for the agent's answers complete first. */
+  sc__agent_chan_drain(&sc->agent_ctl);
   sc__record_instance(sc, event);
   sc__records_note_drops(&sc->records, sc->instance_id);
   sc__exporter_flush(&sc->exporter,
