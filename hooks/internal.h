@@ -231,8 +231,9 @@ typedef struct sc_child {
   int status; /* waitpid status */
   int64_t started_mono_ns;
   /* /proc/PID/status and clear_refs, opened on first use and kept (the
-   * hot path reads them twice per invocation: one syscall each instead of
-   * open, read, close); -1 when not open. Loop thread only. */
+   * hot path writes one at an invocation's start and reads the other at
+   * its end: one syscall each instead of open, read or write, close); -1
+   * when not open. Loop thread only. */
   int status_fd, clear_refs_fd;
   int jit_map_ours; /* started with the agent and JIT names: its perf map */
 } sc_child;
@@ -496,6 +497,8 @@ void sc__call_start(sc_call *call);
 /* Answers (if still open), writes End and summary, frees the call. */
 void sc__call_finish(sc_call *call);
 const char *sc__call_single_id(sidecar *sc);
+/* Every call in flight has seen at least this peak RSS. */
+void sc__calls_raise_peak(sidecar *sc, int64_t peak_bytes);
 
 /* logcap.c */
 int sc__logcap_start(sidecar *sc, fnp_error *err) FNP_MUST_CHECK;

@@ -83,7 +83,6 @@ static const char *kind_word(enum sc_kind kind) {
 
 void sc__call_start(sc_call *call) {
   sidecar *sc = call->sc;
-  int64_t rss = 0, hwm = 0;
   if (call->kind == SC_HOOK)
     return;
   sc__hook_thawed(sc, call->start_ns, call_kind_name(call->kind));
@@ -95,14 +94,25 @@ void sc__call_start(sc_call *call) {
                    kind_word(call->kind), call->request_id);
   if (sc->child.exited)
     return;
-  /* Queued, not awaited: the agent labels samples from its answer on. */
+  /* Not awaited: the agent labels samples once it has read the line. */
   sc__agent_invocation_start(&sc->agent_ctl, call->request_id);
-  /* Alone on the instance: the peak from here on is this invocation's. */
+  /* Alone on the instance: the peak from here on is this invocation's.
+   * The RSS now is not read (a system call per invocation): right after
+   * the reset the peak equals it, and with calls overlapping the peak
+   * since the first one's reset is at least it, so the VmHWM read at the
+   * end covers it either way. A function that dies before any read gets
+   * its peak from wait4 (sidecar.c). */
   if (sc->n_calls == 1)
     (void)sc__proc_reset_hwm(&sc->child);
-  if (sc__proc_mem(&sc->child, &rss, &hwm) == 0)
-    call->max_rss = rss;
   sc__rss_sample(sc);
+}
+
+void sc__calls_raise_peak(sidecar *sc, int64_t peak_bytes) {
+  sc_call *call;
+  TAILQ_FOREACH(call, &sc->calls, link) {
+    if (peak_bytes > call->max_rss)
+      call->max_rss = peak_bytes;
+  }
 }
 
 static int metrics_record(sc_call *call, int64_t dur_ns) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -176,15 +177,20 @@ void sc__function_exited(sidecar *sc) {
 
 static void on_sigchld(evutil_socket_t fd, short what, void *arg) {
   sidecar *sc = arg;
+  struct rusage ru;
   int status;
   pid_t pid;
   (void)fd;
   (void)what;
-  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+  while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
     if (pid != sc->child.pid || sc->child.exited)
       continue;
     sc->child.exited = 1;
     sc->child.status = status;
+    /* The crash answer's max memory: a dead process's /proc has none, but
+     * its peak RSS at exit (VmHWM since the last reset; an earlier, higher
+     * one if a thread exited then) comes with its status. */
+    sc__calls_raise_peak(sc, (int64_t)ru.ru_maxrss * 1024);
     sc__child_forget_jit_map(&sc->child);
     sc__function_exited(sc);
   }
@@ -291,17 +297,13 @@ static void start_timed_out(evutil_socket_t fd, short what, void *arg) {
 static void rss_fire(evutil_socket_t fd, short what, void *arg) {
   sidecar *sc = arg;
   int64_t rss, hwm;
-  sc_call *call;
   (void)fd;
   (void)what;
   if (sc->n_calls == 0 || sc->child.exited ||
       sc__proc_mem(&sc->child, &rss, &hwm) < 0)
     return;
   sc->last_hwm = hwm;
-  TAILQ_FOREACH(call, &sc->calls, link) {
-    if (hwm > call->max_rss)
-      call->max_rss = hwm;
-  }
+  sc__calls_raise_peak(sc, hwm);
   sc__rss_sample(sc);
 }
 
