@@ -299,6 +299,7 @@ typedef struct sc_call {
   int64_t max_rss;
   int memory_mb;
   int upstream_failed;
+  int answered; /* the function's response came (upstream_done) */
   int ended;
   struct event *timer; /* crash wait */
   /* Hooks: what to do when the function's own hook answered. */
@@ -308,6 +309,10 @@ typedef struct sc_call {
 TAILQ_HEAD(sc_call_list, sc_call);
 
 enum sc_state { SC_STARTING, SC_READY, SC_DEAD, SC_STOPPING };
+
+/* Event priorities (lower runs first when both are ready): the function's
+ * pipes before everything else (logcap.c). */
+enum { SC_PRIO_LOGS, SC_PRIO_DEFAULT, SC_PRIO_COUNT };
 
 typedef struct sc_logstream {
   sidecar *sc;
@@ -456,6 +461,8 @@ struct sidecar {
   enum sc_state state;
   sc_child child;
   sc_logstream streams[2];
+  int logs_urgent;      /* the pipes outrank the connections (logcap.c) */
+  int logs_streak;      /* pipe reads since the last response */
   fnp_buf out_held;     /* platform lines not yet on stdout (logcap.c) */
   struct event *out_ev; /* writes them if no invocation end does */
   sc_records records;
@@ -505,6 +512,10 @@ int sc__logcap_start(sidecar *sc, fnp_error *err) FNP_MUST_CHECK;
 /* Reads whatever the function has written so far (call before ending an
  * invocation, so its lines are attributed to it). */
 void sc__logcap_drain(sidecar *sc);
+/* The same, for an invocation whose response the function just gave: the
+ * loop read what came before it already, unless the pipes were too busy
+ * to outrank the connections (logcap.c). Hot path. */
+void sc__logcap_answered(sidecar *sc);
 /* Adds a line of the sidecar's own (platform log lines) to the export
  * buffer and to stdout: held back there until sc__logcap_flush, the
  * function's next output, or SC_OUT_HOLD_MS, so that an invocation's

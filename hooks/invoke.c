@@ -176,7 +176,10 @@ void sc__call_finish(sc_call *call) {
                     "the instance is shutting down");
   call->req = NULL;
   call->end_mono_ns = sc__mono_ns();
-  sc__logcap_drain(sc); /* the function's lines first, then End */
+  if (call->answered) /* the function's lines first, then End */
+    sc__logcap_answered(sc);
+  else
+    sc__logcap_drain(sc);
   take_peak(call);
   if (call->kind != SC_HOOK) {
     if (call->error_type || call->status >= 500)

@@ -8,6 +8,16 @@
  * unattributed rather than guessed (counted in the instance metrics).
  * The sidecar's own platform lines (FC Invoke Start/End...) go the same way,
  * held back briefly so that one write carries an invocation's three.
+ *
+ * A function writes its lines before its response, so the pipes become
+ * readable before the response does. The pipes' events outrank the
+ * connections' (SC_PRIO_LOGS), so the loop reads them first whenever both
+ * are ready, and an invocation answered by the function needs no poll()
+ * of the pipes before its End line (a system call per invocation). A
+ * function that keeps its pipes busy would starve the connections that
+ * way: after LOG_STREAK_MAX reads of the pipes without a response in
+ * between, they go back to the connections' priority (and ends drain
+ * with poll() again) until the next response.
  */
 #include <errno.h>
 #include <poll.h>
@@ -25,6 +35,10 @@
 #define SC_OUT_HOLD_MS 20
 /* Held lines past this are written at once (a burst of invocations). */
 #define OUT_HELD_MAX_BYTES 65536
+/* Reads of the pipes in a row, without a response from the function in
+ * between, before the pipes stop outranking the connections: a bound on
+ * how many loop turns a chatty function can delay requests by. */
+#define LOG_STREAK_MAX 32
 
 /* Writes all of it; the platform reads our stdout, so a short write is
  * retried, and a failure is counted (it cannot be reported on stdout). */
@@ -139,10 +153,12 @@ static void split_lines(sidecar *sc, sc_logstream *s, int at_eof) {
   s->line.len = left;
 }
 
-/* Reads until EAGAIN or EOF. */
-static void stream_read(sidecar *sc, sc_logstream *s) {
-  ssize_t n;
-  while (!s->eof) {
+/* Reads until EAGAIN or EOF; or, when !to_eof, until a short read (a
+ * pipe gives what it holds, so a short read emptied it: the EAGAIN read
+ * after it would be a system call for nothing). */
+static void stream_read(sidecar *sc, sc_logstream *s, int to_eof) {
+  ssize_t n = READ_CHUNK_BYTES;
+  while (!s->eof && (to_eof || n == READ_CHUNK_BYTES)) {
     if (fnp_buf_reserve(&s->line, READ_CHUNK_BYTES) < 0)
       break; /* cannot happen: split_lines keeps len < SC_LINE_MAX_BYTES */
     n = read(s->fd, s->line.data + s->line.len, READ_CHUNK_BYTES);
@@ -162,15 +178,37 @@ static void stream_read(sidecar *sc, sc_logstream *s) {
   }
 }
 
-static void on_readable(evutil_socket_t fd, short what, void *arg) {
-  sc_logstream *s = arg;
-  (void)fd;
-  (void)what;
-  stream_read(s->sc, s);
+/* The pipes outrank the connections, or not (see the top). */
+static void logs_urgent(sidecar *sc, int on) {
+  int i, ok = 1;
+  for (i = 0; i < 2; i++)
+    if (sc->streams[i].ev &&
+        event_priority_set(sc->streams[i].ev,
+                           on ? SC_PRIO_LOGS : SC_PRIO_DEFAULT) < 0)
+      ok = 0; /* it is active right now: try again at the next response */
+  sc->logs_urgent = on && ok;
 }
 
-/* Hot path (every invocation's end): one poll() for both pipes, and a
- * read only of those with something in them (usually neither). */
+static void on_readable(evutil_socket_t fd, short what, void *arg) {
+  sc_logstream *s = arg;
+  sidecar *sc = s->sc;
+  (void)fd;
+  (void)what;
+  if (sc->logs_urgent && ++sc->logs_streak > LOG_STREAK_MAX)
+    logs_urgent(sc, 0);
+  stream_read(sc, s, 0);
+}
+
+void sc__logcap_answered(sidecar *sc) {
+  if (!sc->logs_urgent)
+    sc__logcap_drain(sc);
+  sc->logs_streak = 0;
+  if (!sc->logs_urgent)
+    logs_urgent(sc, 1);
+}
+
+/* One poll() for both pipes, and a read only of those with something in
+ * them (usually neither). */
 void sc__logcap_drain(sidecar *sc) {
   struct pollfd pf[2];
   int i, n;
@@ -182,7 +220,7 @@ void sc__logcap_drain(sidecar *sc) {
   n = poll(pf, 2, 0);
   for (i = 0; i < 2; i++)
     if (sc->streams[i].fd >= 0 && (n < 0 || pf[i].revents != 0))
-      stream_read(sc, &sc->streams[i]);
+      stream_read(sc, &sc->streams[i], 1);
 }
 
 void sc__logcap_flush(sidecar *sc) {
@@ -231,6 +269,7 @@ int sc__logcap_start(sidecar *sc, fnp_error *err) {
     if (s->ev == NULL || event_add(s->ev, NULL) < 0)
       return fnp_fail(err, -ENOMEM, "logcap: cannot watch %s", NAMES[i]);
   }
+  logs_urgent(sc, 1);
   return 0;
 }
 

@@ -176,6 +176,7 @@ static void upstream_done(struct evhttp_request *creq, void *arg) {
                            creq ? evhttp_request_get_response_code(creq) : 0);
   if (creq == NULL || evhttp_request_get_response_code(creq) == 0)
     return upstream_failed(call);
+  call->answered = 1;
   forward_response(call, creq);
 }
 

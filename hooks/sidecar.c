@@ -338,7 +338,7 @@ static int loop_init(sidecar *sc, fnp_error *err) {
     sc->base = event_base_new_with_config(ec);
   if (ec)
     event_config_free(ec);
-  if (sc->base == NULL)
+  if (sc->base == NULL || event_base_priority_init(sc->base, SC_PRIO_COUNT) < 0)
     return fnp_fail(err, -ENOMEM, "event_base_new failed");
   sc->sigchld_ev = signal_watch(sc, SIGCHLD, on_sigchld);
   sc->sigterm_ev = signal_watch(sc, SIGTERM, on_sigterm);
