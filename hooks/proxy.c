@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
 #include "internal.h"
@@ -73,6 +74,34 @@ static size_t headers_bytes(const struct evkeyvalq *h) {
   size_t n = 0;
   TAILQ_FOREACH(kv, h, next) n += strlen(kv->key) + strlen(kv->value);
   return n;
+}
+
+/* Hot path. evhttp leaves what it writes in the connection's buffer until
+ * the loop sees the socket writable: an epoll_ctl to watch for that, a
+ * wake-up, another epoll_ctl to stop, for every request and every
+ * response. A socket that is not backed up (loopback, a client reading
+ * its answers) takes it at once, so write it now and run evhttp's "all
+ * written" callback as the bufferevent would have (bufferevent_trigger).
+ * A partial write or an error is left to the bufferevent, which goes on
+ * as if we had not been here. */
+static void write_now(struct evhttp_connection *evcon) {
+  struct bufferevent *bev =
+      evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+  struct evbuffer *out = bev ? bufferevent_get_output(bev) : NULL;
+  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+  int done;
+  if (fd < 0 || evbuffer_get_length(out) == 0 ||
+      !(bufferevent_get_enabled(bev) & EV_WRITE))
+    return; /* not connected yet, or evhttp is not writing */
+  /* What the bufferevent's own write does: its output is frozen at the
+   * front (nobody else drains it) except while it writes. */
+  bufferevent_lock(bev);
+  evbuffer_unfreeze(out, 1);
+  done = evbuffer_write(out, fd) > 0 && evbuffer_get_length(out) == 0;
+  evbuffer_freeze(out, 1);
+  bufferevent_unlock(bev);
+  if (done)
+    bufferevent_trigger(bev, EV_WRITE, 0);
 }
 
 static sc_upstream *upstream_get(sidecar *sc) {
@@ -139,6 +168,7 @@ static void upstream_failed(sc_call *call) {
 }
 
 static void forward_response(sc_call *call, struct evhttp_request *creq) {
+  struct evhttp_connection *client;
   struct evkeyvalq *in = evhttp_request_get_input_headers(creq);
   struct evbuffer *body = evhttp_request_get_input_buffer(creq);
   const char *fc_status = evhttp_find_header(in, "x-fc-status");
@@ -155,9 +185,13 @@ static void forward_response(sc_call *call, struct evhttp_request *creq) {
   call->bytes_out = evbuffer_get_length(body);
   if (fc_status && strcmp(fc_status, "200") != 0)
     call->error_type = "HandledInvocationError";
+  client = evhttp_request_get_connection(call->req);
+  call->end_mono_ns = sc__mono_ns(); /* the duration ends before the write */
   evhttp_send_reply(call->req, code,
                     evhttp_request_get_response_code_line(creq), body);
-  call->req = NULL;
+  call->req = NULL; /* write_now may free it (evhttp_send_done) */
+  /* The caller has its answer before the sidecar's own bookkeeping. */
+  write_now(client);
   sc__call_finish(call);
 }
 
@@ -226,6 +260,7 @@ int sc__proxy_forward(sc_call *call, const char *uri) {
     up->busy = 0;
     return -EIO;
   }
+  write_now(up->conn);
   return 0;
 }
 
