@@ -7,8 +7,12 @@
  *           topic, source, tags JSON, n_records, last_log_id,
  *           last_metric_id)      index: received_ns
  *   logs(id, batch_id -> batches.id, time_ns, instance, request_id,
- *        instance_key, request_key, fields JSON)
- *        indexes: time_ns; (instance_key, time_ns)
+ *        instance_key, request_key, fields JSON)   no secondary index
+ *   log_spans(batch_id, instance_key, first_log_id, last_log_id,
+ *             min_time_ns, max_time_ns, n_rows)
+ *        one row per (batch, instance): where that instance's rows of the
+ *        batch lie and the times they cover, in place of per-row indexes
+ *        on time and instance (store_span.c; dropped from older databases)
  *   batch_requests(batch_id, first_log_id, last_log_id, bloom BLOB)
  *        a Bloom filter of the batch's request keys (store_bloom.c), in
  *        place of an index on request_key (dropped from older databases;
@@ -30,11 +34,10 @@
  * of logs/metrics by id (last_*_id of the newest expired batch) and needs no
  * batch_id index, which would cost every insert.
  * Instance and request id are lifted out of the fields ("instance",
- * "request_id"/"requestId", or the batch tag "instance") so they index.
- * The instance index is on a 64-bit hash of it (store__key): integer
- * entries are a quarter the size of the strings, which made ingest ~25%
- * cheaper; queries match the hash through the index, then the string.
- * Request ids go into the batch's Bloom filter instead (store_bloom.c).
+ * "request_id"/"requestId", or the batch tag "instance") so queries find
+ * them: the instance as a 64-bit hash (store__key) in the spans, matched
+ * there and then against the string; request ids go into the batch's
+ * Bloom filter (store_bloom.c).
  */
 #include "store_internal.h"
 
@@ -59,9 +62,11 @@ static const char *const SCHEMA =
     " id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL,"
     " time_ns INTEGER NOT NULL, instance TEXT, request_id TEXT,"
     " instance_key INTEGER, request_key INTEGER, fields TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS logs_time ON logs(time_ns);"
-    "CREATE INDEX IF NOT EXISTS logs_instance"
-    " ON logs(instance_key, time_ns);"
+    "CREATE TABLE IF NOT EXISTS log_spans("
+    " batch_id INTEGER NOT NULL, instance_key INTEGER,"
+    " first_log_id INTEGER NOT NULL, last_log_id INTEGER NOT NULL,"
+    " min_time_ns INTEGER NOT NULL, max_time_ns INTEGER NOT NULL,"
+    " n_rows INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS batch_requests("
     " batch_id INTEGER PRIMARY KEY, first_log_id INTEGER NOT NULL,"
     " last_log_id INTEGER NOT NULL, bloom BLOB NOT NULL);"
@@ -101,6 +106,9 @@ static const char *const STMTS[STMT_COUNT] = {
                         " VALUES (?1,?2,?3,?4,?5,?6,?7)",
     [STMT_ADD_BLOOM] = "INSERT INTO batch_requests(batch_id, first_log_id,"
                        " last_log_id, bloom) VALUES (?1,?2,?3,?4)",
+    [STMT_ADD_SPAN] = "INSERT INTO log_spans(batch_id, instance_key,"
+                      " first_log_id, last_log_id, min_time_ns, max_time_ns,"
+                      " n_rows) VALUES (?1,?2,?3,?4,?5,?6,?7)",
     [STMT_ADD_MARK] = "INSERT INTO log_marks(log_id, mark, instance_key,"
                       " time_ns) VALUES (?1,?2,?3,?4)",
 };
@@ -163,7 +171,8 @@ int store_open(const char *path, const store_opts *o, store **out,
     goto fail;
   }
   if ((rc = store__bloom_register(s, err)) < 0 ||
-      (rc = store__bloom_migrate(s, err)) < 0 || (rc = prepare_all(s, err)) < 0)
+      (rc = store__bloom_migrate(s, err)) < 0 ||
+      (rc = store__span_migrate(s, err)) < 0 || (rc = prepare_all(s, err)) < 0)
     goto fail;
   *out = s;
   return 0;
@@ -180,6 +189,7 @@ void store_close(store *s) {
   sqlite3_close(s->db);
   fnp_buf_destroy(&s->scratch);
   free(s->req_keys);
+  free(s->span_rows);
   free(s);
 }
 
@@ -274,7 +284,7 @@ int store_begin(store *s, const store_batch *b, bool *duplicate,
   s->in_batch = true;
   s->n_records = 0;
   s->last_log_id = s->last_metric_id = s->first_log_id = 0;
-  s->n_req_keys = 0;
+  s->n_req_keys = s->n_span_rows = 0;
   if ((rc = insert_batch(s, b, err)) < 0)
     store_rollback(s);
   return rc;
@@ -341,6 +351,8 @@ int store_add_log(store *s, int64_t time_ns, const export_field *f, size_t n,
     s->first_log_id = s->last_log_id;
   if (rc == 0 && req && (rc = store__bloom_add(s, store__key(req))) < 0)
     return fnp_fail(err, rc, "store: request ids: %s", fnp_strerror(rc));
+  if (rc == 0 && (rc = store__span_add(s, inst, s->last_log_id, time_ns)) < 0)
+    return fnp_fail(err, rc, "store: log spans: %s", fnp_strerror(rc));
   const char *mark = rc == 0 ? mark_of(f, n) : NULL;
   return mark ? add_mark(s, mark, inst, time_ns, err) : rc;
 }
@@ -396,6 +408,7 @@ int store_commit(store *s, fnp_error *err) {
     sqlite3_bind_int64(st, 4, s->last_metric_id);
   int rc = step_done(s, STMT_COUNT_BATCH, err, "count batch");
   rc = rc ? rc : store__bloom_flush(s, err);
+  rc = rc ? rc : store__span_flush(s, err);
   rc = rc ? rc : step_done(s, STMT_COMMIT, err, "commit");
   if (rc < 0) {
     store_rollback(s);

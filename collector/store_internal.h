@@ -19,8 +19,16 @@ enum {
   STMT_ADD_METRIC,
   STMT_ADD_MARK,
   STMT_ADD_BLOOM,
+  STMT_ADD_SPAN,
   STMT_COUNT
 };
+
+/* One log row of the open batch, for its span (store_span.c). */
+typedef struct store_span_row {
+  int64_t key; /* store__key of the instance, when has_key */
+  int64_t id, time_ns;
+  bool has_key;
+} store_span_row;
 
 struct store {
   sqlite3 *db;
@@ -33,6 +41,8 @@ struct store {
   int64_t first_log_id;                /* of the open batch; 0: none yet */
   int64_t *req_keys;                   /* the open batch's request keys */
   size_t n_req_keys, cap_req_keys;
+  store_span_row *span_rows; /* the open batch's log rows */
+  size_t n_span_rows, cap_span_rows;
   const char *tag_instance; /* borrowed from the open batch's tags */
   fnp_buf scratch;          /* JSON of one record's fields */
   uint64_t rollback_failures;
@@ -48,6 +58,44 @@ int store__bloom_add(store *s, int64_t key);
 int store__bloom_flush(store *s, fnp_error *err);
 int store__bloom_register(store *s, fnp_error *err);
 int store__bloom_migrate(store *s, fnp_error *err);
+
+/* store_span.c: per-(batch, instance) spans of log rows, in place of
+ * per-row time and instance indexes. add: each log row of the open batch;
+ * flush: at commit; migrate: at open, for databases with the indexes. */
+int store__span_add(store *s, const char *instance, int64_t id,
+                    int64_t time_ns);
+int store__span_flush(store *s, fnp_error *err);
+int store__span_migrate(store *s, fnp_error *err);
+
+/* Which spans a query reads: an instance's or all, in [from_ns, to_ns)
+ * (to_ns 0: no end), oldest or newest rows first. */
+typedef struct store_span_scope {
+  bool has_instance;
+  int64_t instance_key;
+  int64_t from_ns, to_ns;
+  bool newest_first;
+} store_span_scope;
+
+/* A time T such that the scope holds at least `target` rows at or before T
+ * (at or after T, newest first); *complete: T leaves no span out. */
+int store__span_bound(store *s, const store_span_scope *sc, int64_t target,
+                      int64_t *bound, bool *complete, fnp_error *err);
+
+/* An ordered query of at most `limit` rows over the scope's spans: run(ctx,
+ * bound, json, &count, err) appends its answer for rows up to bound (NULL:
+ * no bound) and counts them; it is run again, with json cut back, while a
+ * bound left rows out and too few were found. */
+typedef int (*store_span_run)(void *ctx, const int64_t *bound, fnp_buf *json,
+                              int *count, fnp_error *err);
+int store__span_limited(store *s, const store_span_scope *sc, int limit,
+                        fnp_buf *json, store_span_run run, void *ctx,
+                        fnp_error *err);
+
+/* FROM fragment: the spans k, and for each its rows l of its instance. */
+#define STORE_SPAN_ROWS                                                        \
+  " log_spans k CROSS JOIN logs l NOT INDEXED"                                 \
+  " ON l.id BETWEEN k.first_log_id AND k.last_log_id"                          \
+  " AND l.instance_key IS k.instance_key"
 
 /* Fills err from SQLite's last error on s->db; returns the code. */
 int store__sqlite_fail(store *s, fnp_error *err, const char *what);

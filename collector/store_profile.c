@@ -140,6 +140,11 @@ static int delete_before(store *s, int64_t cutoff_ns, fnp_error *err) {
                  cutoff_ns, err);
   rc = rc ? rc
           : exec(s,
+                 "DELETE FROM log_spans WHERE last_log_id <= (SELECT"
+                 " max(last_log_id) FROM batches WHERE received_ns < ?1)",
+                 cutoff_ns, err);
+  rc = rc ? rc
+          : exec(s,
                  "DELETE FROM log_marks WHERE log_id <= (SELECT"
                  " max(last_log_id) FROM batches WHERE received_ns < ?1)",
                  cutoff_ns, err);

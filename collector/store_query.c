@@ -12,7 +12,7 @@
 #define DEFAULT_LIMIT 100
 #define SQL_MAX_BYTES 4096 /* the spikes query is ~2.5 KiB */
 
-#define MAX_BINDS 12
+#define MAX_BINDS 16
 
 /* A query under construction: fixed SQL fragments, values bound later. */
 typedef struct sqlb {
@@ -43,6 +43,16 @@ static void where_text(sqlb *b, const char *clause, const char *v) {
 
 static void where_num(sqlb *b, const char *clause, int64_t v) {
   if (v == 0 || b->n == MAX_BINDS)
+    return;
+  add_sql(b, clause);
+  b->bind[b->n].text = NULL;
+  b->bind[b->n].num = v;
+  b->n++;
+}
+
+/* A clause bound whatever its value (where_num skips 0, "not given"). */
+static void where_always(sqlb *b, const char *clause, int64_t v) {
+  if (b->n == MAX_BINDS)
     return;
   add_sql(b, clause);
   b->bind[b->n].text = NULL;
@@ -95,9 +105,11 @@ static int col_json(fnp_buf *j, sqlite3_stmt *st, int col, const char *key,
 }
 
 /* Rows to JSON; the first column is id, the second time_ns, and cols names
- * the rest ("name" for text, "=name" for raw JSON, "#name" for a number). */
+ * the rest ("name" for text, "=name" for raw JSON, "#name" for a number).
+ * *count (if given) gets the number of rows. */
 static int rows_json(store *s, sqlite3_stmt *st, const char *list,
-                     const char *const *cols, fnp_buf *j, fnp_error *err) {
+                     const char *const *cols, fnp_buf *j, int *count,
+                     fnp_error *err) {
   int rc = fnp_buf_printf(j, "{\"%s\":[", list), r, n = 0;
   while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
     rc = fnp_buf_printf(j, "%s{\"id\":%lld,\"time_ns\":%lld", n++ ? "," : "",
@@ -113,6 +125,8 @@ static int rows_json(store *s, sqlite3_stmt *st, const char *list,
     }
     rc = rc ? rc : fnp_buf_append(j, "}", 1);
   }
+  if (count)
+    *count = n;
   if (rc < 0)
     return fnp_fail(err, rc, "query: answer too large (%s)", fnp_strerror(rc));
   if (r != SQLITE_DONE)
@@ -120,26 +134,38 @@ static int rows_json(store *s, sqlite3_stmt *st, const char *list,
   return fnp_buf_printf(j, "],\"count\":%d}", n);
 }
 
-int store_query_logs(store *s, const store_query *q, fnp_buf *json,
-                     fnp_error *err) {
+/* The logs query; bound (when not NULL) keeps only rows, and spans, at or
+ * before that time (store__span_bound). */
+static int logs_query(store *s, const store_query *q, const int64_t *bound,
+                      fnp_buf *json, int *count, fnp_error *err) {
   static const char *const cols[] = {"project", "logstore", "topic",
                                      "source",  "instance", "request_id",
                                      "=fields", "=tags",    NULL};
   sqlb b = {0};
   char like[1100];
+  bool by_request = q->request_id && *q->request_id;
   add_sql(&b, "SELECT l.id, l.time_ns, b.project, b.logstore, b.topic,"
               " b.source, l.instance, l.request_id, l.fields, b.tags");
-  if (q->request_id && *q->request_id) {
+  if (by_request) {
     /* The batches whose filter may hold it, then their rows by id range:
      * CROSS JOIN keeps SQLite from driving the join from logs, NOT INDEXED
-     * from an instance-index or automatic-index search per batch. */
+     * from an automatic-index search per batch. */
     add_sql(&b, " FROM batch_requests k CROSS JOIN logs l NOT INDEXED"
                 " ON l.id BETWEEN k.first_log_id AND k.last_log_id"
                 " JOIN batches b ON b.id = l.batch_id WHERE 1");
     where_num(&b, " AND fnprof_bloom_has(k.bloom, ?)",
               store__key(q->request_id));
   } else {
-    add_sql(&b, " FROM logs l JOIN batches b ON b.id = l.batch_id WHERE 1");
+    add_sql(&b, " FROM" STORE_SPAN_ROWS
+                " JOIN batches b ON b.id = l.batch_id WHERE 1");
+    if (q->instance && *q->instance)
+      where_num(&b, " AND k.instance_key = ?", store__key(q->instance));
+    where_num(&b, " AND k.max_time_ns >= ?", q->from_ns);
+    where_num(&b, " AND k.min_time_ns < ?", q->to_ns);
+    if (bound) {
+      where_always(&b, " AND k.min_time_ns <= ?", *bound);
+      where_always(&b, " AND l.time_ns <= ?", *bound);
+    }
   }
   where_text(&b, " AND b.project = ?", q->project);
   where_text(&b, " AND b.logstore = ?", q->logstore);
@@ -156,9 +182,34 @@ int store_query_logs(store *s, const store_query *q, fnp_buf *json,
   add_sql(&b, " ORDER BY l.time_ns, l.id");
   sqlite3_stmt *st = NULL;
   int rc = prepare(s, &b, limit_of(q), &st, err);
-  rc = rc ? rc : rows_json(s, st, "records", cols, json, err);
+  rc = rc ? rc : rows_json(s, st, "records", cols, json, count, err);
   sqlite3_finalize(st);
   return rc;
+}
+
+typedef struct logs_ctx {
+  store *s;
+  const store_query *q;
+} logs_ctx;
+
+static int logs_run(void *ctx, const int64_t *bound, fnp_buf *json, int *count,
+                    fnp_error *err) {
+  logs_ctx *c = ctx;
+  return logs_query(c->s, c->q, bound, json, count, err);
+}
+
+int store_query_logs(store *s, const store_query *q, fnp_buf *json,
+                     fnp_error *err) {
+  if (q->request_id && *q->request_id) /* few batches: no bound needed */
+    return logs_query(s, q, NULL, json, NULL, err);
+  bool by_instance = q->instance && *q->instance;
+  store_span_scope sc = {.has_instance = by_instance,
+                         .instance_key =
+                             by_instance ? store__key(q->instance) : 0,
+                         .from_ns = q->from_ns,
+                         .to_ns = q->to_ns};
+  logs_ctx c = {s, q};
+  return store__span_limited(s, &sc, limit_of(q), json, logs_run, &c, err);
 }
 
 int store_query_metrics(store *s, const store_query *q, fnp_buf *json,
@@ -175,7 +226,7 @@ int store_query_metrics(store *s, const store_query *q, fnp_buf *json,
   add_sql(&b, " ORDER BY time_ns, id");
   sqlite3_stmt *st = NULL;
   int rc = prepare(s, &b, limit_of(q), &st, err);
-  rc = rc ? rc : rows_json(s, st, "points", cols, json, err);
+  rc = rc ? rc : rows_json(s, st, "points", cols, json, NULL, err);
   sqlite3_finalize(st);
   return rc;
 }
@@ -194,7 +245,7 @@ int store_list_profiles(store *s, const store_query *q, fnp_buf *json,
   add_sql(&b, " ORDER BY time_ns, id");
   sqlite3_stmt *st = NULL;
   int rc = prepare(s, &b, limit_of(q), &st, err);
-  rc = rc ? rc : rows_json(s, st, "profiles", cols, json, err);
+  rc = rc ? rc : rows_json(s, st, "profiles", cols, json, NULL, err);
   sqlite3_finalize(st);
   return rc;
 }

@@ -27,17 +27,17 @@ static int col_str(fnp_buf *j, sqlite3_stmt *st, int col, const char *key) {
 
 /*
  * Instances in two steps, so a store with millions of lines answers fast:
- * first the page of instances from the (instance_key, time_ns) index alone
- * (seen times, counts; no row is read), then, for those only, the name and
- * batch of the newest row and the record totals, which need the fields.
+ * first the page of instances from the log spans alone (seen times,
+ * counts; no row is read), then, for those only, the name and batch of the
+ * newest row and the record totals, which need the fields.
  * Two names with one 64-bit key would show as one instance; FNV-1a makes
  * that unlikely enough for a listing.
  */
 static const char INSTANCE_PAGE_SQL[] =
-    "SELECT instance_key, MIN(time_ns), MAX(time_ns), COUNT(*), MAX(id)"
-    " FROM logs WHERE instance_key IS NOT NULL GROUP BY instance_key"
-    " HAVING ?1 = 0 OR MAX(time_ns) < ?1"
-    " ORDER BY MAX(time_ns) DESC LIMIT ?2";
+    "SELECT instance_key, MIN(min_time_ns), MAX(max_time_ns), SUM(n_rows),"
+    " MAX(last_log_id) FROM log_spans WHERE instance_key IS NOT NULL"
+    " GROUP BY instance_key HAVING ?1 = 0 OR MAX(max_time_ns) < ?1"
+    " ORDER BY MAX(max_time_ns) DESC LIMIT ?2";
 
 static const char INSTANCE_NAME_SQL[] =
     "SELECT l.instance, b.project, b.logstore FROM logs l"
@@ -45,13 +45,13 @@ static const char INSTANCE_NAME_SQL[] =
 
 static const char INSTANCE_TOTALS_SQL[] =
     "SELECT"
-    " SUM(json_extract(fields, '$.record') = 'invocation'"
-    "     AND json_extract(fields, '$.type') = 'invoke'),"
-    " SUM(json_extract(fields, '$.record') = 'invocation'"
-    "     AND (CAST(json_extract(fields, '$.status') AS INTEGER) >= 400"
-    "          OR COALESCE(json_extract(fields, '$.error_type'), '') != '')),"
-    " SUM(json_extract(fields, '$.record') = 'spike')"
-    " FROM logs WHERE instance_key = ?";
+    " SUM(json_extract(l.fields, '$.record') = 'invocation'"
+    "     AND json_extract(l.fields, '$.type') = 'invoke'),"
+    " SUM(json_extract(l.fields, '$.record') = 'invocation'"
+    "     AND (CAST(json_extract(l.fields, '$.status') AS INTEGER) >= 400"
+    "          OR COALESCE(json_extract(l.fields, '$.error_type'), '') != '')),"
+    " SUM(json_extract(l.fields, '$.record') = 'spike')"
+    " FROM" STORE_SPAN_ROWS " WHERE k.instance_key = ?";
 
 /* Runs sql with one int64 bound and leaves *st on its first row. */
 static int one_row(store *s, const char *sql, int64_t v, sqlite3_stmt **st,
@@ -127,17 +127,25 @@ static int split_kinds(const char *list, char out[][UI_RECORD_KIND_MAX]) {
   return n;
 }
 
-static int records_sql(char *sql, size_t cap, int n_kinds, bool newest_first) {
-  int len = snprintf(sql, cap,
-                     "SELECT id, time_ns, request_id, fields FROM logs"
-                     " WHERE instance_key = ? AND instance = ?"
-                     " AND time_ns >= ? AND time_ns < ?"
-                     " AND json_extract(fields, '$.record') IN (");
+/* bound: see store__span_bound; the newest first keep rows at or after
+ * it, the oldest first at or before it. */
+static int records_sql(char *sql, size_t cap, int n_kinds, bool newest_first,
+                       bool bound) {
+  int len = snprintf(
+      sql, cap,
+      "SELECT l.id, l.time_ns, l.request_id, l.fields FROM" STORE_SPAN_ROWS
+      " WHERE k.instance_key = ?1 AND l.instance = ?2"
+      " AND k.max_time_ns >= ?3 AND k.min_time_ns < ?4"
+      " AND l.time_ns >= ?3 AND l.time_ns < ?4%s"
+      " AND json_extract(l.fields, '$.record') IN (",
+      !bound         ? ""
+      : newest_first ? " AND k.max_time_ns >= ?5 AND l.time_ns >= ?5"
+                     : " AND k.min_time_ns <= ?5 AND l.time_ns <= ?5");
   for (int i = 0; i < n_kinds && len > 0 && (size_t)len < cap; i++)
-    len += snprintf(sql + len, cap - (size_t)len, "%s?", i ? "," : "");
+    len += snprintf(sql + len, cap - (size_t)len, "%s?%d", i ? "," : "", 7 + i);
   if (len > 0 && (size_t)len < cap)
     len += snprintf(sql + len, cap - (size_t)len,
-                    ") ORDER BY time_ns %s, id %s LIMIT ?",
+                    ") ORDER BY l.time_ns %s, l.id %s LIMIT ?6",
                     newest_first ? "DESC" : "", newest_first ? "DESC" : "");
   return len > 0 && (size_t)len < cap ? 0 : -1;
 }
@@ -156,33 +164,60 @@ static int record_json(sqlite3_stmt *st, fnp_buf *j, int n) {
   return rc ? rc : fnp_buf_append(j, "}", 1);
 }
 
-int store_ui_records(store *s, const store_query *q, const char *kinds,
-                     bool newest_first, fnp_buf *json, fnp_error *err) {
-  char kind[UI_MAX_RECORD_KINDS][UI_RECORD_KIND_MAX], sql[768];
-  int n_kinds = split_kinds(kinds, kind);
-  if (q->instance == NULL || *q->instance == '\0' || n_kinds == 0)
-    return fnp_fail(err, FNP_EUSAGE, "records: instance and kinds required");
-  if (records_sql(sql, sizeof sql, n_kinds, newest_first) < 0)
+typedef struct records_ctx {
+  store *s;
+  const store_query *q;
+  char (*kind)[UI_RECORD_KIND_MAX];
+  int n_kinds;
+  bool newest_first;
+} records_ctx;
+
+/* One run of the records query (a store_span_run). */
+static int records_run(void *ctx, const int64_t *bound, fnp_buf *json,
+                       int *count, fnp_error *err) {
+  records_ctx *c = ctx;
+  store *s = c->s;
+  const store_query *q = c->q;
+  char sql[1024];
+  if (records_sql(sql, sizeof sql, c->n_kinds, c->newest_first, bound != NULL) <
+      0)
     return fnp_fail(err, FNP_EUSAGE, "records: query too long");
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
     return store__sqlite_fail(s, err, "records");
-  int b = 1;
-  sqlite3_bind_int64(st, b++, store__key(q->instance));
-  sqlite3_bind_text(st, b++, q->instance, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, b++, q->from_ns);
-  sqlite3_bind_int64(st, b++, q->to_ns ? q->to_ns : INT64_MAX);
-  for (int i = 0; i < n_kinds; i++)
-    sqlite3_bind_text(st, b++, kind[i], -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, b, ui_limit(q));
+  sqlite3_bind_int64(st, 1, store__key(q->instance));
+  sqlite3_bind_text(st, 2, q->instance, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, q->from_ns);
+  sqlite3_bind_int64(st, 4, q->to_ns ? q->to_ns : INT64_MAX);
+  if (bound)
+    sqlite3_bind_int64(st, 5, *bound);
+  sqlite3_bind_int(st, 6, ui_limit(q));
+  for (int i = 0; i < c->n_kinds; i++)
+    sqlite3_bind_text(st, 7 + i, c->kind[i], -1, SQLITE_STATIC);
   int rc = fnp_buf_append(json, "{\"records\":[", 12), r = SQLITE_DONE, n = 0;
   while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW)
     rc = record_json(st, json, n++);
   sqlite3_finalize(st);
+  *count = n;
   if (rc < 0)
     return fnp_fail(err, rc, "records: answer too large (%s)",
                     fnp_strerror(rc));
   if (r != SQLITE_DONE)
     return store__sqlite_fail(s, err, "records");
   return fnp_buf_printf(json, "],\"count\":%d}", n);
+}
+
+int store_ui_records(store *s, const store_query *q, const char *kinds,
+                     bool newest_first, fnp_buf *json, fnp_error *err) {
+  char kind[UI_MAX_RECORD_KINDS][UI_RECORD_KIND_MAX];
+  int n_kinds = split_kinds(kinds, kind);
+  if (q->instance == NULL || *q->instance == '\0' || n_kinds == 0)
+    return fnp_fail(err, FNP_EUSAGE, "records: instance and kinds required");
+  store_span_scope sc = {.has_instance = true,
+                         .instance_key = store__key(q->instance),
+                         .from_ns = q->from_ns,
+                         .to_ns = q->to_ns,
+                         .newest_first = newest_first};
+  records_ctx c = {s, q, kind, n_kinds, newest_first};
+  return store__span_limited(s, &sc, ui_limit(q), json, records_run, &c, err);
 }

@@ -6,7 +6,8 @@ profiles, plus many small instances, for the page's load test.
   bigstore.py DB PROFILE_FILE
 
 Rows go straight into SQLite with the collector's own keying (FNV-1a of the
-instance and request id, as store.c's store__key), which is far faster than
+instance and request id, as store.c's store__key) and its log spans (as
+store_span.c makes them), which is far faster than
 100k records through PutLogs; what is measured is the page's reading, not
 ingest. The profile bytes are a real profile from the demo run; each copy
 gets its own time so the sha256 dedupe key differs.
@@ -63,6 +64,13 @@ def main():
     cur.executemany(
         "INSERT INTO logs(batch_id, time_ns, instance, request_id,"
         " instance_key, request_key, fields) VALUES (?,?,?,?,?,?,?)", rows)
+    # What store_span.c writes at commit: one span per (batch, instance).
+    cur.execute(
+        "INSERT INTO log_spans(batch_id, instance_key, first_log_id,"
+        " last_log_id, min_time_ns, max_time_ns, n_rows)"
+        " SELECT batch_id, instance_key, min(id), max(id), min(time_ns),"
+        " max(time_ns), count(*) FROM logs WHERE batch_id = ?"
+        " GROUP BY instance_key", (batch,))
     for p in range(PROFILES):
         t = T0 + p * 300_000_000
         sha = hashlib.sha256(b"%d" % t + data).hexdigest()
