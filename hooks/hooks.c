@@ -142,6 +142,7 @@ static void flush_then_answer(sidecar *sc, sc_flush_cb cb, int64_t deadline) {
   int64_t left_ms = (deadline - sc__mono_ns()) / 1000000;
   struct timeval tv;
   sc__logcap_drain(sc);
+  sc__logcap_flush(sc); /* held platform lines out before the freeze */
   sc__record_instance(sc, sc->state == SC_STOPPING ? "pre-stop" : "pre-freeze");
   sc__records_note_drops(&sc->records, sc->cfg->instance_id);
   sc__exporter_flush(&sc->exporter, deadline, cb, sc);

@@ -30,7 +30,8 @@
 
 #define READ_CHUNK_BYTES 65536
 /* How long a platform line may wait for company: a Start line waits for
- * its invocation's End, unless that takes longer than this (the platform
+ * its invocation's End, and while several invocations run an End waits
+ * for the others' lines, unless that takes longer than this (the platform
  * shows the lines later by at most this much). */
 #define SC_OUT_HOLD_MS 20
 /* Held lines past this are written at once (a burst of invocations). */
