@@ -32,59 +32,77 @@ static size_t utf8_len(const unsigned char *s, size_t left) {
   return n;
 }
 
-int export__json_str(fnp_buf *b, const char *s, size_t len) {
+static int plain(unsigned c) {
+  return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* What the sequence at p (left bytes remain) becomes in JSON: its length
+ * there (the return) and in the input (*n). Printable ASCII and valid
+ * UTF-8 stay as they are; '"', '\\', \n, \r, \t take a backslash; other
+ * controls are \u00XX; a byte that starts no valid sequence is \ufffd. */
+static size_t out_len(const unsigned char *p, size_t left, size_t *n) {
+  unsigned c = p[0];
+  *n = 1;
+  if (plain(c))
+    return 1;
+  if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t')
+    return 2;
+  if (c < 0x20)
+    return 6;
+  size_t u = utf8_len(p, left);
+  *n = u ? u : 1;
+  return u ? u : 6;
+}
+
+static void escape_to(unsigned char *o, const unsigned char *p, size_t len) {
   static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0, n; i < len; i += n) {
+    unsigned c = p[i];
+    if (plain(c)) { /* hot path (ingest) */
+      *o++ = (unsigned char)c;
+      n = 1;
+      continue;
+    }
+    size_t m = out_len(p + i, len - i, &n);
+    if (m == n) {
+      memcpy(o, p + i, n);
+    } else if (m == 2) {
+      o[0] = '\\';
+      o[1] = c == '\n'   ? 'n'
+             : c == '\r' ? 'r'
+             : c == '\t' ? 't'
+                         : (unsigned char)c;
+    } else if (c < 0x20) {
+      memcpy(o, "\\u00", 4);
+      o[4] = (unsigned char)hex[c >> 4];
+      o[5] = (unsigned char)hex[c & 15];
+    } else {
+      memcpy(o, "\\ufffd", 6);
+    }
+    o += m;
+  }
+}
+
+/* Two passes, the exact size and then the bytes, so the buffer grows once
+ * and its cap is checked against what is really written. */
+int export__json_str(fnp_buf *b, const char *s, size_t len) {
   if (s == NULL)
     return fnp_buf_append(b, "null", 4);
   if (len == SIZE_MAX)
     len = strlen(s);
   const unsigned char *p = (const unsigned char *)s;
-  int rc = fnp_buf_append(b, "\"", 1);
-  size_t run = 0; /* bytes copied verbatim in one append */
-  for (size_t i = 0; i < len && rc == 0;) {
-    unsigned c = p[i];
-    /* Hot path (ingest): printable ASCII is copied as is. */
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      run++;
-      i++;
-      continue;
-    }
-    size_t n = utf8_len(p + i, len - i);
-    if (n > 0 && c >= 0x20 && c != '"' && c != '\\') {
-      run += n;
-      i += n;
-      continue;
-    }
-    rc = fnp_buf_append(b, p + i - run, run);
-    run = 0;
-    char esc[8];
-    if (n == 0) {
-      rc = rc ? rc : fnp_buf_append(b, "\\ufffd", 6);
-      i++;
-      continue;
-    }
-    size_t el = 2;
-    esc[0] = '\\';
-    if (c == '"' || c == '\\')
-      esc[1] = (char)c;
-    else if (c == '\n')
-      esc[1] = 'n';
-    else if (c == '\r')
-      esc[1] = 'r';
-    else if (c == '\t')
-      esc[1] = 't';
-    else {
-      memcpy(esc, "\\u00", 4);
-      esc[4] = hex[c >> 4];
-      esc[5] = hex[c & 15];
-      el = 6;
-    }
-    rc = rc ? rc : fnp_buf_append(b, esc, el);
-    i++;
-  }
-  if (rc == 0)
-    rc = fnp_buf_append(b, p + len - run, run);
-  return rc ? rc : fnp_buf_append(b, "\"", 1);
+  size_t need = 2, n;
+  for (size_t i = 0; i < len; i += n)
+    need += plain(p[i]) ? (n = 1) : out_len(p + i, len - i, &n);
+  int rc = fnp_buf_reserve(b, need);
+  if (rc < 0)
+    return rc;
+  unsigned char *o = b->data + b->len;
+  o[0] = '"';
+  escape_to(o + 1, p, len);
+  o[need - 1] = '"';
+  b->len += need;
+  return 0;
 }
 
 int export__json_kv(fnp_buf *b, const char *key, const char *value) {
