@@ -555,6 +555,67 @@ def scenario_stdout_order():
             sc.stop()
 
 
+FLOOD_FUNCTION = r'''
+import os, sys, threading, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+def flood():  # keeps the stdout pipe busy, as a chatty function does
+    end = time.time() + float(os.environ.get("FLOOD_SECONDS", "3"))
+    line = b"unprefixed flood line, keeps the pipe readable\n" * 4
+    while time.time() < end:
+        os.write(1, line)
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        rid = self.headers.get("x-fc-request-id", "-")
+        os.write(1, ("2026-01-01T00:00:00.000Z %s [INFO] handled\n" % rid).encode())
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+threading.Thread(target=flood, daemon=True).start()
+HTTPServer(("127.0.0.1", int(os.environ["FC_SERVER_PORT"])), H).serve_forever()
+'''
+
+
+def scenario_log_flood():
+    """A function that keeps its stdout pipe busy does not starve requests
+    (the pipes outrank the connections only for a bounded number of
+    reads), and each invocation's own line is still on stdout before its
+    End line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fn = os.path.join(tmp, "flood.py")
+        with open(fn, "w") as f:
+            f.write(FLOOD_FUNCTION)
+        sc = Sidecar(tmp, [sys.executable, fn])
+        try:
+            sc.wait_listening()
+            invoke(sc, "warm")  # held until the function is up
+            slowest = 0.0
+            for i in range(20):
+                t = time.time()
+                st = invoke(sc, "flood-%d" % i)[0]
+                slowest = max(slowest, time.time() - t)
+                if st != 200:
+                    fail("flood-%d: status %d" % (i, st))
+            if slowest > 2.0:
+                fail("an invocation took %.2f s under a log flood" % slowest)
+            out, _ = sc.output()
+            for i in range(20):
+                rid = "flood-%d" % i
+                line = out.find(("%s [INFO] handled" % rid).encode())
+                end = out.find(("FC Invoke End RequestId: %s\n" % rid).encode())
+                if line < 0 or end < 0 or line > end:
+                    fail("%s: own line at %d, End at %d" % (rid, line, end))
+        finally:
+            sc.stop()
+
+
 def scenario_secrets():
     """Per-request credentials reach no output: not the sidecar's stdout or
     stderr, not fnprof-local's, not the exported records."""
