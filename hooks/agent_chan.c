@@ -22,10 +22,11 @@
  * few as it can: a start is `invocation-start-quiet` once the agent said
  * it serves it (`features`, asked when the channel opens), which the agent
  * does not answer; and the channel is not watched by the loop: answers are
- * read at the next start (where there usually is one by then), by a timer
- * CHAN_LATE_READ_MS after an end when no start came, before a collect
- * (which then watches the channel until its answers are in) and before a
- * last flush. Watching it cost a wake-up and a read per answer.
+ * read in batches, by a timer CHAN_LATE_READ_MS after an end, by a start
+ * that finds CHAN_READ_BATCH of them due, before a collect (which then
+ * watches the channel until its answers are in) and before a last flush.
+ * Watching it cost a wake-up and a read per answer. Nothing needs an
+ * invocation's record sooner: records leave at the hooks' flushes.
  *
  * Collects (agent_ctl.c) use their own connections; one asked for while
  * the channel still awaits answers waits for them (bounded), so a freeze
@@ -52,6 +53,9 @@
  * idle instance's last record is complete soon, and under load this is a
  * wake-up per CHAN_LATE_READ_MS, not per invocation. */
 #define CHAN_LATE_READ_MS 10
+/* A start reads the answers when this many are due (their bytes wait in
+ * the socket meanwhile, ~20 each): one read for a batch, not for each. */
+#define CHAN_READ_BATCH 32
 /* What `features` answers when the agent serves quiet starts. */
 #define CHAN_QUIET_FEATURE "invocation-start-quiet"
 
@@ -369,12 +373,13 @@ void sc__agent_chan_destroy(sc_agent *a) {
 
 void sc__agent_chan_ready(sc_agent *a) { a->chan_retry_ns = 0; }
 
-/* Hot path: one send, and one read for the answers of earlier ends. */
+/* Hot path: one send, and now and then a read of earlier ends' answers. */
 void sc__agent_invocation_start(sc_agent *a, const char *request_id) {
   char line[SC_REQID_MAX + 40];
   if (!a->enabled)
     return;
-  sc__agent_chan_drain(a);
+  if (a->n_pending >= CHAN_READ_BATCH)
+    sc__agent_chan_drain(a);
   if (a->chan_fd >= 0 && a->chan_quiet) {
     snprintf(line, sizeof(line), "invocation-start-quiet %s\n", request_id);
     chan_say(a, line);
