@@ -101,6 +101,16 @@ static void test_scale(void **state) {
   agent__scale(0, 0, 524288, &c, &b);
   assert_int_equal(c, 0);
   assert_int_equal(b, 0);
+  /* The weight against libm's size / -expm1(-size/rate) (accurate for
+   * small x, where 1 - exp(-x) cancels), on both sides of the series'
+   * range (x < 1/8) and at rates 512 KiB and 16 KiB. */
+  for (int r = 0; r < 2; r++) {
+    int64_t rate = r ? 16384 : 524288;
+    for (uint64_t n = 1; n < (64u << 20); n = n * 5 / 4 + 1) {
+      double want = (double)n / -expm1(-(double)n / (double)rate);
+      assert_true(fabs(agent__sample_weight(n, rate) - want) <= 1e-13 * want);
+    }
+  }
   /* A block far larger than the rate stands for itself. */
   assert_true(fabs(agent__sample_weight(64 << 20, 524288) - (64 << 20)) < 1);
 }
