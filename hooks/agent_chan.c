@@ -326,9 +326,16 @@ static void chan_read(evutil_socket_t fd, short what, void *arg) {
     chan_take_answers(a);
 }
 
-void sc__agent_chan_drain(sc_agent *a) {
+/* The answers due that are there already. */
+static void chan_take_due(sc_agent *a) {
   if (a->chan_fd >= 0 && a->n_pending > 0)
     chan_take_answers(a);
+}
+
+void sc__agent_chan_drain(sc_agent *a) {
+  chan_take_due(a);
+  if (a->chan_fd >= 0 && a->n_pending > 0)
+    chan_watch(a, 1); /* the rest as it arrives, while the flush runs */
 }
 
 static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
@@ -336,7 +343,7 @@ static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
   struct timeval tv = {0, CHAN_LATE_READ_MS * 1000};
   (void)fd;
   (void)what;
-  sc__agent_chan_drain(a);
+  chan_take_due(a);
   if (a->chan_fd >= 0 && a->n_pending > 0) /* the agent is slow */
     evtimer_add(a->chan_late_ev, &tv);
 }
@@ -379,7 +386,7 @@ void sc__agent_invocation_start(sc_agent *a, const char *request_id) {
   if (!a->enabled)
     return;
   if (a->n_pending >= CHAN_READ_BATCH)
-    sc__agent_chan_drain(a);
+    chan_take_due(a);
   if (a->chan_fd >= 0 && a->chan_quiet) {
     snprintf(line, sizeof(line), "invocation-start-quiet %s\n", request_id);
     chan_say(a, line);
@@ -415,7 +422,7 @@ void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
   if (a->collect_waiting) /* a newer collect replaces the waiting one */
     a->collect_waiting = 0;
   if (a->enabled)
-    sc__agent_chan_drain(a); /* what is there already */
+    chan_take_due(a); /* what is there already */
   if (!a->enabled || a->n_pending == 0)
     return sc__agent_collect_now(a, kind, deadline_mono_ns, cb, arg);
   if (a->chan_wait_ev == NULL)

@@ -446,7 +446,8 @@ void sc__agent_chan_destroy(sc_agent *a);
  * attempt failed a moment ago. */
 void sc__agent_chan_ready(sc_agent *a);
 /* Reads the answers already there (the records they complete go to the
- * buffer); at EOF the channel closes. Before a last flush. */
+ * buffer) and from then on the rest as they arrive; at EOF the channel
+ * closes. Before a last flush. */
 void sc__agent_chan_drain(sc_agent *a);
 /* Stops the thread, removes the private directory. */
 void sc__agent_destroy(sc_agent *a);
