@@ -348,8 +348,9 @@ static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
     evtimer_add(a->chan_late_ev, &tv);
 }
 
-/* After an end: its answer is read by the next start or, failing that, by
- * chan_late_ev (armed once; a timer costs no system call). */
+/* After an end: its answer is read by chan_late_ev (armed once for all
+ * the ends until it fires; a timer costs no system call), unless a start
+ * or a collect reads it first. */
 static void chan_late_arm(sc_agent *a) {
   struct timeval tv = {0, CHAN_LATE_READ_MS * 1000};
   if (a->chan_late_ev == NULL)

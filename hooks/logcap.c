@@ -222,6 +222,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   if (sc->logs_urgent && ++sc->logs_streak > LOG_STREAK_MAX)
     logs_urgent(sc, 0);
+  if (!sc->logs_urgent) /* also a pipe that was queued when the rest dropped */
+    (void)event_priority_set(s->ev, SC_PRIO_DEFAULT);
   stream_read(sc, s, 0);
 }
 
