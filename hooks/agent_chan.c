@@ -26,7 +26,12 @@
  * that finds CHAN_READ_BATCH of them due, before a collect (which then
  * watches the channel until its answers are in) and before a last flush.
  * Watching it cost a wake-up and a read per answer. Nothing needs an
- * invocation's record sooner: records leave at the hooks' flushes.
+ * invocation's record sooner: records leave at the hooks' flushes. Lines
+ * wait in chan_out until the loop has done the rest of its turn
+ * (chan_flush_ev runs after the callbacks already queued), so the ends of
+ * several invocations, and a start after them, reach the agent in one
+ * send and wake its thread once; a start goes at once, with whatever
+ * waits before it, since the agent labels samples from when it reads it.
  *
  * Collects (agent_ctl.c) use their own connections; one asked for while
  * the channel still awaits answers waits for them (bounded), so a freeze
@@ -58,6 +63,9 @@
 #define CHAN_READ_BATCH 32
 /* What `features` answers when the agent serves quiet starts. */
 #define CHAN_QUIET_FEATURE "invocation-start-quiet"
+/* Lines waiting for the end of the loop's turn, at most (~30 bytes each:
+ * reached only by thousands of invocations ending in one turn). */
+#define CHAN_OUT_MAX_BYTES 65536
 
 static void chan_read(evutil_socket_t fd, short what, void *arg);
 
@@ -93,7 +101,8 @@ void sc__agent_chan_close(sc_agent *a) {
     event_free(a->chan_ev);
   a->chan_ev = NULL;
   a->chan_watched = 0;
-  a->chan_quiet = 0; /* asked again on the next channel */
+  a->chan_quiet = 0;           /* asked again on the next channel */
+  fnp_buf_reset(&a->chan_out); /* lines for a connection that is gone */
   if (a->chan_late_ev)
     evtimer_del(a->chan_late_ev);
   if (a->chan_fd >= 0)
@@ -158,18 +167,57 @@ static int chan_greet(sc_agent *a, int kind) {
   return rc;
 }
 
-/* Writes a line the agent does not answer (nothing to queue). */
-static void chan_say(sc_agent *a, const char *line) {
+/* Sends the lines waiting in chan_out. Short lines on a unix socket with
+ * room go whole; no room means the agent stopped reading (> 200 KiB of
+ * requests unanswered): the channel fails. */
+static int chan_flush(sc_agent *a) {
+  size_t n = a->chan_out.len;
+  ssize_t w;
+  if (n == 0 || a->chan_fd < 0)
+    return 0;
+  w = send(a->chan_fd, a->chan_out.data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  fnp_buf_reset(&a->chan_out);
+  if (w == (ssize_t)n)
+    return 0;
+  chan_fail(a, -EIO);
+  return -EIO;
+}
+
+static void chan_flush_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  (void)chan_flush(arg);
+}
+
+/* Sends chan_out once the loop has run the callbacks queued before this
+ * one (the same priority, so the same turn); at once when it cannot. */
+static void chan_flush_soon(sc_agent *a) {
+  if (a->chan_flush_ev == NULL)
+    a->chan_flush_ev = event_new(a->base, -1, 0, chan_flush_cb, a);
+  if (a->chan_flush_ev)
+    event_active(a->chan_flush_ev, EV_WRITE, 0);
+  else
+    (void)chan_flush(a);
+}
+
+/* Adds a line to chan_out (sent by chan_flush). */
+static int chan_queue(sc_agent *a, const char *line) {
   size_t n = strlen(line);
-  if (send(a->chan_fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
-    chan_fail(a, -EIO);
+  if (a->chan_out.len + n > CHAN_OUT_MAX_BYTES && chan_flush(a) < 0)
+    return -EIO;
+  return fnp_buf_append(&a->chan_out, line, n) < 0 ? -ENOMEM : 0;
+}
+
+/* Writes a line the agent does not answer (nothing to queue for). */
+static void chan_say(sc_agent *a, const char *line) {
+  if (chan_queue(a, line) == 0)
+    (void)chan_flush(a);
 }
 
 /* Writes one request line and queues what its answer is for (takes
  * record, also on failure: then the record goes out without heap). */
 static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
   sc_agent_pend *p = NULL;
-  size_t n = strlen(line);
   int rc = 0;
   if (a->n_pending >= SC_AGENT_PENDING_MAX) {
     pthread_mutex_lock(&a->lock);
@@ -189,13 +237,8 @@ static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
   }
   if (rc == 0 && (p = calloc(1, sizeof(*p))) == NULL)
     rc = -ENOMEM;
-  /* Short lines on a unix socket with room go whole; no room means the
-   * agent stopped reading (> 200 KiB of requests unanswered). */
-  if (rc == 0 &&
-      send(a->chan_fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n) {
-    rc = -EIO;
-    chan_fail(a, rc);
-  }
+  if (rc == 0)
+    rc = chan_queue(a, line);
   if (rc < 0) {
     free(p);
     if (record)
@@ -206,6 +249,7 @@ static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
   p->record = record;
   STAILQ_INSERT_TAIL(&a->pending, p, link);
   a->n_pending++;
+  chan_flush_soon(a);
   return 0;
 }
 
@@ -333,6 +377,7 @@ static void chan_take_due(sc_agent *a) {
 }
 
 void sc__agent_chan_drain(sc_agent *a) {
+  (void)chan_flush(a);
   chan_take_due(a);
   if (a->chan_fd >= 0 && a->n_pending > 0)
     chan_watch(a, 1); /* the rest as it arrives, while the flush runs */
@@ -363,6 +408,7 @@ void sc__agent_chan_init(sc_agent *a) {
   a->chan_fd = -1;
   a->heap_last = -1;
   STAILQ_INIT(&a->pending);
+  fnp_buf_init(&a->chan_out, CHAN_OUT_MAX_BYTES);
   fnp_buf_init(&a->chan_in, CHAN_ANSWER_MAX_BYTES + 64);
 }
 
@@ -376,7 +422,11 @@ void sc__agent_chan_destroy(sc_agent *a) {
   if (a->chan_late_ev)
     event_free(a->chan_late_ev);
   a->chan_late_ev = NULL;
+  if (a->chan_flush_ev)
+    event_free(a->chan_flush_ev);
+  a->chan_flush_ev = NULL;
   fnp_buf_destroy(&a->chan_in);
+  fnp_buf_destroy(&a->chan_out);
 }
 
 void sc__agent_chan_ready(sc_agent *a) { a->chan_retry_ns = 0; }
@@ -394,11 +444,12 @@ void sc__agent_invocation_start(sc_agent *a, const char *request_id) {
     return;
   }
   snprintf(line, sizeof(line), "invocation-start %s\n", request_id);
-  (void)chan_ask(a, line, SC_PEND_START, NULL);
+  if (chan_ask(a, line, SC_PEND_START, NULL) == 0)
+    (void)chan_flush(a); /* now: the function is about to get the request */
 }
 
-void sc__agent_invocation_end(sc_agent *a, const char *request_id,
-                              char *record) {
+void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
+                              int alone) {
   char line[SC_REQID_MAX + 32];
   if (!a->enabled) {
     if (record)
@@ -406,7 +457,14 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id,
     return;
   }
   snprintf(line, sizeof(line), "invocation-end %s\n", request_id);
-  if (chan_ask(a, line, SC_PEND_END, record) == 0 && !a->chan_watched &&
+  if (chan_ask(a, line, SC_PEND_END, record) < 0)
+    return;
+  /* Alone, the caller may send its next request the moment it has the
+   * answer: the agent hears of this end first. Else the labels mix
+   * anyway, and ends ending together share a send. */
+  if (alone && chan_flush(a) < 0)
+    return;
+  if (!a->chan_watched &&
       (a->chan_late_ev == NULL || !evtimer_pending(a->chan_late_ev, NULL)))
     chan_late_arm(a);
 }
@@ -422,7 +480,7 @@ void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
   int64_t wait_ns = (int64_t)CHAN_COLLECT_WAIT_MS * 1000000;
   if (a->collect_waiting) /* a newer collect replaces the waiting one */
     a->collect_waiting = 0;
-  if (a->enabled)
+  if (a->enabled && chan_flush(a) == 0)
     chan_take_due(a); /* what is there already */
   if (!a->enabled || a->n_pending == 0)
     return sc__agent_collect_now(a, kind, deadline_mono_ns, cb, arg);

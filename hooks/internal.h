@@ -394,6 +394,8 @@ typedef struct sc_agent {
   struct event *chan_ev;         /* its answers, added only while watched */
   int chan_watched;              /* chan_ev is added (a collect waits) */
   struct event *chan_late_ev;    /* reads answers nobody else picked up */
+  fnp_buf chan_out;              /* lines not yet sent (end of the turn) */
+  struct event *chan_flush_ev;   /* sends them */
   fnp_buf chan_in;               /* answer bytes not yet parsed */
   struct sc_agent_pends pending; /* requests in order, awaiting answers */
   size_t n_pending;
@@ -416,9 +418,11 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
 /* agent_chan.c: */
 void sc__agent_invocation_start(sc_agent *a, const char *request_id);
 /* Takes record (malloc'd, without its final '}'): completed with the heap
- * numbers when the agent answers, then queued. record may be NULL. */
-void sc__agent_invocation_end(sc_agent *a, const char *request_id,
-                              char *record);
+ * numbers when the agent answers, then queued. record may be NULL. The
+ * line goes at once when alone (the instance is idle now), else with the
+ * other lines of the loop's turn. */
+void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
+                              int alone);
 /* Runs a FREEZE or STOP collect by the deadline, after the channel's
  * answers; cb runs on the loop thread after it (at once when there is no
  * agent). A new collect replaces the pending callback. */

@@ -115,6 +115,17 @@ void sc__calls_raise_peak(sidecar *sc, int64_t peak_bytes) {
   }
 }
 
+/* Is an invocation other than call still in flight? (Hooks do not count:
+ * the platform freezes an instance only when its invocations are done.) */
+static int others_in_flight(const sc_call *call) {
+  const sc_call *c;
+  TAILQ_FOREACH(c, &call->sc->calls, link) {
+    if (c != call && c->kind != SC_HOOK)
+      return 1;
+  }
+  return 0;
+}
+
 static int metrics_record(sc_call *call, int64_t dur_ns) {
   sidecar *sc = call->sc;
   fnp_buf b;
@@ -136,7 +147,8 @@ static int metrics_record(sc_call *call, int64_t dur_ns) {
    * closes it when there is no agent). */
   if (rc == 0)
     sc__agent_invocation_end(&sc->agent_ctl, call->request_id,
-                             (char *)fnp_buf_steal(&b, NULL));
+                             (char *)fnp_buf_steal(&b, NULL),
+                             !others_in_flight(call));
   else
     sc__records_drop(&sc->records);
   fnp_buf_destroy(&b);
@@ -169,25 +181,13 @@ static void take_peak(sc_call *call) {
     call->max_rss = sc->last_hwm;
 }
 
-/* Is an invocation other than call still in flight? (Hooks do not count:
- * the platform freezes an instance only when its invocations are done.) */
-static int others_in_flight(const sc_call *call) {
-  const sc_call *c;
-  TAILQ_FOREACH(c, &call->sc->calls, link) {
-    if (c != call && c->kind != SC_HOOK)
-      return 1;
-  }
-  return 0;
-}
-
 void sc__call_finish(sc_call *call) {
   sidecar *sc = call->sc;
   if (call->req) /* never answered: the sidecar is going away */
     sc__reply_error(call->req, 503, "ServiceUnavailable",
                     "the instance is shutting down");
   call->req = NULL;
-  if (call->end_mono_ns == 0) /* forward_response may have set it */
-    call->end_mono_ns = sc__mono_ns();
+  call->end_mono_ns = sc__mono_ns();
   if (call->answered) /* the function's lines first, then End */
     sc__logcap_answered(sc);
   else

@@ -186,13 +186,14 @@ static void forward_response(sc_call *call, struct evhttp_request *creq) {
   if (fc_status && strcmp(fc_status, "200") != 0)
     call->error_type = "HandledInvocationError";
   client = evhttp_request_get_connection(call->req);
-  call->end_mono_ns = sc__mono_ns(); /* the duration ends before the write */
   evhttp_send_reply(call->req, code,
                     evhttp_request_get_response_code_line(creq), body);
   call->req = NULL; /* write_now may free it (evhttp_send_done) */
-  /* The caller has its answer before the sidecar's own bookkeeping. */
-  write_now(client);
   sc__call_finish(call);
+  /* Only now, after the invocation's end went to the agent: a caller that
+   * sends its next request as soon as it has this answer must not find
+   * the agent still labelling samples with this one. */
+  write_now(client);
 }
 
 static void upstream_error(enum evhttp_request_error error, void *arg) {
