@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+agent__config agent__cfg;
+
 /* ---- configuration --------------------------------------------------------
  */
 

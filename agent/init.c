@@ -24,7 +24,6 @@ extern char **environ;
 
 _Atomic int agent__state = AGENT_UNINIT;
 __thread agent__tls agent__tl __attribute__((tls_model("initial-exec")));
-agent__config agent__cfg;
 
 static pid_t cached_pid;
 

@@ -171,7 +171,7 @@ int agent__region_init(void);
 /* A block of `size` bytes aligned to `align` (a power of two >= 16) with a
  * header; NULL when the region is exhausted (the caller falls back to the
  * real allocator and counts a drop). Takes the region lock. */
-void *agent__region_alloc(size_t size, size_t align);
+void *agent__region_alloc(size_t size, size_t align, int64_t weight);
 /* Bootstrap memory (zeroed) before the real allocator is known. */
 void *agent__region_boot_alloc(size_t size);
 void agent__region_free(void *p);
@@ -328,7 +328,9 @@ size_t agent__usable_owned(void *p);
 /* Draws the thread's next countdown (or parks it when sampling is off). */
 void agent__reset_countdown(agent__tls *t);
 
-/* Statistics the slow path keeps (relaxed atomics). */
+/* Statistics the slow path keeps (relaxed atomics). samples, sampled_frees,
+ * est_live_bytes, est_alloc_bytes and region_live_bytes change only under
+ * the region lock (region.c, owned_stats_add); the others anywhere. */
 typedef struct agent__stats {
   _Atomic uint64_t samples;
   _Atomic uint64_t sampled_frees;

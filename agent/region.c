@@ -50,6 +50,7 @@
 #define MAX_CLASSES 64
 
 uintptr_t agent__region_key = UINTPTR_MAX;
+agent__stats agent__st; /* mostly written here: see owned_stats_add */
 
 /* Everything below is guarded by region_lock, except base (written once at
  * init before any owned block exists) and the boot pool (init thread only). */
@@ -260,6 +261,9 @@ static void span_push(uintptr_t s, size_t bytes, bool dirty) {
  * after it lets go, so no window is left where a handler would block.
  */
 static _Atomic(free_span *) deferred;
+/* What deferred frees take off the statistics, until a holder folds it in
+ * (the deferring thread cannot update them: see owned_stats_add). */
+static _Atomic int64_t deferred_frees, deferred_weight, deferred_bytes;
 
 static void defer_free(uintptr_t slot, size_t cap) {
   free_span *f = (free_span *)slot; /* below the header's capacity field */
@@ -287,12 +291,39 @@ static bool put_back(uintptr_t slot, size_t cap, bool may_return) {
   return true;
 }
 
+/*
+ * The owned blocks' statistics (agent__st: samples, sampled frees, the
+ * estimated live and allocated bytes, the owned bytes) change only under
+ * region_lock, which every sampled allocation and free takes anyway, so
+ * they are updated with plain loads and stores: no lock-prefixed add per
+ * field (six per sampled allocation and free together were a good part of
+ * the per-sample cost). Readers elsewhere load them relaxed.
+ */
+static void owned_stats_add(int64_t samples, int64_t frees, int64_t weight,
+                            int64_t bytes) {
+  agent__stats *st = &agent__st;
+#define STAT_ADD(f, d)                                                         \
+  atomic_store_explicit(                                                       \
+      &st->f, atomic_load_explicit(&st->f, memory_order_relaxed) + (d),        \
+      memory_order_relaxed)
+  STAT_ADD(samples, (uint64_t)samples);
+  STAT_ADD(sampled_frees, (uint64_t)frees);
+  STAT_ADD(est_alloc_bytes, (uint64_t)(samples ? weight : 0));
+  STAT_ADD(est_live_bytes, samples ? weight : -weight);
+  STAT_ADD(region_live_bytes, samples ? bytes : -bytes);
+#undef STAT_ADD
+}
+
 static void region_enter(void) {
   in_region = 1;
   atomic_signal_fence(memory_order_seq_cst);
   pthread_mutex_lock(&region_lock);
   if (atomic_load_explicit(&deferred, memory_order_relaxed) == NULL)
     return;
+  owned_stats_add(
+      0, atomic_exchange_explicit(&deferred_frees, 0, memory_order_relaxed),
+      atomic_exchange_explicit(&deferred_weight, 0, memory_order_relaxed),
+      atomic_exchange_explicit(&deferred_bytes, 0, memory_order_relaxed));
   /* Kept dirty even over the cap: madvise is not for under the lock, and
    * deferred frees are rare. */
   free_span *f =
@@ -310,7 +341,7 @@ static void region_leave(void) {
   in_region = 0;
 }
 
-void *agent__region_alloc(size_t size, size_t align) {
+void *agent__region_alloc(size_t size, size_t align, int64_t weight) {
   if (align < 16)
     align = 16;
   bool ovf;
@@ -356,6 +387,8 @@ void *agent__region_alloc(size_t size, size_t align) {
     resident_bytes += bytes;
   }
 done:
+  if (out)
+    owned_stats_add(1, 0, weight, (int64_t)size);
   region_leave();
   return out;
 }
@@ -369,11 +402,20 @@ void agent__region_free(void *p) {
   if (cap == 0)
     return;        /* not a live block: a double free (agent__region_live) */
   h->capacity = 0; /* the free-list link never overlaps this field */
+  /* A sampled block (with a bucket) leaves the statistics; read now, as
+   * the free-list link overwrites the header's first fields. */
+  int64_t frees = h->bucket != NULL, bytes = frees ? (int64_t)h->size : 0;
+  int64_t weight =
+      frees ? (int64_t)agent__sample_weight(h->size, agent__cfg.rate) : 0;
   if (in_region) {
+    atomic_fetch_add_explicit(&deferred_frees, frees, memory_order_relaxed);
+    atomic_fetch_add_explicit(&deferred_weight, weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&deferred_bytes, bytes, memory_order_relaxed);
     defer_free(slot, cap);
     return;
   }
   region_enter();
+  owned_stats_add(0, frees, weight, bytes);
   bool keep = put_back(slot, cap, true);
   region_leave();
   if (keep)

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-agent__stats agent__st;
 _Atomic uint32_t agent__cur_req;
 
 void agent__reset_countdown(agent__tls *t) {
@@ -70,7 +69,9 @@ static void *sample_alloc(size_t n, size_t align, bool zero) {
   int npc = agent__unwind(pcs, agent__cfg.depth);
   uint32_t req = atomic_load_explicit(&agent__cur_req, memory_order_relaxed);
   agent__bucket *b = agent__bucket_get(pcs, npc, agent__size_key(n), req);
-  void *p = b ? agent__region_alloc(n, align) : NULL;
+  int64_t w = (int64_t)agent__sample_weight(n, agent__cfg.rate);
+  /* The region counts the sample in agent__st, under its lock. */
+  void *p = b ? agent__region_alloc(n, align, w) : NULL;
   if (!p) {
     atomic_fetch_add_explicit(&agent__st.dropped, 1, memory_order_relaxed);
     agent__guard_exit();
@@ -83,13 +84,6 @@ static void *sample_alloc(size_t n, size_t align, bool zero) {
   h->bucket = b;
   h->cycle = (uint32_t)c;
   agent__bucket_record_alloc(b, n, c);
-  int64_t w = (int64_t)agent__sample_weight(n, agent__cfg.rate);
-  atomic_fetch_add_explicit(&agent__st.samples, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&agent__st.est_alloc_bytes, (uint64_t)w,
-                            memory_order_relaxed);
-  atomic_fetch_add_explicit(&agent__st.est_live_bytes, w, memory_order_relaxed);
-  atomic_fetch_add_explicit(&agent__st.region_live_bytes, (int64_t)n,
-                            memory_order_relaxed);
   agent__pace_check();
   agent__guard_exit();
   return p;
@@ -108,15 +102,8 @@ void agent__free_owned(void *p) {
   if (b) {
     uint64_t c = atomic_load_explicit(&agent__cycle, memory_order_acquire);
     agent__bucket_record_free(b, h->size, c, h->cycle);
-    int64_t w = (int64_t)agent__sample_weight(h->size, agent__cfg.rate);
-    atomic_fetch_add_explicit(&agent__st.sampled_frees, 1,
-                              memory_order_relaxed);
-    atomic_fetch_sub_explicit(&agent__st.est_live_bytes, w,
-                              memory_order_relaxed);
-    atomic_fetch_sub_explicit(&agent__st.region_live_bytes, (int64_t)h->size,
-                              memory_order_relaxed);
   }
-  agent__region_free(p);
+  agent__region_free(p); /* and takes the block off agent__st */
 }
 
 /* malloc_usable_size of a sampled block is its requested size, not the

@@ -29,7 +29,7 @@ static void test_dirty_spans_reused_first(void **state) {
   agent__region_set_dirty_cap(0);      /* the 16 MiB minimum */
   unsigned char *p[N];
   for (int i = 0; i < N; i++) {
-    p[i] = agent__region_alloc(size, 16);
+    p[i] = agent__region_alloc(size, 16, 0);
     assert_non_null(p[i]);
     p[i][probe] = 0xab;
   }
@@ -37,7 +37,7 @@ static void test_dirty_spans_reused_first(void **state) {
     agent__region_free(p[i]);
   int dirty = 0, clean = 0;
   for (int i = 0; i < N; i++) {
-    p[i] = agent__region_alloc(size, 16);
+    p[i] = agent__region_alloc(size, 16, 0);
     assert_non_null(p[i]);
     if (p[i][probe] == 0xab) {
       assert_int_equal(clean, 0); /* no resident span after a returned one */
@@ -54,7 +54,7 @@ static void test_dirty_spans_reused_first(void **state) {
 
 static void test_owned_check(void **state) {
   (void)state;
-  void *p = agent__region_alloc(100, 16);
+  void *p = agent__region_alloc(100, 16, 0);
   assert_non_null(p);
   assert_true(agent__owned(p));
   int local;
@@ -73,7 +73,7 @@ static void test_sizes_and_alignment(void **state) {
   const size_t aligns[] = {16, 32, 64, 4096, 65536};
   for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
     for (size_t j = 0; j < sizeof(aligns) / sizeof(aligns[0]); j++) {
-      char *p = agent__region_alloc(sizes[i], aligns[j]);
+      char *p = agent__region_alloc(sizes[i], aligns[j], 0);
       assert_non_null(p);
       assert_int_equal((uintptr_t)p % aligns[j], 0);
       assert_true(agent__region_usable(p) >= sizes[i]);
@@ -86,14 +86,14 @@ static void test_sizes_and_alignment(void **state) {
 static void test_reuse(void **state) {
   (void)state;
   uint64_t r0 = agent__region_resident();
-  void *a = agent__region_alloc(200, 16);
+  void *a = agent__region_alloc(200, 16, 0);
   agent__region_free(a);
-  void *b = agent__region_alloc(200, 16);
+  void *b = agent__region_alloc(200, 16, 0);
   assert_ptr_equal(a, b); /* same class: the freed slot comes back */
   agent__region_free(b);
-  void *big = agent__region_alloc(3 << 20, 16);
+  void *big = agent__region_alloc(3 << 20, 16, 0);
   agent__region_free(big);
-  void *big2 = agent__region_alloc(3 << 20, 16);
+  void *big2 = agent__region_alloc(3 << 20, 16, 0);
   assert_ptr_equal(big, big2); /* the freed span is reused */
   agent__region_free(big2);
   assert_int_equal(agent__region_resident(), r0);
@@ -104,7 +104,7 @@ static void test_many_blocks(void **state) {
   enum { N = 20000 };
   static void *p[N];
   for (int i = 0; i < N; i++) {
-    p[i] = agent__region_alloc((size_t)(i % 997) * 7, 16);
+    p[i] = agent__region_alloc((size_t)(i % 997) * 7, 16, 0);
     assert_non_null(p[i]);
     memset(p[i], i & 0xff, (size_t)(i % 997) * 7);
   }
@@ -122,18 +122,54 @@ static void test_double_free_ignored(void **state) {
   const size_t sizes[] = {16, 3000, 40000, 2 << 20};
   for (size_t i = 0; i < 4; i++) {
     uint64_t r0 = agent__region_resident();
-    void *p = agent__region_alloc(sizes[i], 64);
+    void *p = agent__region_alloc(sizes[i], 64, 0);
     assert_true(agent__region_live(p));
     agent__region_free(p);
     assert_false(agent__region_live(p));
     agent__region_free(p); /* ignored */
     assert_int_equal(agent__region_resident(), r0);
-    void *a = agent__region_alloc(sizes[i], 64);
-    void *b = agent__region_alloc(sizes[i], 64);
+    void *a = agent__region_alloc(sizes[i], 64, 0);
+    void *b = agent__region_alloc(sizes[i], 64, 0);
     assert_ptr_not_equal(a, b); /* the free list was not corrupted */
     agent__region_free(a);
     agent__region_free(b);
   }
+}
+
+/* The owned blocks' statistics move with the region under its lock: a
+ * sampled block (one with a bucket) counts once allocated and leaves them
+ * when freed, whatever its size; a free from inside the region (a signal
+ * handler's, deferred) is folded in by the next holder. */
+static void test_owned_stats(void **state) {
+  (void)state;
+  static agent__bucket dummy; /* any non-NULL bucket marks a sample */
+  agent__cfg.rate = 524288;
+  agent__stats *st = &agent__st;
+  uint64_t s0 = atomic_load(&st->samples), f0 = atomic_load(&st->sampled_frees);
+  int64_t live0 = atomic_load(&st->est_live_bytes);
+  int64_t own0 = atomic_load(&st->region_live_bytes);
+  size_t sizes[] = {24, 4000, 300000, 2u << 20};
+  void *p[4];
+  for (int i = 0; i < 4; i++) {
+    int64_t w = (int64_t)agent__sample_weight(sizes[i], agent__cfg.rate);
+    p[i] = agent__region_alloc(sizes[i], 16, w);
+    assert_non_null(p[i]);
+    agent__hdr(p[i])->bucket = &dummy;
+  }
+  assert_int_equal(atomic_load(&st->samples), s0 + 4);
+  assert_int_equal(atomic_load(&st->region_live_bytes),
+                   own0 + 24 + 4000 + 300000 + (2 << 20));
+  assert_true(atomic_load(&st->est_live_bytes) > live0);
+  for (int i = 0; i < 3; i++)
+    agent__region_free(p[i]);
+  agent__region_lock_all(); /* as if a handler ran inside the region */
+  agent__region_free(p[3]);
+  agent__region_unlock_all();
+  agent__region_lock_all(); /* the next holder folds the deferred free */
+  agent__region_unlock_all();
+  assert_int_equal(atomic_load(&st->sampled_frees), f0 + 4);
+  assert_int_equal(atomic_load(&st->est_live_bytes), live0);
+  assert_int_equal(atomic_load(&st->region_live_bytes), own0);
 }
 
 static void test_boot_pool(void **state) {
@@ -156,6 +192,7 @@ int main(void) {
       cmocka_unit_test(test_reuse),
       cmocka_unit_test(test_many_blocks),
       cmocka_unit_test(test_double_free_ignored),
+      cmocka_unit_test(test_owned_stats),
       cmocka_unit_test(test_boot_pool),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
