@@ -130,6 +130,21 @@ int64_t store__key(const char *s) {
   return (int64_t)h;
 }
 
+int store__grow(void **items, size_t *cap, size_t n, size_t size,
+                size_t max_items) {
+  if (n < *cap)
+    return 0;
+  size_t want = *cap ? *cap * 2 : 1024;
+  if (want > max_items)
+    return FNP_ETOOBIG;
+  void *p = realloc(*items, want * size);
+  if (p == NULL)
+    return -ENOMEM;
+  *items = p;
+  *cap = want;
+  return 0;
+}
+
 static int prepare_all(store *s, fnp_error *err) {
   for (int i = 0; i < STMT_COUNT; i++)
     if (sqlite3_prepare_v3(s->db, STMTS[i], -1, SQLITE_PREPARE_PERSISTENT,

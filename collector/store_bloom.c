@@ -41,16 +41,10 @@ static void probes(uint64_t key, uint64_t m_bits, uint64_t out[BLOOM_PROBES]) {
 }
 
 int store__bloom_add(store *s, int64_t key) {
-  if (s->n_req_keys == s->cap_req_keys) {
-    size_t cap = s->cap_req_keys ? s->cap_req_keys * 2 : 1024;
-    if (cap > BLOOM_MAX_KEYS)
-      return FNP_ETOOBIG;
-    int64_t *k = realloc(s->req_keys, cap * sizeof *k);
-    if (k == NULL)
-      return -ENOMEM;
-    s->req_keys = k;
-    s->cap_req_keys = cap;
-  }
+  int rc = store__grow((void **)&s->req_keys, &s->cap_req_keys, s->n_req_keys,
+                       sizeof *s->req_keys, BLOOM_MAX_KEYS);
+  if (rc < 0)
+    return rc;
   s->req_keys[s->n_req_keys++] = key;
   return 0;
 }

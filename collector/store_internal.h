@@ -48,6 +48,11 @@ struct store {
   uint64_t rollback_failures;
 };
 
+/* Room for item n in *items (*cap items of size bytes): doubles from 1024,
+ * FNP_ETOOBIG past max_items, -ENOMEM. For the open batch's arrays. */
+int store__grow(void **items, size_t *cap, size_t n, size_t size,
+                size_t max_items);
+
 /* The 64-bit key indexed in place of an instance or request id string. */
 int64_t store__key(const char *s);
 

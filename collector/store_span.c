@@ -16,7 +16,6 @@
  */
 #include "store_internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +25,10 @@
 
 int store__span_add(store *s, const char *instance, int64_t id,
                     int64_t time_ns) {
-  if (s->n_span_rows == s->cap_span_rows) {
-    size_t cap = s->cap_span_rows ? s->cap_span_rows * 2 : 1024;
-    if (cap > SPAN_MAX_ROWS)
-      return FNP_ETOOBIG;
-    store_span_row *r = realloc(s->span_rows, cap * sizeof *r);
-    if (r == NULL)
-      return -ENOMEM;
-    s->span_rows = r;
-    s->cap_span_rows = cap;
-  }
+  int rc = store__grow((void **)&s->span_rows, &s->cap_span_rows,
+                       s->n_span_rows, sizeof *s->span_rows, SPAN_MAX_ROWS);
+  if (rc < 0)
+    return rc;
   store_span_row *r = &s->span_rows[s->n_span_rows++];
   r->has_key = instance != NULL;
   r->key = instance ? store__key(instance) : 0;
