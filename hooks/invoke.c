@@ -187,7 +187,8 @@ void sc__call_finish(sc_call *call) {
     sc__reply_error(call->req, 503, "ServiceUnavailable",
                     "the instance is shutting down");
   call->req = NULL;
-  call->end_mono_ns = sc__mono_ns();
+  if (call->end_mono_ns == 0) /* forward_response may have set it */
+    call->end_mono_ns = sc__mono_ns();
   if (call->answered) /* the function's lines first, then End */
     sc__logcap_answered(sc);
   else

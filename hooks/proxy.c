@@ -189,11 +189,20 @@ static void forward_response(sc_call *call, struct evhttp_request *creq) {
   evhttp_send_reply(call->req, code,
                     evhttp_request_get_response_code_line(creq), body);
   call->req = NULL; /* write_now may free it (evhttp_send_done) */
-  sc__call_finish(call);
-  /* Only now, after the invocation's end went to the agent: a caller that
-   * sends its next request as soon as it has this answer must not find
-   * the agent still labelling samples with this one. */
-  write_now(client);
+  /* With the agent, its end first (sc__call_finish): a caller that sends
+   * its next request as soon as it has this answer must not find the
+   * agent still working through this one's end when the next one starts
+   * (its first samples would carry this label). Without it, the caller
+   * gets its answer before the bookkeeping (a client with one request at
+   * a time sends the next one while the sidecar finishes this one). */
+  if (call->sc->agent_ctl.enabled) {
+    sc__call_finish(call);
+    write_now(client);
+  } else {
+    call->end_mono_ns = sc__mono_ns(); /* the duration ends before the write */
+    write_now(client);
+    sc__call_finish(call);
+  }
 }
 
 static void upstream_error(enum evhttp_request_error error, void *arg) {
