@@ -3,7 +3,7 @@
  * control socket, kept open by the loop, on which each invocation's
  * `invocation-start <id>` and `invocation-end <id>` are written as they
  * happen, without waiting. The agent serves several connections and
- * answers each in order, so the answers are read whenever they arrive and
+ * answers each in order, so the answers, read in batches (below), are
  * matched to the requests in a queue. An end's answer is "<cycle>
  * <live_bytes>", the heap after the invocation; it completes the
  * invocation's record (heap before = the previous end's). When the agent
