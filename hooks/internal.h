@@ -299,7 +299,7 @@ typedef struct sc_call {
   int64_t max_rss;
   int memory_mb;
   int upstream_failed;
-  int answered; /* the function's response came (upstream_done) */
+  int answered;        /* the function's response came (upstream_done) */
   struct event *timer; /* crash wait */
   /* Hooks: what to do when the function's own hook answered. */
   void (*hook_done)(struct sc_call *call, int status);
