@@ -145,6 +145,15 @@ int store__grow(void **items, size_t *cap, size_t n, size_t size,
   return 0;
 }
 
+int store__migrate(store *s, const char *sql, const char *what,
+                   fnp_error *err) {
+  if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+    return 0;
+  int rc = store__sqlite_fail(s, err, what);
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
 static int prepare_all(store *s, fnp_error *err) {
   for (int i = 0; i < STMT_COUNT; i++)
     if (sqlite3_prepare_v3(s->db, STMTS[i], -1, SQLITE_PREPARE_PERSISTENT,

@@ -115,10 +115,5 @@ int store__bloom_migrate(store *s, fnp_error *err) {
       " AND name = 'logs_request') HAVING max(id) IS NOT NULL;"
       "DROP INDEX IF EXISTS logs_request;"
       "COMMIT;";
-  if (sqlite3_exec(s->db, SQL, NULL, NULL, NULL) != SQLITE_OK) {
-    int rc = store__sqlite_fail(s, err, "migrate request index");
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-  }
-  return 0;
+  return store__migrate(s, SQL, "migrate request index", err);
 }

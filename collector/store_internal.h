@@ -53,6 +53,9 @@ struct store {
 int store__grow(void **items, size_t *cap, size_t n, size_t size,
                 size_t max_items);
 
+/* Runs a schema migration (its own BEGIN ... COMMIT); rolls back on error. */
+int store__migrate(store *s, const char *sql, const char *what, fnp_error *err);
+
 /* The 64-bit key indexed in place of an instance or request id string. */
 int64_t store__key(const char *s);
 

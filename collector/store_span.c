@@ -107,12 +107,7 @@ int store__span_migrate(store *s, fnp_error *err) {
       "DROP INDEX IF EXISTS logs_time;"
       "DROP INDEX IF EXISTS logs_instance;"
       "COMMIT;";
-  if (sqlite3_exec(s->db, SQL, NULL, NULL, NULL) != SQLITE_OK) {
-    int rc = store__sqlite_fail(s, err, "migrate log indexes");
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-  }
-  return 0;
+  return store__migrate(s, SQL, "migrate log indexes", err);
 }
 
 /*
