@@ -265,7 +265,10 @@ typedef struct agent__bucket {
   uint32_t npc;
   agent__counts active;           /* published; under agent__cycle_lock */
   agent__atomic_counts future[3]; /* per-cycle, lock-free adds */
-  uintptr_t pc[];                 /* raw return PCs, leaf first */
+  /* On slot s's list of buckets to fold (bucket.c): link and flag. */
+  _Atomic(struct agent__bucket *) pending_next[3];
+  _Atomic uint32_t pending[3];
+  uintptr_t pc[]; /* raw return PCs, leaf first */
 } agent__bucket;
 
 int agent__buckets_init(void);

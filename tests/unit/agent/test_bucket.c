@@ -147,6 +147,112 @@ static void test_concurrent_insert(void **state) {
   assert_int_equal(n, agent__bucket_count());
 }
 
+/* Only buckets with something in a slot are folded when it comes round
+ * (their pending lists): against a model that folds every bucket each
+ * advance, as Go does, over random allocations and frees of many buckets,
+ * every bucket's active counts agree after every advance. */
+#define MODEL_BUCKETS 300
+static void test_pending_lists_match_full_fold(void **state) {
+  (void)state;
+  assert_int_equal(agent__buckets_init(), 0);
+  static agent__bucket *b[MODEL_BUCKETS];
+  static uint64_t fut[MODEL_BUCKETS][3][2], act[MODEL_BUCKETS][2],
+      base[MODEL_BUCKETS][2];
+  for (int i = 0; i < MODEL_BUCKETS; i++) {
+    uintptr_t pcs[2] = {0x700000 + (uintptr_t)i * 16, 0x200000};
+    b[i] = agent__bucket_get(pcs, 2, 48, 0);
+    assert_non_null(b[i]);
+    pthread_mutex_lock(&agent__cycle_lock);
+    agent__settle_all_locked();
+    pthread_mutex_unlock(&agent__cycle_lock);
+    base[i][0] = b[i]->active.alloc_bytes;
+    base[i][1] = b[i]->active.free_bytes;
+  }
+  uint64_t r = 88172645463325252ULL;
+  for (int step = 0; step < 200; step++) {
+    uint64_t c = atomic_load(&agent__cycle);
+    for (int k = 0; k < 40; k++) { /* a few buckets per cycle */
+      r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+      int i = (int)(r % MODEL_BUCKETS);
+      uint64_t size = 16 + (r >> 40) % 512;
+      if ((r >> 20) % 2) {
+        agent__bucket_record_alloc(b[i], size, c);
+        fut[i][agent__alloc_slot(c)][0] += size;
+      } else {
+        uint32_t born = (uint32_t)(c - (r >> 24) % 3);
+        agent__bucket_record_free(b[i], size, c, born);
+        fut[i][agent__free_slot(c, born)][1] += size;
+      }
+    }
+    advance();
+    unsigned s = (unsigned)(atomic_load(&agent__cycle) % 3);
+    for (int i = 0; i < MODEL_BUCKETS; i++) {
+      act[i][0] += fut[i][s][0], act[i][1] += fut[i][s][1];
+      fut[i][s][0] = fut[i][s][1] = 0;
+      assert_int_equal(b[i]->active.alloc_bytes - base[i][0], act[i][0]);
+      assert_int_equal(b[i]->active.free_bytes - base[i][1], act[i][1]);
+    }
+  }
+}
+
+/* Writers on several threads and cycle ends on another: once the writers
+ * are done, three more advances bring every add into active, none lost
+ * to a bucket left off its list, none counted twice. */
+#define PEND_THREADS 3
+#define PEND_ADDS 200000
+#define PEND_KEYS 64
+static agent__bucket *pend_b[PEND_KEYS];
+static _Atomic int pend_done;
+
+static void *pend_writer(void *arg) {
+  uint64_t r = (uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15ULL | 1;
+  for (int k = 0; k < PEND_ADDS; k++) {
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    agent__bucket_record_alloc(pend_b[r % PEND_KEYS], 1,
+                               atomic_load(&agent__cycle));
+  }
+  return NULL;
+}
+
+static void *pend_advancer(void *arg) {
+  (void)arg;
+  while (!atomic_load(&pend_done))
+    advance();
+  return NULL;
+}
+
+static void test_pending_lists_concurrent(void **state) {
+  (void)state;
+  assert_int_equal(agent__buckets_init(), 0);
+  uint64_t before = 0, before_bytes = 0;
+  pthread_mutex_lock(&agent__cycle_lock);
+  agent__settle_all_locked();
+  pthread_mutex_unlock(&agent__cycle_lock);
+  for (int k = 0; k < PEND_KEYS; k++) {
+    uintptr_t pcs[2] = {0x900000 + (uintptr_t)k * 16, 0x200000};
+    pend_b[k] = agent__bucket_get(pcs, 2, 8, 0);
+    before += pend_b[k]->active.allocs;
+    before_bytes += pend_b[k]->active.alloc_bytes;
+  }
+  pthread_t w[PEND_THREADS], adv;
+  pthread_create(&adv, NULL, pend_advancer, NULL);
+  for (int t = 0; t < PEND_THREADS; t++)
+    pthread_create(&w[t], NULL, pend_writer, (void *)(uintptr_t)(t + 1));
+  for (int t = 0; t < PEND_THREADS; t++)
+    pthread_join(w[t], NULL);
+  atomic_store(&pend_done, 1);
+  pthread_join(adv, NULL);
+  for (int i = 0; i < 3; i++)
+    advance();
+  uint64_t allocs = 0, bytes = 0;
+  for (int k = 0; k < PEND_KEYS; k++) {
+    allocs += pend_b[k]->active.allocs;
+    bytes += pend_b[k]->active.alloc_bytes;
+  }
+  assert_int_equal(allocs - before, (uint64_t)PEND_THREADS * PEND_ADDS);
+  assert_int_equal(bytes - before_bytes, (uint64_t)PEND_THREADS * PEND_ADDS);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_key_same_bucket),
@@ -155,6 +261,8 @@ int main(void) {
       cmocka_unit_test(test_free_next_cycle_same_publication),
       cmocka_unit_test(test_settle_all),
       cmocka_unit_test(test_concurrent_insert),
+      cmocka_unit_test(test_pending_lists_match_full_fold),
+      cmocka_unit_test(test_pending_lists_concurrent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
