@@ -52,6 +52,26 @@ static void test_dirty_spans_reused_first(void **state) {
     agent__region_free(p[i]);
 }
 
+/* A request whose span class has no resident span borrows one from a few
+ * classes above (up to ~2x its pages) instead of fresh address space, so
+ * freed spans serve neighbouring sizes; one far larger is not taken. */
+static void test_resident_span_borrowed(void **state) {
+  (void)state;
+  void *big = agent__region_alloc(60 << 10, 16, 0); /* a 16-page span */
+  void *huge = agent__region_alloc(1 << 20, 16, 0); /* a ~1 MiB span */
+  assert_non_null(big);
+  assert_non_null(huge);
+  agent__region_free(big);
+  agent__region_free(huge);
+  void *small = agent__region_alloc(48 << 10, 16, 0); /* 13 pages */
+  assert_ptr_equal(small, big); /* same slot start, same offset */
+  assert_true(agent__region_usable(small) >= (60u << 10));
+  void *tiny = agent__region_alloc(40 << 10, 16, 0); /* 11 pages */
+  assert_ptr_not_equal(tiny, huge); /* 1 MiB is too far above */
+  agent__region_free(small);
+  agent__region_free(tiny);
+}
+
 static void test_owned_check(void **state) {
   (void)state;
   void *p = agent__region_alloc(100, 16, 0);
@@ -187,6 +207,7 @@ static void test_boot_pool(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dirty_spans_reused_first),
+      cmocka_unit_test(test_resident_span_borrowed),
       cmocka_unit_test(test_owned_check),
       cmocka_unit_test(test_sizes_and_alignment),
       cmocka_unit_test(test_reuse),
