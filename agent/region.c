@@ -13,10 +13,11 @@
  *     for reuse by their class, so resident overhead is bounded by one
  *     partly used slab per class (~2.7 MiB worst case over 42 classes);
  *   - larger blocks get their own span, rounded up to a span class and
- *     reused whole by the next request of that class; freed spans stay
- *     resident up to a cap (the RSS budget), beyond it their memory is
- *     returned (MADV_DONTNEED) and only the address range is kept; a
- *     request reuses a resident span of its class before a returned one.
+ *     reused whole by the next request of that class (or of up to four
+ *     classes below, when that class has no resident span); freed spans
+ *     stay resident up to a cap (the RSS budget), beyond it their memory
+ *     is returned (MADV_DONTNEED) and only the address range is kept; a
+ *     request reuses a resident span before a returned one.
  * Every block has a 32-byte header (agent__block_hdr) just below the user
  * pointer: bucket, requested size, allocation cycle, offset back to the slot
  * start (for aligned blocks) and slot capacity (for malloc_usable_size and
@@ -174,11 +175,12 @@ static size_t dirty_bytes;
 static size_t dirty_cap = DIRTY_MIN_BYTES;
 
 /* Span classes: exact page counts up to 16 pages, then four classes per
- * doubling. A span is only ever reused whole by a request of its class
- * (at most 25 % larger than needed; the untouched tail costs no memory),
- * and never split or merged: no fragmentation, so freed spans are reused
- * rather than left behind for fresh address space. Address space used is
- * bounded by the peak of live sampled blocks per class. */
+ * doubling. A span is only ever reused whole, by a request of its class
+ * (at most 25 % larger than needed; the untouched tail costs no memory) or
+ * of a class just below (SPAN_BORROW_CLASSES), and never split or merged:
+ * no fragmentation, so freed spans are reused rather than left behind for
+ * fresh address space. Address space used is bounded by the peak of live
+ * sampled blocks per class. */
 #define SPAN_EXACT_PAGES 16
 #define SPAN_CLASSES (SPAN_EXACT_PAGES + 4 * 26)
 /* Per class, the freed spans whose pages are resident (dirty) and those
