@@ -38,6 +38,7 @@
  * sees the cycle of the invocation that just ended.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,9 @@
  * idle instance's last record is complete soon, and under load this is a
  * wake-up per CHAN_LATE_READ_MS, not per invocation. */
 #define CHAN_LATE_READ_MS 10
+/* How long an invocation alone waits for the previous one's end to be
+ * answered (chan_wait_answers). */
+#define CHAN_START_WAIT_MS 50
 /* A start reads the answers when this many are due (their bytes wait in
  * the socket meanwhile, ~20 each): one read for a batch, not for each. */
 #define CHAN_READ_BATCH 32
@@ -393,6 +397,32 @@ static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
     evtimer_add(a->chan_late_ev, &tv);
 }
 
+/*
+ * Alone on the instance, an invocation must not reach the function before
+ * the agent has closed the previous one's cycle: the agent's thread does
+ * that when it reads the end, and if the function's thread ran the next
+ * request first, that request's allocations landed in the previous
+ * invocation's heap_after (and this one's heap_before), as a 10 MiB spike
+ * did under a loaded CI. So a start waits for the answers still due, at
+ * most CHAN_START_WAIT_MS; usually they are in already and this is one
+ * read. After a wait ran out the agent is taken to be slow and starts do
+ * not wait again until its answers have caught up.
+ */
+static void chan_wait_answers(sc_agent *a) {
+  int64_t deadline = sc__mono_ns() + CHAN_START_WAIT_MS * 1000000LL;
+  (void)chan_flush(a);
+  chan_take_due(a);
+  while (a->chan_fd >= 0 && a->n_pending > 0) {
+    int64_t left_ms = (deadline - sc__mono_ns() + 999999) / 1000000;
+    struct pollfd pf = {.fd = a->chan_fd, .events = POLLIN};
+    if (left_ms <= 0 || poll(&pf, 1, (int)left_ms) <= 0) {
+      a->chan_slow = 1;
+      return;
+    }
+    chan_take_due(a);
+  }
+}
+
 /* After an end: its answer is read by chan_late_ev (armed once for all
  * the ends until it fires; a timer costs no system call), unless a start
  * or a collect reads it first. */
@@ -432,11 +462,16 @@ void sc__agent_chan_destroy(sc_agent *a) {
 void sc__agent_chan_ready(sc_agent *a) { a->chan_retry_ns = 0; }
 
 /* Hot path: one send, and now and then a read of earlier ends' answers. */
-void sc__agent_invocation_start(sc_agent *a, const char *request_id) {
+void sc__agent_invocation_start(sc_agent *a, const char *request_id,
+                                int alone) {
   char line[SC_REQID_MAX + 40];
   if (!a->enabled)
     return;
-  if (a->n_pending >= CHAN_READ_BATCH)
+  if (a->chan_slow && a->n_pending == 0)
+    a->chan_slow = 0; /* caught up */
+  if (alone && a->n_pending > 0 && !a->chan_slow)
+    chan_wait_answers(a);
+  else if (a->n_pending >= CHAN_READ_BATCH)
     chan_take_due(a);
   if (a->chan_fd >= 0 && a->chan_quiet) {
     snprintf(line, sizeof(line), "invocation-start-quiet %s\n", request_id);

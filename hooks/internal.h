@@ -387,11 +387,12 @@ typedef struct sc_agent {
   uint64_t failures, skipped; /* conversations failed; requests skipped */
   /* Loop thread only: the invocation channel (agent_chan.c). */
   struct event_base *base;
-  int chan_fd;                   /* -1: not open */
-  int64_t chan_retry_ns;         /* no new try to open it before this */
-  int chan_quiet;                /* the agent serves invocation-start-quiet */
-  struct event *chan_ev;         /* its answers, added only while watched */
-  int chan_watched;              /* chan_ev is added (a collect waits) */
+  int chan_fd;           /* -1: not open */
+  int64_t chan_retry_ns; /* no new try to open it before this */
+  int chan_quiet;        /* the agent serves invocation-start-quiet */
+  struct event *chan_ev; /* its answers, added only while watched */
+  int chan_watched;      /* chan_ev is added (a collect waits) */
+  int chan_slow; /* a start's wait for answers ran out; none until caught up */
   struct event *chan_late_ev;    /* reads answers nobody else picked up */
   fnp_buf chan_out;              /* lines not yet sent (end of the turn) */
   struct event *chan_flush_ev;   /* sends them */
@@ -415,7 +416,9 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
                    sc_records *r, sc_exporter *x, const sidecar_config *cfg,
                    fnp_error *err) FNP_MUST_CHECK;
 /* agent_chan.c: */
-void sc__agent_invocation_start(sc_agent *a, const char *request_id);
+/* alone: no other invocation in flight (it then waits, bounded, until the
+ * agent has answered the previous ends: agent_chan.c). */
+void sc__agent_invocation_start(sc_agent *a, const char *request_id, int alone);
 /* Takes record (malloc'd, without its final '}'): completed with the heap
  * numbers when the agent answers, then queued. record may be NULL. The
  * line goes at once when alone (the instance is idle now), else with the

@@ -95,7 +95,8 @@ void sc__call_start(sc_call *call) {
   if (sc->child.exited)
     return;
   /* Not awaited: the agent labels samples once it has read the line. */
-  sc__agent_invocation_start(&sc->agent_ctl, call->request_id);
+  sc__agent_invocation_start(&sc->agent_ctl, call->request_id,
+                             sc->n_calls == 1);
   /* Alone on the instance: the peak from here on is this invocation's.
    * The RSS now is not read (a system call per invocation): right after
    * the reset the peak equals it, and with calls overlapping the peak

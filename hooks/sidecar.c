@@ -236,7 +236,7 @@ static void function_ready(sidecar *sc) {
   sc_call *call;
   TAILQ_FOREACH(call, &sc->held, hold_link)
   if (call->kind != SC_HOOK)
-    sc__agent_invocation_start(&sc->agent_ctl, call->request_id);
+    sc__agent_invocation_start(&sc->agent_ctl, call->request_id, 0);
   sc__proxy_release_held(sc);
 }
 
