@@ -274,9 +274,11 @@ static void finish_spike(const agent__cycle_rec *rec) {
   if (!top && off < sizeof(line))
     snprintf(line + off, sizeof(line) - off, "(no sampled stack grew)");
   /* The request label on the buckets names it; past the label table's
-   * first 1023 requests they all read "other", and the invocation whose
-   * end triggered the spike (the one running as the heap grew, when
-   * invocations come one at a time) names it instead. */
+   * first 1023 requests they all read "other", and samples taken before
+   * the agent read the invocation's start carry none: then the invocation
+   * whose end triggered the spike, or the first to end after a trigger
+   * by the pacer (the one running as the heap grew, when invocations come
+   * one at a time), names it instead. */
   const char *req = agent__req_name(grew_most_request(top));
   if (strcmp(req, "other") == 0 || !*req)
     req = trigger_request;
@@ -351,6 +353,12 @@ void agent__spike_on_cycle(const agent__cycle_rec *rec) {
   const agent__config *c = &agent__cfg;
   pthread_mutex_lock(&spike_lock);
   if (trigger_cycle) {
+    /* A trigger by a cycle that no invocation ended (the pacer's, in the
+     * middle of the invocation that grew the heap) names no request; the
+     * first invocation to end after it was the one running then, when
+     * invocations come one at a time. */
+    if (!trigger_request[0] && rec->request[0])
+      snprintf(trigger_request, sizeof(trigger_request), "%s", rec->request);
     if (rec->cycle >= trigger_cycle + 2) {
       finish_spike(rec);
       trigger_cycle = 0;
