@@ -111,7 +111,14 @@ static void *fallback_valloc(size_t n) {
   return agent__real.memalign(page_bytes(), n);
 }
 
+/* glibc's own __libc_free (see the shim below), resolved with the rest;
+ * NULL where the C library has none. */
+static void (*libc_free_next)(void *);
+
 void agent__resolve_real(void) {
+  __atomic_store_n(&libc_free_next,
+                   (void (*)(void *))dlsym(RTLD_NEXT, "__libc_free"),
+                   __ATOMIC_RELEASE);
   agent__real_fns r;
 #define AGENT_RESOLVE(name, ret, params, args)                                 \
   r.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
@@ -265,9 +272,9 @@ FNPROF_EXPORT void __libc_free(void *p) {
     agent__free_owned(p);
     return;
   }
-  static void (*next)(void *);
-  if (!next)
-    next = (void (*)(void *))dlsym(RTLD_NEXT, "__libc_free");
+  void (*next)(void *) = __atomic_load_n(&libc_free_next, __ATOMIC_ACQUIRE);
+  if (!next && agent__init() != AGENT_INITIALIZING)
+    next = __atomic_load_n(&libc_free_next, __ATOMIC_ACQUIRE);
   if (next)
     next(p);
   else
