@@ -281,8 +281,14 @@ static int expected_ids(int inst, bool only_hits, bool invocations,
   return m;
 }
 
-static void assert_ids(const char *j, const long *want, int n_want) {
-  static long got[STORE_QUERY_MAX_LIMIT];
+/* The answer j lists, in order, exactly the rows expected_ids picks. */
+static void assert_answer(const char *j, int inst, bool only_hits,
+                          bool invocations, int64_t from, int64_t to,
+                          bool newest, int limit) {
+  static long want[STORE_QUERY_MAX_LIMIT], got[STORE_QUERY_MAX_LIMIT];
+  int n_want =
+      expected_ids(inst, only_hits, invocations, from, to, newest, limit, want);
+  assert_int_equal(count_of(j), n_want);
   int n = ids_of(j, got, STORE_QUERY_MAX_LIMIT);
   assert_int_equal(n, n_want);
   for (int i = 0; i < n; i++)
@@ -295,7 +301,6 @@ static void assert_ids(const char *j, const long *want, int n_want) {
  * filter that leaves too few rows under the first bound (the retry). */
 static void spans_logs_query(void **state) {
   (void)state;
-  static long want[STORE_QUERY_MAX_LIMIT];
   store *s;
   assert_int_equal(store_open(db, NULL, &s, NULL), 0);
   put_span_batches(s);
@@ -319,10 +324,8 @@ static void spans_logs_query(void **state) {
                      .to_ns = cases[c].to,
                      .limit = cases[c].limit};
     char *j = query(s, &q);
-    int n = expected_ids(cases[c].inst_no, cases[c].hits, false, cases[c].from,
-                         cases[c].to, false, cases[c].limit, want);
-    assert_int_equal(count_of(j), n);
-    assert_ids(j, want, n);
+    assert_answer(j, cases[c].inst_no, cases[c].hits, false, cases[c].from,
+                  cases[c].to, false, cases[c].limit);
     free(j);
   }
   store_close(s);
@@ -332,7 +335,6 @@ static void spans_logs_query(void **state) {
  * kind, newest or oldest first, through the spans. */
 static void spans_ui_records(void **state) {
   (void)state;
-  static long want[STORE_QUERY_MAX_LIMIT];
   store *s;
   assert_int_equal(store_open(db, NULL, &s, NULL), 0);
   put_span_batches(s);
@@ -344,9 +346,7 @@ static void spans_ui_records(void **state) {
       assert_int_equal(store_ui_records(s, &q, "invocation", newest, &j, NULL),
                        0);
       assert_int_equal(fnp_buf_append(&j, "", 1), 0);
-      int n = expected_ids(1, false, true, 3000, 0, newest, limit, want);
-      assert_int_equal(count_of((char *)j.data), n);
-      assert_ids((char *)j.data, want, n);
+      assert_answer((char *)j.data, 1, false, true, 3000, 0, newest, limit);
       fnp_buf_destroy(&j);
     }
   store_close(s);
@@ -371,12 +371,10 @@ static void spans_old_database(void **state) {
                    SQLITE_OK);
   sqlite3_close(raw);
   assert_int_equal(store_open(db, NULL, &s, NULL), 0);
-  static long want[STORE_QUERY_MAX_LIMIT];
   store_query q = {.instance = "i0", .limit = 50};
   char *j = query(s, &q);
-  int n = expected_ids(0, false, false, 0, 0, false, 50, want);
-  assert_int_equal(n, 50);
-  assert_ids(j, want, n);
+  assert_int_equal(count_of(j), 50);
+  assert_answer(j, 0, false, false, 0, 0, false, 50);
   free(j);
   store_close(s);
   assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
