@@ -55,3 +55,16 @@ expect_exit() {
   "$@" >/dev/null || got=$?
   [ "$got" -eq "$want" ] || fail "exit $got, want $want: $*"
 }
+
+# pprof_format_install CACHE_DIR: installs the npm package pprof-format into
+# CACHE_DIR/npm on first use and sets NPM_DIR; run its checks with
+# NODE_PATH=$NPM_DIR/node_modules. A failed install fails the test: the check
+# must not silently stop running.
+pprof_format_install() {
+  NPM_DIR=$1/npm
+  if [ ! -f "$NPM_DIR/node_modules/pprof-format/package.json" ]; then
+    npm install --prefix "$NPM_DIR" --cache "$NPM_DIR/.cache" --no-audit \
+      --no-fund --loglevel=error pprof-format@2 ||
+      fail "npm install pprof-format@2 (needs the npm registry)"
+  fi
+}
