@@ -86,6 +86,7 @@ void agent__config_parse(agent__config *c, char **envp) {
   env_str(envp, "FNPROF_DIR", c->dir, sizeof(c->dir));
   env_str(envp, "FNPROF_CONTROL", c->control_path, sizeof(c->control_path));
   c->control = strcmp(c->control_path, "off") != 0;
+  c->page_fd = (int)env_int(envp, FNPROF_PAGE_ENV, -1);
   if (!c->control)
     c->control_path[0] = '\0';
   c->spike_min_bytes = env_int(envp, "FNPROF_SPIKE_MIN", (int64_t)8 << 20);

@@ -28,11 +28,17 @@
  *                               the agent cannot tell (not glibc)
  *     spikes                    payload: JSON array of pending reports
  *     shutdown                  payload: empty; the socket closes after it
+ *     invocation-end-page <seq> <id>
+ *                               the same as invocation-end, answered in
+ *                               the invocation page's ring instead
+ *                               (fnprof/fnprof.h), not on the socket:
+ *                               served only when the page is mapped
  *     features                  payload: the optional requests this agent
- *                               serves, space-separated (now
- *                               "invocation-start-quiet"); an older agent
- *                               answers err, so a client asks before it
- *                               relies on one
+ *                               serves, space-separated
+ *                               ("invocation-start-quiet", and
+ *                               "invocation-end-page" with a page); an
+ *                               older agent answers err, so a client asks
+ *                               before it relies on one
  * Several requests may share a connection, and may be written at once
  * (pipelined): each is answered in order. The connection ends at EOF, or
  * at a line longer than the limit.
@@ -66,7 +72,9 @@
 #define CTL_END_SEARCH 8
 /* Requests answered with nothing at all (see the protocol above). */
 #define CTL_QUIET_START "invocation-start-quiet "
+#define CTL_PAGE_END "invocation-end-page "
 #define CTL_FEATURES "invocation-start-quiet"
+#define CTL_FEATURES_PAGE CTL_FEATURES " invocation-end-page"
 
 /* Serializes requests (API and socket) against each other. */
 pthread_mutex_t agent__ctl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -100,8 +108,8 @@ static uint32_t req_hash(const char *id) { /* FNV-1a over the kept prefix */
   return h;
 }
 
-uint32_t agent__req_intern(const char *id) {
-  pthread_mutex_lock(&req_lock);
+/* With req_lock held. */
+static uint32_t req_intern_locked(const char *id) {
   if (!req_names) {
     req_names = agent__arena_alloc(sizeof(*req_names) * REQ_TABLE_MAX);
     req_slots = agent__arena_alloc(sizeof(*req_slots) * REQ_SLOTS);
@@ -125,8 +133,22 @@ uint32_t agent__req_intern(const char *id) {
       found = REQ_TABLE_MAX;
     }
   }
+  return found;
+}
+
+uint32_t agent__req_intern(const char *id) {
+  pthread_mutex_lock(&req_lock);
+  uint32_t found = req_intern_locked(id);
   pthread_mutex_unlock(&req_lock);
   return found;
+}
+
+bool agent__req_intern_try(const char *id, uint32_t *idx) {
+  if (pthread_mutex_trylock(&req_lock) != 0)
+    return false;
+  *idx = req_intern_locked(id);
+  pthread_mutex_unlock(&req_lock);
+  return true;
 }
 
 /* The last agent__control_open failure (0 = none), for metrics. */
@@ -296,7 +318,7 @@ int agent__control_request(const char *line, char **out, size_t *len) {
     }
   } else if (strcmp(line, "features") == 0) {
     rc = 0;
-    *out = dup_text(CTL_FEATURES, len);
+    *out = dup_text(agent__page_on() ? CTL_FEATURES_PAGE : CTL_FEATURES, len);
   } else if (strcmp(line, "spikes") == 0) {
     rc = fnprof_spikes_json(out, len);
   } else if (strcmp(line, "shutdown") == 0) {
@@ -395,6 +417,19 @@ static void conn_accept(void) {
   c->len = 0;
 }
 
+/* invocation-end-page: "<seq> <id>"; a line without a sequence number
+ * ends nothing (it cannot be answered). */
+static void page_end(const char *arg) {
+  char *id;
+  unsigned long long seq = strtoull(arg, &id, 10);
+  if (id == arg || *id != ' ' || seq == 0)
+    return;
+  (void)fnprof_invocation_end(id + 1);
+  int64_t live;
+  uint64_t c = invocation_end_rec(&live);
+  agent__page_end_done(seq, c, live);
+}
+
 /* Answers one request line; false when the connection should end. */
 static bool conn_answer(ctl_conn *c, const char *line) {
   char *out;
@@ -402,6 +437,11 @@ static bool conn_answer(ctl_conn *c, const char *line) {
   if (strncmp(line, CTL_QUIET_START, sizeof(CTL_QUIET_START) - 1) == 0) {
     /* It cannot fail for a non-NULL id, and nobody waits for an answer. */
     (void)fnprof_invocation_start(line + sizeof(CTL_QUIET_START) - 1);
+    return true;
+  }
+  if (strncmp(line, CTL_PAGE_END, sizeof(CTL_PAGE_END) - 1) == 0 &&
+      agent__page_on()) {
+    page_end(line + sizeof(CTL_PAGE_END) - 1);
     return true;
   }
   serving = c;

@@ -79,6 +79,7 @@ static int init_run(void) {
   if (region_rc != 0 || agent__buckets_init() != 0)
     return AGENT_DISABLED; /* forwarding only; metrics say sampling is off */
   agent__unwind_init();
+  agent__page_map(agent__cfg.page_fd);
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   return AGENT_READY;
 }

@@ -44,6 +44,7 @@ typedef struct agent__config {
   bool control;           /* FNPROF_CONTROL != "off" */
   char dir[512];          /* FNPROF_DIR: "" = write no files */
   char control_path[108]; /* FNPROF_CONTROL, sun_path sized; "" = default */
+  int page_fd;            /* FNPROF_PAGE_FD: the invocation page, -1 none */
   /* Spike detector (spike.c documents the defaults). */
   int64_t spike_min_bytes;   /* FNPROF_SPIKE_MIN */
   int64_t spike_diff_pct;    /* FNPROF_SPIKE_DIFF */
@@ -351,6 +352,20 @@ extern _Atomic uint32_t agent__cur_req;
 /* The request id string of an index (bounded table, control.c). */
 const char *agent__req_name(uint32_t idx);
 uint32_t agent__req_intern(const char *id);
+/* The same without waiting (the sample path): false when the table is busy. */
+bool agent__req_intern_try(const char *id, uint32_t *idx);
+
+/* ---- the invocation page (page.c) ----------------------------------------- */
+
+/* Maps the page handed down as fd (FNPROF_PAGE_FD); nothing when it is not
+ * one (size, magic). */
+void agent__page_map(int fd);
+bool agent__page_on(void);
+/* The invocation index for a new sample: the page's label when the sidecar
+ * writes one, else fnprof_invocation_start's. Never blocks. */
+uint32_t agent__current_req(void);
+/* Answers invocation end seq in the page's ring (see fnprof.h). */
+void agent__page_end_done(uint64_t seq, uint64_t cycle, int64_t live);
 
 /* ---- cycles (cycle.c) ---------------------------------------------------- */
 

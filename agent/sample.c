@@ -67,7 +67,7 @@ static void *sample_alloc(size_t n, size_t align, bool zero) {
   agent__thread_ensure();
   uintptr_t pcs[AGENT_MAX_DEPTH];
   int npc = agent__unwind(pcs, agent__cfg.depth);
-  uint32_t req = atomic_load_explicit(&agent__cur_req, memory_order_relaxed);
+  uint32_t req = agent__current_req();
   agent__bucket *b = agent__bucket_get(pcs, npc, agent__size_key(n), req);
   int64_t w = (int64_t)agent__sample_weight(n, agent__cfg.rate);
   /* The region counts the sample in agent__st, under its lock. */

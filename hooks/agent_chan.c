@@ -65,8 +65,10 @@
 /* A start reads the answers when this many are due (their bytes wait in
  * the socket meanwhile, ~20 each): one read for a batch, not for each. */
 #define CHAN_READ_BATCH 32
-/* What `features` answers when the agent serves quiet starts. */
+/* What `features` answers when the agent serves quiet starts, and when it
+ * answers ends in the invocation page. */
 #define CHAN_QUIET_FEATURE "invocation-start-quiet"
+#define CHAN_PAGE_FEATURE "invocation-end-page"
 /* Lines waiting for the end of the loop's turn, at most (~30 bytes each:
  * reached only by thousands of invocations ending in one turn). */
 #define CHAN_OUT_MAX_BYTES 65536
@@ -122,6 +124,15 @@ void sc__agent_chan_close(sc_agent *a) {
     pend_free(p);
   }
   a->n_pending = 0;
+  a->page_on = 0; /* asked again too */
+  while ((p = STAILQ_FIRST(&a->page_pend)) != NULL) {
+    STAILQ_REMOVE_HEAD(&a->page_pend, link);
+    a->n_page_pend--;
+    if (p->record)
+      sc__agent_finish_record(a, p->record, -1, -1);
+    p->record = NULL;
+    pend_free(p);
+  }
   run_waiting_collect(a);
 }
 
@@ -257,6 +268,29 @@ static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
   return 0;
 }
 
+static void count_failure(sc_agent *a) {
+  pthread_mutex_lock(&a->lock);
+  a->failures++;
+  pthread_mutex_unlock(&a->lock);
+}
+
+/* An end answered (on the socket or in the page): live is the heap after
+ * it, which the next record starts from. An allocator that cannot tell
+ * (-1, not glibc) leaves the record to the agent's estimate in a metrics
+ * answer. */
+static void end_answered(sc_agent *a, char *record, int ok, int64_t live) {
+  if (ok && live < 0) {
+    (void)chan_ask(a, "metrics\n", SC_PEND_METRICS, record);
+    return;
+  }
+  if (!ok)
+    live = -1;
+  if (record)
+    sc__agent_finish_record(a, record, a->heap_last, live);
+  if (live >= 0)
+    a->heap_last = live;
+}
+
 /* One answer, for the oldest request. ok: "ok" (else "err"). */
 static void chan_answer(sc_agent *a, int ok, const char *payload) {
   sc_agent_pend *p = STAILQ_FIRST(&a->pending);
@@ -268,17 +302,16 @@ static void chan_answer(sc_agent *a, int ok, const char *payload) {
   if (p->kind == SC_PEND_FEATURES) {
     /* err: an older agent, which answers every start. */
     a->chan_quiet = ok && strstr(payload, CHAN_QUIET_FEATURE) != NULL;
+    a->page_on = ok && a->page.p && strstr(payload, CHAN_PAGE_FEATURE) != NULL;
     ok = 1;
-  } else if (p->kind == SC_PEND_END && ok &&
-             sscanf(payload, "%lld %lld", &cycle, &live) == 2 && live < 0) {
-    /* The allocator underneath cannot tell: the agent's estimate. */
+  } else if (p->kind == SC_PEND_END) {
+    if (ok && sscanf(payload, "%lld %lld", &cycle, &live) != 2)
+      live = -1;
     char *record = p->record;
     p->record = NULL;
-    (void)chan_ask(a, "metrics\n", SC_PEND_METRICS, record);
-  } else if (p->kind != SC_PEND_START) {
-    int64_t after = !ok                      ? -1
-                    : p->kind == SC_PEND_END ? live
-                                             : sc__agent_metrics_heap(payload);
+    end_answered(a, record, ok, live);
+  } else if (p->kind == SC_PEND_METRICS) {
+    int64_t after = ok ? sc__agent_metrics_heap(payload) : -1;
     if (p->record) {
       sc__agent_finish_record(a, p->record, a->heap_last, after);
       p->record = NULL;
@@ -286,12 +319,28 @@ static void chan_answer(sc_agent *a, int ok, const char *payload) {
     if (after >= 0)
       a->heap_last = after;
   }
-  if (!ok) {
-    pthread_mutex_lock(&a->lock);
-    a->failures++;
-    pthread_mutex_unlock(&a->lock);
-  }
+  if (!ok)
+    count_failure(a);
   pend_free(p);
+}
+
+/* The answers in the page so far, in order, complete their records. */
+static void page_reap(sc_agent *a) {
+  sc_agent_pend *p;
+  int64_t live = -1;
+  while ((p = STAILQ_FIRST(&a->page_pend)) != NULL) {
+    int got = sc__page_answer(&a->page, p->seq, &live);
+    if (got == 0)
+      break;
+    STAILQ_REMOVE_HEAD(&a->page_pend, link);
+    a->n_page_pend--;
+    char *record = p->record;
+    p->record = NULL;
+    pend_free(p);
+    if (got < 0)
+      count_failure(a); /* its slot was reused before we looked */
+    end_answered(a, record, got > 0, live);
+  }
 }
 
 /* Parses whole answers ("ok N\n" or "err N\n", then N bytes) off the
@@ -382,6 +431,7 @@ static void chan_take_due(sc_agent *a) {
 
 void sc__agent_chan_drain(sc_agent *a) {
   (void)chan_flush(a);
+  page_reap(a);
   chan_take_due(a);
   if (a->chan_fd >= 0 && a->n_pending > 0)
     chan_watch(a, 1); /* the rest as it arrives, while the flush runs */
@@ -392,8 +442,9 @@ static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
   struct timeval tv = {0, CHAN_LATE_READ_MS * 1000};
   (void)fd;
   (void)what;
+  page_reap(a);
   chan_take_due(a);
-  if (a->chan_fd >= 0 && a->n_pending > 0) /* the agent is slow */
+  if (a->chan_fd >= 0 && a->n_pending + a->n_page_pend > 0) /* slow agent */
     evtimer_add(a->chan_late_ev, &tv);
 }
 
@@ -411,6 +462,12 @@ static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
 static void chan_wait_answers(sc_agent *a) {
   int64_t deadline = sc__mono_ns() + CHAN_START_WAIT_MS * 1000000LL;
   (void)chan_flush(a);
+  if (a->n_page_pend > 0 && a->chan_fd >= 0) {
+    /* Ends answered in the page: usually there already, else a futex. */
+    if (sc__page_wait(&a->page, a->page.seq, CHAN_START_WAIT_MS) < 0)
+      a->chan_slow = 1;
+    page_reap(a);
+  }
   chan_take_due(a);
   while (a->chan_fd >= 0 && a->n_pending > 0) {
     int64_t left_ms = (deadline - sc__mono_ns() + 999999) / 1000000;
@@ -437,7 +494,9 @@ static void chan_late_arm(sc_agent *a) {
 void sc__agent_chan_init(sc_agent *a) {
   a->chan_fd = -1;
   a->heap_last = -1;
+  a->page.fd = -1;
   STAILQ_INIT(&a->pending);
+  STAILQ_INIT(&a->page_pend);
   fnp_buf_init(&a->chan_out, CHAN_OUT_MAX_BYTES);
   fnp_buf_init(&a->chan_in, CHAN_ANSWER_MAX_BYTES + 64);
 }
@@ -457,6 +516,7 @@ void sc__agent_chan_destroy(sc_agent *a) {
   a->chan_flush_ev = NULL;
   fnp_buf_destroy(&a->chan_in);
   fnp_buf_destroy(&a->chan_out);
+  sc__page_close(&a->page);
 }
 
 void sc__agent_chan_ready(sc_agent *a) { a->chan_retry_ns = 0; }
@@ -467,12 +527,19 @@ void sc__agent_invocation_start(sc_agent *a, const char *request_id,
   char line[SC_REQID_MAX + 40];
   if (!a->enabled)
     return;
-  if (a->chan_slow && a->n_pending == 0)
+  if (a->chan_slow && a->n_pending + a->n_page_pend == 0)
     a->chan_slow = 0; /* caught up */
-  if (alone && a->n_pending > 0 && !a->chan_slow)
+  if (alone && a->n_pending + a->n_page_pend > 0 && !a->chan_slow)
     chan_wait_answers(a);
   else if (a->n_pending >= CHAN_READ_BATCH)
     chan_take_due(a);
+  else
+    page_reap(a);
+  /* The page's label is what samples carry (an agent that maps it); the
+   * socket's start is for an agent that does not. */
+  sc__page_label(&a->page, request_id);
+  if (a->chan_fd >= 0 && a->page_on)
+    return;
   if (a->chan_fd >= 0 && a->chan_quiet) {
     snprintf(line, sizeof(line), "invocation-start-quiet %s\n", request_id);
     chan_say(a, line);
@@ -483,16 +550,52 @@ void sc__agent_invocation_start(sc_agent *a, const char *request_id,
     (void)chan_flush(a); /* now: the function is about to get the request */
 }
 
+/* invocation-end-page: queued for the page's answer, not the socket's. */
+static int page_end(sc_agent *a, const char *request_id, char *record) {
+  char line[SC_REQID_MAX + 48];
+  sc_agent_pend *p = NULL;
+  int rc = a->n_page_pend >= SC_AGENT_PENDING_MAX ? -EAGAIN : 0;
+  if (rc == 0 && (p = calloc(1, sizeof(*p))) == NULL)
+    rc = -ENOMEM;
+  if (rc == 0) {
+    p->seq = sc__page_next_seq(&a->page);
+    snprintf(line, sizeof(line), "invocation-end-page %llu %s\n",
+             (unsigned long long)p->seq, request_id);
+    rc = chan_queue(a, line);
+  }
+  if (rc < 0) {
+    free(p);
+    if (rc == -EAGAIN) {
+      pthread_mutex_lock(&a->lock);
+      a->skipped++;
+      pthread_mutex_unlock(&a->lock);
+    }
+    if (record)
+      sc__agent_finish_record(a, record, -1, -1);
+    return rc;
+  }
+  p->kind = SC_PEND_END;
+  p->record = record;
+  STAILQ_INSERT_TAIL(&a->page_pend, p, link);
+  a->n_page_pend++;
+  chan_flush_soon(a);
+  return 0;
+}
+
 void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
-                              int alone) {
+                              const char *running) {
   char line[SC_REQID_MAX + 32];
+  int alone = running == NULL;
   if (!a->enabled) {
     if (record)
       sc__agent_finish_record(a, record, -1, -1);
     return;
   }
+  /* From now on samples belong to the newest invocation still running. */
+  sc__page_label(&a->page, alone ? "" : running);
   snprintf(line, sizeof(line), "invocation-end %s\n", request_id);
-  if (chan_ask(a, line, SC_PEND_END, record) < 0)
+  if (a->chan_fd >= 0 && a->page_on ? page_end(a, request_id, record) < 0
+                                    : chan_ask(a, line, SC_PEND_END, record) < 0)
     return;
   /* Alone, the caller may send its next request the moment it has the
    * answer: the agent hears of this end first. Else the labels mix
@@ -515,7 +618,13 @@ void sc__agent_collect(sc_agent *a, enum sc_agent_job_kind kind,
   int64_t wait_ns = (int64_t)CHAN_COLLECT_WAIT_MS * 1000000;
   if (a->collect_waiting) /* a newer collect replaces the waiting one */
     a->collect_waiting = 0;
-  if (a->enabled && chan_flush(a) == 0)
+  if (a->enabled && chan_flush(a) == 0 && a->n_page_pend > 0) {
+    /* The page has no descriptor to watch: wait here, bounded (an idle
+     * instance's agent has answered long since). */
+    (void)sc__page_wait(&a->page, a->page.seq, CHAN_START_WAIT_MS);
+    page_reap(a);
+  }
+  if (a->enabled && a->chan_fd >= 0)
     chan_take_due(a); /* what is there already */
   if (!a->enabled || a->n_pending == 0)
     return sc__agent_collect_now(a, kind, deadline_mono_ns, cb, arg);

@@ -539,6 +539,8 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
     return fnp_fail(err, -rc, "agent: pthread_create: %s", strerror(rc));
   a->thread_started = 1;
   a->enabled = 1;
+  /* Without it (no memfd) the control socket does all (agent_chan.c). */
+  (void)sc__page_open(&a->page);
   return 0;
 }
 

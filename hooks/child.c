@@ -72,6 +72,7 @@ static int env_copy(char *const *env, char **out, size_t *n, env_seen *seen,
     for (i = 0; i < 2; i++)
       skip |= is_named(*env, ENV_PORT_NAMES[i]);
     skip |= is_named(*env, "NODE_OPTIONS"); /* put back by jit_names_env */
+    skip |= is_named(*env, FNPROF_PAGE_ENV); /* a descriptor we closed */
     for (i = 0; i < 1; i++)
       if (strncmp(*env, ENV_DEFAULTS[i], strcspn(ENV_DEFAULTS[i], "=") + 1) ==
           0)
@@ -107,11 +108,11 @@ static int jit_names_env(char **e, size_t *n, const env_seen *seen, int agent) {
 
 int sc__env_build(char *const *env, const char *agent, int inner_port,
                   char ***out) {
-  return sc__env_build_agent(env, agent, inner_port, NULL, NULL, out);
+  return sc__env_build_agent(env, agent, inner_port, NULL, NULL, 0, out);
 }
 
 int sc__env_build_agent(char *const *env, const char *agent, int inner_port,
-                        const char *control, const char *prof_dir,
+                        const char *control, const char *prof_dir, int page,
                         char ***out) {
   env_seen seen = {0};
   const int *has_default = seen.has_default;
@@ -121,7 +122,7 @@ int sc__env_build_agent(char *const *env, const char *agent, int inner_port,
   int rc;
   while (env && env[count])
     count++;
-  e = calloc(count + 11, sizeof(*e));
+  e = calloc(count + 12, sizeof(*e));
   if (e == NULL)
     return -ENOMEM;
   rc = env_copy(env, e, &n, &seen, control != NULL);
@@ -141,6 +142,8 @@ int sc__env_build_agent(char *const *env, const char *agent, int inner_port,
     rc = env_push(e, &n, "%s%s", ENV_DEFAULTS[0], "");
   if (rc == 0 && control)
     rc = env_push(e, &n, "FNPROF_CONTROL=%s%s", control, "");
+  if (rc == 0 && page)
+    rc = env_push(e, &n, "%s=%s", FNPROF_PAGE_ENV, SC_PAGE_CHILD_FD_TEXT);
   if (rc == 0 && prof_dir && !has_default[1])
     rc = env_push(e, &n, "FNPROF_DIR=%s%s", prof_dir, "");
   if (rc == 0)
@@ -202,7 +205,8 @@ int sc__agent_find(const sidecar_config *cfg, char **out, fnp_error *err) {
 }
 
 /* In the forked child: only async-signal-safe calls until exec. */
-static void child_exec(char *const *argv, char **env, int out_w, int err_w) {
+static void child_exec(char *const *argv, char **env, int out_w, int err_w,
+                       int page_fd) {
   struct sigaction sa;
   sigset_t none;
   int sig;
@@ -214,7 +218,14 @@ static void child_exec(char *const *argv, char **env, int out_w, int err_w) {
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (dup2(out_w, STDOUT_FILENO) < 0 || dup2(err_w, STDERR_FILENO) < 0)
     _exit(126);
-  close_range(3, ~0U, 0); /* the listener and every other sidecar fd */
+  /* The page at SC_PAGE_CHILD_FD, open across exec (dup2 clears
+   * close-on-exec; a descriptor already there needs it cleared). */
+  int keep = page_fd < 0 ? -1
+             : page_fd == SC_PAGE_CHILD_FD
+                 ? fcntl(page_fd, F_SETFD, 0)
+                 : dup2(page_fd, SC_PAGE_CHILD_FD);
+  /* The listener and every other sidecar fd. */
+  close_range(keep < 0 ? 3 : SC_PAGE_CHILD_FD + 1, ~0U, 0);
   execvpe(argv[0], argv, env);
   dprintf(STDERR_FILENO, "fnprof-sidecar: exec %s: %s\n", argv[0],
           strerror(errno));
@@ -230,8 +241,8 @@ static int make_pipe(int fds[2]) {
 }
 
 int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
-                    const char *control, const char *prof_dir, int inner_port,
-                    fnp_error *err) {
+                    const char *control, const char *prof_dir, int page_fd,
+                    int inner_port, fnp_error *err) {
   int out[2] = {-1, -1}, errp[2] = {-1, -1}, rc;
   char **env = NULL;
   memset(c, 0, sizeof(*c));
@@ -242,7 +253,7 @@ int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
     rc = make_pipe(errp);
   if (rc == 0)
     rc = sc__env_build_agent(environ, agent, inner_port, control, prof_dir,
-                             &env);
+                             page_fd >= 0, &env);
   if (rc < 0)
     goto fail;
   /* jit_names_env asked the agent to remove the map: the map is ours. */
@@ -256,7 +267,7 @@ int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
     goto fail;
   }
   if (c->pid == 0)
-    child_exec(cfg->argv, env, out[1], errp[1]);
+    child_exec(cfg->argv, env, out[1], errp[1], page_fd);
   close(out[1]);
   close(errp[1]);
   c->out_fd = out[0];

@@ -35,6 +35,7 @@
 #include <event2/http.h>
 
 #include "fnprof/common.h"
+#include "fnprof/fnprof.h"
 #include "fnprof/sidecar.h"
 
 /* The platform's limits (reference A.5): beyond them FC itself answers
@@ -238,9 +239,11 @@ typedef struct sc_child {
   int jit_map_ours; /* started with the agent and JIT names: its perf map */
 } sc_child;
 
+/* page_fd: the invocation page for the agent (-1 none), handed down as
+ * SC_PAGE_CHILD_FD. */
 int sc__child_spawn(sc_child *c, const sidecar_config *cfg, const char *agent,
-                    const char *control, const char *prof_dir, int inner_port,
-                    fnp_error *err) FNP_MUST_CHECK;
+                    const char *control, const char *prof_dir, int page_fd,
+                    int inner_port, fnp_error *err) FNP_MUST_CHECK;
 /* Removes the exited bootstrap's perf map when it is ours (jit_map_ours). */
 void sc__child_forget_jit_map(const sc_child *c);
 /* Builds the child's environment: env + overrides (NAME=VALUE). The array
@@ -249,9 +252,10 @@ int sc__env_build(char *const *env, const char *agent, int inner_port,
                   char ***out) FNP_MUST_CHECK;
 /* Same, plus the agent's settings: control socket path (always set, the
  * sidecar must know it) and profile directory (only when the user has not
- * set FNPROF_DIR); either may be NULL. */
+ * set FNPROF_DIR); either may be NULL; page: FNPROF_PAGE_FD names
+ * SC_PAGE_CHILD_FD (an inherited FNPROF_PAGE_FD never passes on). */
 int sc__env_build_agent(char *const *env, const char *agent, int inner_port,
-                        const char *control, const char *prof_dir,
+                        const char *control, const char *prof_dir, int page,
                         char ***out) FNP_MUST_CHECK;
 void sc__env_free(char **env);
 /* Resolves the agent: explicit path, or libfnprof.so next to the sidecar's
@@ -355,9 +359,30 @@ typedef struct sc_agent_pend {
   STAILQ_ENTRY(sc_agent_pend) link;
   enum { SC_PEND_START, SC_PEND_END, SC_PEND_METRICS, SC_PEND_FEATURES } kind;
   char *record; /* END, METRICS after an END: the record to complete */
+  uint64_t seq; /* an END answered in the invocation page: its number */
 } sc_agent_pend;
 
 STAILQ_HEAD(sc_agent_pends, sc_agent_pend);
+
+/* agent_page.c: the invocation page (fnprof/fnprof.h), sidecar side. */
+typedef struct sc_page {
+  fnprof_page *p; /* NULL: none (memfd failed: the socket does it all) */
+  int fd;         /* handed to the function as SC_PAGE_CHILD_FD */
+  uint64_t seq;   /* the last end numbered */
+} sc_page;
+/* The descriptor number the function finds the page at. */
+#define SC_PAGE_CHILD_FD 3
+#define SC_PAGE_CHILD_FD_TEXT "3"
+
+int sc__page_open(sc_page *pg);
+void sc__page_close(sc_page *pg);
+/* Names the running invocation ("" none) for the samples from now on. */
+void sc__page_label(sc_page *pg, const char *id);
+uint64_t sc__page_next_seq(sc_page *pg);
+/* End seq's answer: 1 (live set), 0 not yet, -1 lost (its slot reused). */
+int sc__page_answer(const sc_page *pg, uint64_t seq, int64_t *live);
+/* Waits until the agent has answered seq: 0, or -ETIMEDOUT. */
+int sc__page_wait(sc_page *pg, uint64_t seq, int timeout_ms);
 
 /* Invocation-channel requests waiting for answers at most; past it the
  * invocation record goes out without heap numbers (counted as skipped). */
@@ -390,6 +415,10 @@ typedef struct sc_agent {
   int chan_fd;           /* -1: not open */
   int64_t chan_retry_ns; /* no new try to open it before this */
   int chan_quiet;        /* the agent serves invocation-start-quiet */
+  sc_page page;          /* labels, and end answers once page_on */
+  int page_on;           /* the agent serves invocation-end-page */
+  struct sc_agent_pends page_pend; /* ends awaiting the page's answer */
+  size_t n_page_pend;
   struct event *chan_ev; /* its answers, added only while watched */
   int chan_watched;      /* chan_ev is added (a collect waits) */
   int chan_slow; /* a start's wait for answers ran out; none until caught up */
@@ -420,11 +449,12 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
  * agent has answered the previous ends: agent_chan.c). */
 void sc__agent_invocation_start(sc_agent *a, const char *request_id, int alone);
 /* Takes record (malloc'd, without its final '}'): completed with the heap
- * numbers when the agent answers, then queued. record may be NULL. The
- * line goes at once when alone (the instance is idle now), else with the
- * other lines of the loop's turn. */
+ * numbers when the agent answers, then queued. record may be NULL.
+ * running: the newest invocation still in flight (samples are its from now
+ * on), NULL when none. The line goes at once when none is (the instance is
+ * idle now), else with the other lines of the loop's turn. */
 void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
-                              int alone);
+                              const char *running);
 /* Runs a FREEZE or STOP collect by the deadline, after the channel's
  * answers; cb runs on the loop thread after it (at once when there is no
  * agent). A new collect replaces the pending callback. */

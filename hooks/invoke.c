@@ -116,15 +116,16 @@ void sc__calls_raise_peak(sidecar *sc, int64_t peak_bytes) {
   }
 }
 
-/* Is an invocation other than call still in flight? (Hooks do not count:
- * the platform freezes an instance only when its invocations are done.) */
-static int others_in_flight(const sc_call *call) {
-  const sc_call *c;
+/* The newest invocation other than call still in flight, NULL when none.
+ * (Hooks do not count: the platform freezes an instance only when its
+ * invocations are done.) */
+static const char *newest_other(const sc_call *call) {
+  const sc_call *c, *newest = NULL;
   TAILQ_FOREACH(c, &call->sc->calls, link) {
     if (c != call && c->kind != SC_HOOK)
-      return 1;
+      newest = c;
   }
-  return 0;
+  return newest ? newest->request_id : NULL;
 }
 
 static int metrics_record(sc_call *call, int64_t dur_ns) {
@@ -149,7 +150,7 @@ static int metrics_record(sc_call *call, int64_t dur_ns) {
   if (rc == 0)
     sc__agent_invocation_end(&sc->agent_ctl, call->request_id,
                              (char *)fnp_buf_steal(&b, NULL),
-                             !others_in_flight(call));
+                             newest_other(call));
   else
     sc__records_drop(&sc->records);
   fnp_buf_destroy(&b);
@@ -205,7 +206,7 @@ void sc__call_finish(sc_call *call) {
      * run, with theirs (at most 20 ms later, logcap.c): one write per
      * invocation was one system call of about fifteen. Idle, nothing
      * waits: the platform may freeze the instance right now. */
-    if (!others_in_flight(call))
+    if (newest_other(call) == NULL)
       sc__logcap_flush(sc);
   }
   if (call->held)

@@ -398,7 +398,7 @@ static int start_function(sidecar *sc, fnp_error *err) {
                          sc->agent_ctl.enabled ? sc->agent_ctl.sock : NULL,
                          sc->agent_ctl.own_prof_dir ? sc->agent_ctl.prof_dir
                                                     : NULL,
-                         sc->inner_port, err);
+                         sc->agent_ctl.page.fd, sc->inner_port, err);
   if (rc == 0)
     rc = sc__logcap_start(sc, err);
   if (rc < 0)

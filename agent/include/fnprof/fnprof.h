@@ -24,6 +24,8 @@
  *                          (agent/spike.c documents the defaults)
  *   FNPROF_JIT_MAP_UNLINK=1 remove /tmp/perf-<pid>.map (the JIT runtime's
  *                          names, agent/perfmap.c) at exit
+ *   FNPROF_PAGE_FD=N       an inherited descriptor of the invocation page
+ *                          (below; fnprof-sidecar sets it)
  * Running any program under the agent needs nothing else:
  *   LD_PRELOAD=/path/libfnprof.so FNPROF_DIR=./prof ./prog args
  *
@@ -90,6 +92,52 @@ FNPROF_EXPORT int fnprof_shutdown(void);
 
 /* Frees a buffer returned by the functions above. */
 FNPROF_EXPORT void fnprof_free(void *p);
+
+#ifndef __cplusplus
+#include <stdatomic.h>
+/*
+ * The invocation page: shared memory through which fnprof-sidecar tells the
+ * agent which invocation runs, and the agent answers invocation ends, with
+ * no system call and no wake-up of the agent's thread at a start. The
+ * sidecar creates it (a memfd of sizeof(fnprof_page) bytes, magic set) and
+ * hands it down as FNPROF_PAGE_FD; the descriptor stays open in the
+ * function, so programs it execs map the same page.
+ *
+ * label: the running invocation's request id ("" = none), written by the
+ * sidecar under the sequence count label_seq (odd while it writes; 0 = never
+ * written: the agent then goes by fnprof_invocation_start). The agent reads
+ * it when it takes a sample, so every sample carries the request that was
+ * running, with no delay.
+ *
+ * ends: the control request `invocation-end-page <seq> <id>` ends the
+ * invocation as `invocation-end` does, and instead of a socket answer the
+ * agent fills ends[seq % FNPROF_PAGE_ENDS] (seq last, release), then sets
+ * ends_done to seq's low 32 bits and, when `waiting` is set, wakes futex
+ * waiters on ends_done. Sequence numbers start at 1.
+ */
+#define FNPROF_PAGE_ENV "FNPROF_PAGE_FD"
+#define FNPROF_PAGE_MAGIC 0x3165676170706e66ULL /* "fnppage1" */
+#define FNPROF_PAGE_LABEL_WORDS 16              /* 128 bytes, NUL included */
+#define FNPROF_PAGE_ENDS 256
+
+typedef struct fnprof_page_end {
+  _Atomic uint64_t seq; /* the end this slot answers (0: none yet) */
+  _Atomic uint64_t cycle;
+  _Atomic int64_t live_bytes; /* exact live heap after it, -1 unknown */
+} fnprof_page_end;
+
+typedef struct fnprof_page {
+  uint64_t magic;
+  uint64_t size; /* sizeof(fnprof_page) as the sidecar built it */
+  /* The sidecar's (one cache line each side: no false sharing). */
+  _Alignas(64) _Atomic uint32_t label_seq;
+  _Atomic uint64_t label[FNPROF_PAGE_LABEL_WORDS];
+  _Atomic uint32_t waiting; /* the sidecar sleeps on ends_done */
+  /* The agent's. */
+  _Alignas(64) _Atomic uint32_t ends_done;
+  fnprof_page_end ends[FNPROF_PAGE_ENDS];
+} fnprof_page;
+#endif
 
 #ifdef __cplusplus
 }

@@ -13,8 +13,13 @@
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -443,11 +448,17 @@ static int mode_sweep(void) {
       env[n++] = *e; /* FNPROF_CONTROL unset: the default path */
   env[n] = NULL;
   pid_t pid;
-  char *argv[] = {"/bin/sleep", "0.5", NULL};
+  char *argv[] = {"/bin/sleep", "20", NULL};
   CHECK(posix_spawn(&pid, argv[0], NULL, NULL, argv, env) == 0);
-  int st;
-  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  /* The child's background thread sweeps once, soon after start-up; a
+   * loaded machine may take a while to get to it (a fixed 0.5 s failed
+   * under parallel tests). */
+  for (int i = 0; i < 1000 && access(dead, F_OK) == 0; i++)
+    usleep(10000);
   bool dead_gone = access(dead, F_OK) != 0, live_kept = access(live, F_OK) == 0;
+  int st;
+  kill(pid, SIGTERM);
+  CHECK(waitpid(pid, &st, 0) == pid);
   close(lfd);
   unlink(live);
   unlink(dead);
@@ -785,6 +796,105 @@ static int mode_control(const char *path) {
   return 0;
 }
 
+/* ---- the invocation page (fnprof/fnprof.h) -------------------------------- */
+
+/* The sidecar's part, written here from the layout alone. */
+static void page_label(fnprof_page *pg, const char *id) {
+  uint64_t w[FNPROF_PAGE_LABEL_WORDS] = {0};
+  memcpy(w, id, strlen(id));
+  uint32_t s = atomic_load(&pg->label_seq);
+  atomic_store(&pg->label_seq, s + 1);
+  for (int i = 0; i < FNPROF_PAGE_LABEL_WORDS; i++)
+    atomic_store(&pg->label[i], w[i]);
+  atomic_store(&pg->label_seq, s + 2);
+}
+
+/* Makes a page (a bad one: wrong magic), names it in FNPROF_PAGE_FD and
+ * runs this program again, so the agent finds it at start-up. */
+static int page_exec(char **argv, int bad) {
+  int fd = memfd_create("agent-prog-page", 0);
+  CHECK(fd >= 0 && ftruncate(fd, sizeof(fnprof_page)) == 0);
+  fnprof_page *pg = mmap(NULL, sizeof(*pg), PROT_READ | PROT_WRITE,
+                         MAP_SHARED, fd, 0);
+  CHECK(pg != MAP_FAILED);
+  pg->magic = bad ? FNPROF_PAGE_MAGIC + 1 : FNPROF_PAGE_MAGIC;
+  pg->size = sizeof(*pg);
+  char num[16];
+  snprintf(num, sizeof(num), "%d", fd);
+  CHECK(setenv(FNPROF_PAGE_ENV, num, 1) == 0);
+  execv("/proc/self/exe", argv);
+  return 1;
+}
+
+/* The agent takes the label from the page at the sample itself (no socket
+ * message at all), and answers invocation-end-page in the page's ring,
+ * waking a futex waiter, with nothing written on the socket; with a page
+ * that is not one (magic) it offers none of it. */
+static int mode_page(char **argv, const char *path, int bad) {
+  const char *num = getenv(FNPROF_PAGE_ENV);
+  if (num == NULL)
+    return page_exec(argv, bad);
+  fnprof_page *pg = mmap(NULL, sizeof(*pg), PROT_READ | PROT_WRITE,
+                         MAP_SHARED, atoi(num), 0);
+  CHECK(pg != MAP_FAILED);
+  struct stat st;
+  for (int i = 0; i < 200 && stat(path, &st) != 0; i++)
+    usleep(10000); /* the background thread binds it at start-up */
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+  int fd = ctl_connect(&sa), ok;
+  size_t len;
+  char *r = ctl(fd, "features", &ok, &len);
+  CHECK(ok && (strstr(r, "invocation-end-page") == NULL) == bad);
+  free(r);
+  if (bad)
+    return 0;
+  page_label(pg, "req-page-1");
+  void *kept = invocation_work(); /* right away: nobody told the agent */
+  page_label(pg, "");
+  void *unlabelled = invocation_work();
+  CHECK(count_labelled(fd, "req-page-1") == 1);
+  page_label(pg, "req-page-2");
+  void *kept2 = invocation_work();
+  CHECK(count_labelled(fd, "req-page-2") == 1);
+  CHECK(count_labelled(fd, "req-page-1") == 1);
+
+  r = ctl(fd, "end-cycle", &ok, &len);
+  unsigned long long cycle_before = strtoull(r, NULL, 10);
+  free(r);
+  atomic_store(&pg->waiting, 1);
+  uint32_t done = atomic_load(&pg->ends_done);
+  static const char end[] = "invocation-end-page 7 req-page-2\n";
+  CHECK(write(fd, end, sizeof(end) - 1) == (ssize_t)sizeof(end) - 1);
+  struct timespec five = {.tv_sec = 5};
+  /* Woken (0), or the answer came before we slept (EAGAIN); a missing
+   * wake would time out. */
+  long w = syscall(SYS_futex, &pg->ends_done, FUTEX_WAIT, done, &five, NULL, 0);
+  CHECK(w == 0 || errno == EAGAIN);
+  atomic_store(&pg->waiting, 0);
+  CHECK(atomic_load(&pg->ends_done) == 7);
+  fnprof_page_end *e = &pg->ends[7 % FNPROF_PAGE_ENDS];
+  CHECK(atomic_load(&e->seq) == 7);
+  CHECK(atomic_load(&e->cycle) > cycle_before);
+  CHECK(atomic_load(&e->live_bytes) >= 3 * 300000);
+  /* Nothing was written on the socket for the end: the next answer there
+   * is this request's. */
+  r = ctl(fd, "spikes", &ok, &len);
+  CHECK(ok && strcmp(r, "[]") == 0);
+  free(r);
+  /* A line without a number ends nothing and answers nothing. */
+  static const char nonum[] = "invocation-end-page req-page-2\n";
+  CHECK(write(fd, nonum, sizeof(nonum) - 1) == (ssize_t)sizeof(nonum) - 1);
+  r = ctl(fd, "spikes", &ok, &len);
+  CHECK(ok && strcmp(r, "[]") == 0 && atomic_load(&pg->ends_done) == 7);
+  free(r);
+  close(fd);
+  free(kept);
+  free(kept2);
+  free(unlabelled);
+  return 0;
+}
+
 /* ---- exec and timed cycles ------------------------------------------------
  */
 
@@ -847,6 +957,8 @@ int main(int argc, char **argv) {
     return mode_dlclose(argv[2]);
   if (strcmp(m, "control") == 0 && argc > 2)
     return mode_control(argv[2]);
+  if (strcmp(m, "page") == 0 && argc > 3)
+    return mode_page(argv, argv[2], strcmp(argv[3], "bad") == 0);
   if (strcmp(m, "exec") == 0 && argc > 2)
     return mode_exec(atoi(argv[2]));
   if (strcmp(m, "timed") == 0)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
 
 #include "internal.h"
 
@@ -93,21 +94,77 @@ static void test_env_adds_agent_and_port(void **state) {
 }
 
 static void test_env_agent_settings(void **state) {
-  char *in[] = {"PATH=/bin", "FNPROF_CONTROL=/theirs.sock", NULL};
+  char *in[] = {"PATH=/bin", "FNPROF_CONTROL=/theirs.sock",
+                "FNPROF_PAGE_FD=7", NULL};
   char *user_dir[] = {"FNPROF_DIR=/mine", NULL};
   char **e;
   (void)state;
-  assert_int_equal(
-      sc__env_build_agent(in, "/x/libfnprof.so", 1, "/p/a.sock", "/p/prof", &e),
-      0);
+  assert_int_equal(sc__env_build_agent(in, "/x/libfnprof.so", 1, "/p/a.sock",
+                                       "/p/prof", 1, &e),
+                   0);
   assert_string_equal(find(e, "FNPROF_CONTROL"), "/p/a.sock"); /* ours wins */
   assert_string_equal(find(e, "FNPROF_DIR"), "/p/prof");
+  assert_string_equal(find(e, "FNPROF_PAGE_FD"), "3"); /* where child_exec
+                                                          puts the page */
   sc__env_free(e);
+  /* Without a page an inherited number does not pass on: the descriptor it
+   * named is closed in the child. */
   assert_int_equal(sc__env_build_agent(user_dir, "/x/libfnprof.so", 1,
-                                       "/p/a.sock", "/p/prof", &e),
+                                       "/p/a.sock", "/p/prof", 0, &e),
                    0);
   assert_string_equal(find(e, "FNPROF_DIR"), "/mine"); /* the user's wins */
+  assert_null(find(e, "FNPROF_PAGE_FD"));
   sc__env_free(e);
+  assert_int_equal(sc__env_build_agent(in, "/x/libfnprof.so", 1, "/p/a.sock",
+                                       "/p/prof", 0, &e),
+                   0);
+  assert_null(find(e, "FNPROF_PAGE_FD"));
+  sc__env_free(e);
+}
+
+/* The agent's part of the invocation page, written from the layout. */
+static void agent_answers(fnprof_page *p, uint64_t seq, int64_t live) {
+  fnprof_page_end *e = &p->ends[seq % FNPROF_PAGE_ENDS];
+  atomic_store(&e->live_bytes, live);
+  atomic_store(&e->seq, seq);
+  atomic_store(&p->ends_done, (uint32_t)seq);
+}
+
+/* The sidecar's reading of the page: labels under the sequence count, an
+ * answer there or not yet, one whose slot the agent reused is lost (not
+ * another end's number taken for it), a wait that times out. */
+static void test_page_answers(void **state) {
+  sc_page pg;
+  int64_t live = 0;
+  (void)state;
+  assert_int_equal(sc__page_open(&pg), 0);
+  assert_true(pg.p->magic == FNPROF_PAGE_MAGIC &&
+              pg.p->size == sizeof(fnprof_page));
+  assert_int_equal(atomic_load(&pg.p->label_seq), 0);
+  sc__page_label(&pg, "req-1");
+  assert_int_equal(atomic_load(&pg.p->label_seq), 2);
+  assert_string_equal((const char *)pg.p->label, "req-1");
+  char big[300];
+  memset(big, 'x', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  sc__page_label(&pg, big); /* cut to 127 bytes, NUL kept */
+  assert_int_equal(strlen((const char *)pg.p->label), 127);
+  sc__page_label(&pg, "");
+  assert_string_equal((const char *)pg.p->label, "");
+
+  uint64_t s1 = sc__page_next_seq(&pg), s2 = sc__page_next_seq(&pg);
+  assert_int_equal(sc__page_answer(&pg, s1, &live), 0);
+  assert_int_equal(sc__page_wait(&pg, s1, 1), -ETIMEDOUT);
+  agent_answers(pg.p, s1, 4096);
+  assert_int_equal(sc__page_wait(&pg, s1, 1000), 0);
+  assert_int_equal(sc__page_answer(&pg, s1, &live), 1);
+  assert_int_equal(live, 4096);
+  assert_int_equal(sc__page_answer(&pg, s2, &live), 0);
+  /* The agent went FNPROF_PAGE_ENDS past s2 before the sidecar looked. */
+  agent_answers(pg.p, s2 + FNPROF_PAGE_ENDS, 1);
+  assert_int_equal(sc__page_answer(&pg, s2, &live), -1);
+  sc__page_close(&pg);
+  assert_null(pg.p);
 }
 
 /* JIT names for the function's runtime: node's perf-map flags after the
@@ -220,6 +277,7 @@ int main(void) {
       cmocka_unit_test(test_records_bounded_and_counted),
       cmocka_unit_test(test_env_adds_agent_and_port),
       cmocka_unit_test(test_env_agent_settings),
+      cmocka_unit_test(test_page_answers),
       cmocka_unit_test(test_env_jit_names),
       cmocka_unit_test(test_json_flat_reads_our_records),
       cmocka_unit_test(test_options),
