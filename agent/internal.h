@@ -355,7 +355,8 @@ uint32_t agent__req_intern(const char *id);
 /* The same without waiting (the sample path): false when the table is busy. */
 bool agent__req_intern_try(const char *id, uint32_t *idx);
 
-/* ---- the invocation page (page.c) ----------------------------------------- */
+/* ---- the invocation page (page.c) -----------------------------------------
+ */
 
 /* Maps the page handed down as fd (FNPROF_PAGE_FD); nothing when it is not
  * one (size, magic). */

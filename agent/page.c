@@ -72,9 +72,8 @@ static bool label_read(uint32_t *seq, char *id) {
 }
 
 uint32_t agent__current_req(void) {
-  uint32_t s = page ? atomic_load_explicit(&page->label_seq,
-                                           memory_order_relaxed)
-                    : 0;
+  uint32_t s =
+      page ? atomic_load_explicit(&page->label_seq, memory_order_relaxed) : 0;
   if (s == 0) /* no page, or the sidecar has not named one yet */
     return atomic_load_explicit(&agent__cur_req, memory_order_relaxed);
   uint64_t c = atomic_load_explicit(&label_cache, memory_order_relaxed);

@@ -594,8 +594,9 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
   /* From now on samples belong to the newest invocation still running. */
   sc__page_label(&a->page, alone ? "" : running);
   snprintf(line, sizeof(line), "invocation-end %s\n", request_id);
-  if (a->chan_fd >= 0 && a->page_on ? page_end(a, request_id, record) < 0
-                                    : chan_ask(a, line, SC_PEND_END, record) < 0)
+  if (a->chan_fd >= 0 && a->page_on
+          ? page_end(a, request_id, record) < 0
+          : chan_ask(a, line, SC_PEND_END, record) < 0)
     return;
   /* Alone, the caller may send its next request the moment it has the
    * answer: the agent hears of this end first. Else the labels mix

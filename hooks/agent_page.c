@@ -65,8 +65,7 @@ void sc__page_label(sc_page *pg, const char *id) {
   for (int i = 0; i < FNPROF_PAGE_LABEL_WORDS; i++)
     atomic_store_explicit(&p->label[i], w[i], memory_order_relaxed);
   /* Even again; 0 is "never written", so a wrap skips it. */
-  atomic_store_explicit(&p->label_seq, s + 2 ? s + 2 : 2,
-                        memory_order_release);
+  atomic_store_explicit(&p->label_seq, s + 2 ? s + 2 : 2, memory_order_release);
 }
 
 uint64_t sc__page_next_seq(sc_page *pg) { return ++pg->seq; }

@@ -71,7 +71,7 @@ static int env_copy(char *const *env, char **out, size_t *n, env_seen *seen,
       seen->preload = *env + strlen("LD_PRELOAD=");
     for (i = 0; i < 2; i++)
       skip |= is_named(*env, ENV_PORT_NAMES[i]);
-    skip |= is_named(*env, "NODE_OPTIONS"); /* put back by jit_names_env */
+    skip |= is_named(*env, "NODE_OPTIONS");  /* put back by jit_names_env */
     skip |= is_named(*env, FNPROF_PAGE_ENV); /* a descriptor we closed */
     for (i = 0; i < 1; i++)
       if (strncmp(*env, ENV_DEFAULTS[i], strcspn(ENV_DEFAULTS[i], "=") + 1) ==
@@ -220,10 +220,9 @@ static void child_exec(char *const *argv, char **env, int out_w, int err_w,
     _exit(126);
   /* The page at SC_PAGE_CHILD_FD, open across exec (dup2 clears
    * close-on-exec; a descriptor already there needs it cleared). */
-  int keep = page_fd < 0 ? -1
-             : page_fd == SC_PAGE_CHILD_FD
-                 ? fcntl(page_fd, F_SETFD, 0)
-                 : dup2(page_fd, SC_PAGE_CHILD_FD);
+  int keep = page_fd < 0                   ? -1
+             : page_fd == SC_PAGE_CHILD_FD ? fcntl(page_fd, F_SETFD, 0)
+                                           : dup2(page_fd, SC_PAGE_CHILD_FD);
   /* The listener and every other sidecar fd. */
   close_range(keep < 0 ? 3 : SC_PAGE_CHILD_FD + 1, ~0U, 0);
   execvpe(argv[0], argv, env);

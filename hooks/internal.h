@@ -412,11 +412,11 @@ typedef struct sc_agent {
   uint64_t failures, skipped; /* conversations failed; requests skipped */
   /* Loop thread only: the invocation channel (agent_chan.c). */
   struct event_base *base;
-  int chan_fd;           /* -1: not open */
-  int64_t chan_retry_ns; /* no new try to open it before this */
-  int chan_quiet;        /* the agent serves invocation-start-quiet */
-  sc_page page;          /* labels, and end answers once page_on */
-  int page_on;           /* the agent serves invocation-end-page */
+  int chan_fd;                     /* -1: not open */
+  int64_t chan_retry_ns;           /* no new try to open it before this */
+  int chan_quiet;                  /* the agent serves invocation-start-quiet */
+  sc_page page;                    /* labels, and end answers once page_on */
+  int page_on;                     /* the agent serves invocation-end-page */
   struct sc_agent_pends page_pend; /* ends awaiting the page's answer */
   size_t n_page_pend;
   struct event *chan_ev; /* its answers, added only while watched */

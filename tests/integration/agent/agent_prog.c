@@ -6,6 +6,9 @@
 #include "check.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <malloc.h>
 #include <math.h>
 #include <pthread.h>
@@ -13,9 +16,6 @@
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -796,7 +796,8 @@ static int mode_control(const char *path) {
   return 0;
 }
 
-/* ---- the invocation page (fnprof/fnprof.h) -------------------------------- */
+/* ---- the invocation page (fnprof/fnprof.h) --------------------------------
+ */
 
 /* The sidecar's part, written here from the layout alone. */
 static void page_label(fnprof_page *pg, const char *id) {
@@ -814,8 +815,8 @@ static void page_label(fnprof_page *pg, const char *id) {
 static int page_exec(char **argv, int bad) {
   int fd = memfd_create("agent-prog-page", 0);
   CHECK(fd >= 0 && ftruncate(fd, sizeof(fnprof_page)) == 0);
-  fnprof_page *pg = mmap(NULL, sizeof(*pg), PROT_READ | PROT_WRITE,
-                         MAP_SHARED, fd, 0);
+  fnprof_page *pg =
+      mmap(NULL, sizeof(*pg), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   CHECK(pg != MAP_FAILED);
   pg->magic = bad ? FNPROF_PAGE_MAGIC + 1 : FNPROF_PAGE_MAGIC;
   pg->size = sizeof(*pg);
@@ -834,8 +835,8 @@ static int mode_page(char **argv, const char *path, int bad) {
   const char *num = getenv(FNPROF_PAGE_ENV);
   if (num == NULL)
     return page_exec(argv, bad);
-  fnprof_page *pg = mmap(NULL, sizeof(*pg), PROT_READ | PROT_WRITE,
-                         MAP_SHARED, atoi(num), 0);
+  fnprof_page *pg =
+      mmap(NULL, sizeof(*pg), PROT_READ | PROT_WRITE, MAP_SHARED, atoi(num), 0);
   CHECK(pg != MAP_FAILED);
   struct stat st;
   for (int i = 0; i < 200 && stat(path, &st) != 0; i++)

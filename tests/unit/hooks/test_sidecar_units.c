@@ -94,8 +94,8 @@ static void test_env_adds_agent_and_port(void **state) {
 }
 
 static void test_env_agent_settings(void **state) {
-  char *in[] = {"PATH=/bin", "FNPROF_CONTROL=/theirs.sock",
-                "FNPROF_PAGE_FD=7", NULL};
+  char *in[] = {"PATH=/bin", "FNPROF_CONTROL=/theirs.sock", "FNPROF_PAGE_FD=7",
+                NULL};
   char *user_dir[] = {"FNPROF_DIR=/mine", NULL};
   char **e;
   (void)state;
