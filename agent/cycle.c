@@ -51,8 +51,14 @@ static int glibc_underneath = -1; /* mallinfo2 means something */
  * before). Under agent__cycle_lock; reopened after fork, since the file
  * names the pid that opened it. */
 static int statm_fd = -1;
+/* Invocation ends read it at most this often (-1 in between): at thousands
+ * of invocations a second the read was a system call per request in the
+ * function's process, and the sidecar reads the function's peak itself. */
+#define RSS_INVOCATION_MIN_NS ((int64_t)10 * 1000000)
+static int64_t rss_read_ns; /* CLOCK_MONOTONIC of the last read */
 
 static int64_t read_rss(void) {
+  rss_read_ns = agent__now_ns(CLOCK_MONOTONIC);
   if (statm_fd < 0)
     statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   char buf[128];
@@ -89,7 +95,10 @@ static uint64_t end_cycle(const char *reason, bool exact, const char *request) {
   rec.alloc_bytes = a - atomic_exchange(&alloc_at_cycle_start, a);
   rec.est_live_bytes = atomic_load(&agent__st.est_live_bytes);
   rec.exact_live_bytes = exact ? exact_live() : -1;
-  rec.rss_bytes = exact ? read_rss() : -1;
+  bool rss_due =
+      request == NULL ||
+      agent__now_ns(CLOCK_MONOTONIC) - rss_read_ns >= RSS_INVOCATION_MIN_NS;
+  rec.rss_bytes = exact && rss_due ? read_rss() : -1;
   rec.reason = reason;
   snprintf(rec.request, sizeof(rec.request), "%s", request ? request : "");
   /* Freed sampled spans may stay resident (region.c): 16 MiB, plus the

@@ -69,6 +69,9 @@
  * answers ends in the invocation page. */
 #define CHAN_QUIET_FEATURE "invocation-start-quiet"
 #define CHAN_PAGE_FEATURE "invocation-end-page"
+/* Ends of overlapping invocations put off for the late timer, in bytes at
+ * most (~40 each): then they go in one send. */
+#define CHAN_DEFER_MAX_BYTES 2048
 /* Lines waiting for the end of the loop's turn, at most (~30 bytes each:
  * reached only by thousands of invocations ending in one turn). */
 #define CHAN_OUT_MAX_BYTES 65536
@@ -442,6 +445,7 @@ static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
   struct timeval tv = {0, CHAN_LATE_READ_MS * 1000};
   (void)fd;
   (void)what;
+  (void)chan_flush(a); /* ends put off (sc__agent_invocation_end) */
   page_reap(a);
   chan_take_due(a);
   if (a->chan_fd >= 0 && a->n_pending + a->n_page_pend > 0) /* slow agent */
@@ -521,6 +525,10 @@ void sc__agent_chan_destroy(sc_agent *a) {
 
 void sc__agent_chan_ready(sc_agent *a) { a->chan_retry_ns = 0; }
 
+int sc__agent_page_labels(const sc_agent *a) {
+  return !a->enabled || (a->chan_fd >= 0 && a->page_on);
+}
+
 /* Hot path: one send, and now and then a read of earlier ends' answers. */
 void sc__agent_invocation_start(sc_agent *a, const char *request_id,
                                 int alone) {
@@ -578,8 +586,7 @@ static int page_end(sc_agent *a, const char *request_id, char *record) {
   p->record = record;
   STAILQ_INSERT_TAIL(&a->page_pend, p, link);
   a->n_page_pend++;
-  chan_flush_soon(a);
-  return 0;
+  return 0; /* sent by the caller, now or later */
 }
 
 void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
@@ -594,15 +601,20 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
   /* From now on samples belong to the newest invocation still running. */
   sc__page_label(&a->page, alone ? "" : running);
   snprintf(line, sizeof(line), "invocation-end %s\n", request_id);
-  if (a->chan_fd >= 0 && a->page_on
-          ? page_end(a, request_id, record) < 0
-          : chan_ask(a, line, SC_PEND_END, record) < 0)
+  int paged = a->chan_fd >= 0 && a->page_on;
+  if (paged ? page_end(a, request_id, record) < 0
+            : chan_ask(a, line, SC_PEND_END, record) < 0)
     return;
   /* Alone, the caller may send its next request the moment it has the
-   * answer: the agent hears of this end first. Else the labels mix
-   * anyway, and ends ending together share a send. */
+   * answer: the agent hears of this end first. Else the heap after it is
+   * the other invocations' too, and the end need not close its cycle at
+   * once: through the page it waits for the late timer (or a batch's
+   * worth), and the agent's thread wakes once for many. */
   if (alone && chan_flush(a) < 0)
     return;
+  if (!alone && paged &&
+      (a->chan_late_ev == NULL || a->chan_out.len >= CHAN_DEFER_MAX_BYTES))
+    chan_flush_soon(a);
   if (!a->chan_watched &&
       (a->chan_late_ev == NULL || !evtimer_pending(a->chan_late_ev, NULL)))
     chan_late_arm(a);

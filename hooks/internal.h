@@ -481,6 +481,9 @@ void sc__agent_chan_destroy(sc_agent *a);
 /* The function is up: open the channel at the next request even if an
  * attempt failed a moment ago. */
 void sc__agent_chan_ready(sc_agent *a);
+/* Does the agent take labels from the page and answer ends there (or is
+ * there no agent)? Else the socket carries them (an older agent). */
+int sc__agent_page_labels(const sc_agent *a);
 /* Reads the answers already there (the records they complete go to the
  * buffer) and from then on the rest as they arrive; at EOF the channel
  * closes. Before a last flush. */

@@ -189,13 +189,16 @@ static void forward_response(sc_call *call, struct evhttp_request *creq) {
   evhttp_send_reply(call->req, code,
                     evhttp_request_get_response_code_line(creq), body);
   call->req = NULL; /* write_now may free it (evhttp_send_done) */
-  /* With the agent, its end first (sc__call_finish): a caller that sends
-   * its next request as soon as it has this answer must not find the
-   * agent still working through this one's end when the next one starts
-   * (its first samples would carry this label). Without it, the caller
-   * gets its answer before the bookkeeping (a client with one request at
-   * a time sends the next one while the sidecar finishes this one). */
-  if (call->sc->agent_ctl.enabled) {
+  /* An agent told over the socket alone hears of the end first
+   * (sc__call_finish): a caller that sends its next request as soon as it
+   * has this answer must not find the agent still working through this
+   * one's end when the next one starts (its first samples would carry this
+   * label). With the invocation page, or no agent, the caller gets its
+   * answer before the bookkeeping (a client with one request at a time
+   * sends the next one while the sidecar finishes this one): the label
+   * changes in the page within this turn, before the next request is read,
+   * and that request's start waits for the end's cycle. */
+  if (!sc__agent_page_labels(&call->sc->agent_ctl)) {
     sc__call_finish(call);
     write_now(client);
   } else {
