@@ -97,9 +97,11 @@ void agent__page_end_done(uint64_t seq, uint64_t cycle, int64_t live) {
   atomic_store_explicit(&e->cycle, cycle, memory_order_relaxed);
   atomic_store_explicit(&e->live_bytes, live, memory_order_relaxed);
   atomic_store_explicit(&e->seq, seq, memory_order_release);
-  /* Sequentially consistent against the sidecar's store of `waiting` and
-   * its load of ends_done: either it sees this end, or we see it waiting. */
+  /* Sequentially consistent against the sidecar's store of wait_seq and
+   * its load of ends_done: either it sees this end, or we see it waiting.
+   * Only the end it waits for wakes it: a batch of ends is one wake-up. */
   atomic_store(&page->ends_done, (uint32_t)seq);
-  if (atomic_load(&page->waiting))
+  uint32_t w = atomic_load(&page->wait_seq);
+  if (w != 0 && (int32_t)((uint32_t)seq - w) >= 0)
     syscall(SYS_futex, &page->ends_done, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }

@@ -128,6 +128,7 @@ void sc__agent_chan_close(sc_agent *a) {
   }
   a->n_pending = 0;
   a->page_on = 0; /* asked again too */
+  a->page_alone_seq = 0;
   while ((p = STAILQ_FIRST(&a->page_pend)) != NULL) {
     STAILQ_REMOVE_HEAD(&a->page_pend, link);
     a->n_page_pend--;
@@ -466,12 +467,13 @@ static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
 static void chan_wait_answers(sc_agent *a) {
   int64_t deadline = sc__mono_ns() + CHAN_START_WAIT_MS * 1000000LL;
   (void)chan_flush(a);
-  if (a->n_page_pend > 0 && a->chan_fd >= 0) {
+  if (a->page_alone_seq != 0 && a->chan_fd >= 0) {
     /* Ends answered in the page: usually there already, else a futex. */
-    if (sc__page_wait(&a->page, a->page.seq, CHAN_START_WAIT_MS) < 0)
+    if (sc__page_wait(&a->page, a->page_alone_seq, CHAN_START_WAIT_MS) < 0)
       a->chan_slow = 1;
     page_reap(a);
   }
+  a->page_alone_seq = 0;
   chan_take_due(a);
   while (a->chan_fd >= 0 && a->n_pending > 0) {
     int64_t left_ms = (deadline - sc__mono_ns() + 999999) / 1000000;
@@ -537,7 +539,9 @@ void sc__agent_invocation_start(sc_agent *a, const char *request_id,
     return;
   if (a->chan_slow && a->n_pending + a->n_page_pend == 0)
     a->chan_slow = 0; /* caught up */
-  if (alone && a->n_pending + a->n_page_pend > 0 && !a->chan_slow)
+  /* Through the page only an end that was alone is waited for: after
+   * overlapping invocations the heap is theirs together anyway. */
+  if (alone && (a->n_pending > 0 || a->page_alone_seq != 0) && !a->chan_slow)
     chan_wait_answers(a);
   else if (a->n_pending >= CHAN_READ_BATCH)
     chan_take_due(a);
@@ -610,6 +614,8 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
    * the other invocations' too, and the end need not close its cycle at
    * once: through the page it waits for the late timer (or a batch's
    * worth), and the agent's thread wakes once for many. */
+  if (alone && paged)
+    a->page_alone_seq = a->page.seq;
   if (alone && chan_flush(a) < 0)
     return;
   if (!alone && paged &&

@@ -9,7 +9,7 @@
  * there and a read here; on this kind of VM each is microseconds of a
  * request of ~100. Through the page a start is a few stores, an answer is
  * read from memory, and only a wait that finds it missing enters the
- * kernel (a futex, woken by the agent when it sees `waiting`).
+ * kernel (a futex, woken by the agent when it answers the end awaited).
  */
 #include <errno.h>
 #include <limits.h>
@@ -106,7 +106,9 @@ int sc__page_wait(sc_page *pg, uint64_t seq, int timeout_ms) {
     end.tv_nsec -= 1000000000;
   }
   int rc = 0;
-  atomic_store(&p->waiting, 1); /* before the load of ends_done: fnprof.h */
+  /* Before the load of ends_done (fnprof.h); 0 means none, so an end
+   * numbered 0 mod 2^32 is awaited as 1 (the next: a wake-up later). */
+  atomic_store(&p->wait_seq, (uint32_t)seq ? (uint32_t)seq : 1);
   while (!page_done(p, seq, &done)) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
@@ -122,6 +124,6 @@ int sc__page_wait(sc_page *pg, uint64_t seq, int timeout_ms) {
      * timeout; the loop looks again each time. */
     syscall(SYS_futex, &p->ends_done, FUTEX_WAIT, done, &left, NULL, 0);
   }
-  atomic_store(&p->waiting, 0);
+  atomic_store(&p->wait_seq, 0);
   return rc;
 }

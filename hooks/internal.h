@@ -419,8 +419,9 @@ typedef struct sc_agent {
   int page_on;                     /* the agent serves invocation-end-page */
   struct sc_agent_pends page_pend; /* ends awaiting the page's answer */
   size_t n_page_pend;
-  struct event *chan_ev; /* its answers, added only while watched */
-  int chan_watched;      /* chan_ev is added (a collect waits) */
+  uint64_t page_alone_seq; /* the last end alone, until a start waited */
+  struct event *chan_ev;   /* its answers, added only while watched */
+  int chan_watched;        /* chan_ev is added (a collect waits) */
   int chan_slow; /* a start's wait for answers ran out; none until caught up */
   struct event *chan_late_ev;    /* reads answers nobody else picked up */
   fnp_buf chan_out;              /* lines not yet sent (end of the turn) */
@@ -521,6 +522,7 @@ struct sidecar {
   int64_t hook_deadline_ns; /* monotonic: /pre-freeze answers by then */
   int64_t frozen_at_ns;     /* realtime /pre-freeze was answered; 0: running */
   int64_t last_hwm;
+  int64_t last_hwm_ns; /* when it was read (monotonic) */
   int64_t retry_ms;
   int exit_code;
   int finishing;

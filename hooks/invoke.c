@@ -173,12 +173,20 @@ static void summary(sc_call *call) {
   (void)metrics_record(call, dur);
 }
 
-/* Peak RSS since the start (or since an overlapping call's start). */
+/* Peak RSS since the start (or since an overlapping call's start). With
+ * other invocations still running the peak is theirs too and is read at
+ * most every SC_HWM_SHARED_NS (each read is a system call; at thousands of
+ * overlapping invocations a second one per end); alone, always. */
+#define SC_HWM_SHARED_NS ((int64_t)1000000)
 static void take_peak(sc_call *call) {
   sidecar *sc = call->sc;
-  int64_t rss, hwm;
-  if (!sc->child.exited && sc__proc_mem(&sc->child, &rss, &hwm) == 0)
+  int64_t rss, hwm, now = sc__mono_ns();
+  int fresh = now - sc->last_hwm_ns < SC_HWM_SHARED_NS;
+  if (!sc->child.exited && !(fresh && newest_other(call)) &&
+      sc__proc_mem(&sc->child, &rss, &hwm) == 0) {
     sc->last_hwm = hwm;
+    sc->last_hwm_ns = now;
+  }
   if (sc->last_hwm > call->max_rss)
     call->max_rss = sc->last_hwm;
 }

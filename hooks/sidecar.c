@@ -303,6 +303,7 @@ static void rss_fire(evutil_socket_t fd, short what, void *arg) {
       sc__proc_mem(&sc->child, &rss, &hwm) < 0)
     return;
   sc->last_hwm = hwm;
+  sc->last_hwm_ns = sc__mono_ns();
   sc__calls_raise_peak(sc, hwm);
   sc__rss_sample(sc);
 }

@@ -112,8 +112,9 @@ FNPROF_EXPORT void fnprof_free(void *p);
  * ends: the control request `invocation-end-page <seq> <id>` ends the
  * invocation as `invocation-end` does, and instead of a socket answer the
  * agent fills ends[seq % FNPROF_PAGE_ENDS] (seq last, release), then sets
- * ends_done to seq's low 32 bits and, when `waiting` is set, wakes futex
- * waiters on ends_done. Sequence numbers start at 1.
+ * ends_done to seq's low 32 bits and, when that reaches wait_seq (nonzero:
+ * the end the sidecar sleeps for), wakes futex waiters on ends_done. Sequence
+ * numbers start at 1.
  */
 #define FNPROF_PAGE_ENV "FNPROF_PAGE_FD"
 #define FNPROF_PAGE_MAGIC 0x3165676170706e66ULL /* "fnppage1" */
@@ -132,7 +133,7 @@ typedef struct fnprof_page {
   /* The sidecar's (one cache line each side: no false sharing). */
   _Alignas(64) _Atomic uint32_t label_seq;
   _Atomic uint64_t label[FNPROF_PAGE_LABEL_WORDS];
-  _Atomic uint32_t waiting; /* the sidecar sleeps on ends_done */
+  _Atomic uint32_t wait_seq; /* low bits of the end awaited, 0 none */
   /* The agent's. */
   _Alignas(64) _Atomic uint32_t ends_done;
   fnprof_page_end ends[FNPROF_PAGE_ENDS];

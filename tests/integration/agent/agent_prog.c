@@ -863,7 +863,7 @@ static int mode_page(char **argv, const char *path, int bad) {
   r = ctl(fd, "end-cycle", &ok, &len);
   unsigned long long cycle_before = strtoull(r, NULL, 10);
   free(r);
-  atomic_store(&pg->waiting, 1);
+  atomic_store(&pg->wait_seq, 7);
   uint32_t done = atomic_load(&pg->ends_done);
   static const char end[] = "invocation-end-page 7 req-page-2\n";
   CHECK(write(fd, end, sizeof(end) - 1) == (ssize_t)sizeof(end) - 1);
@@ -872,7 +872,7 @@ static int mode_page(char **argv, const char *path, int bad) {
    * wake would time out. */
   long w = syscall(SYS_futex, &pg->ends_done, FUTEX_WAIT, done, &five, NULL, 0);
   CHECK(w == 0 || errno == EAGAIN);
-  atomic_store(&pg->waiting, 0);
+  atomic_store(&pg->wait_seq, 0);
   CHECK(atomic_load(&pg->ends_done) == 7);
   fnprof_page_end *e = &pg->ends[7 % FNPROF_PAGE_ENDS];
   CHECK(atomic_load(&e->seq) == 7);
