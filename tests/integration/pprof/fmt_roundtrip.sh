@@ -35,12 +35,7 @@ done
 
 # pprof-format, installed into the build tree on first use. A failed install
 # fails the test: the check must not silently stop running.
-NPM_DIR=$CACHE/npm
-if [ ! -f "$NPM_DIR/node_modules/pprof-format/package.json" ]; then
-  npm install --prefix "$NPM_DIR" --cache "$NPM_DIR/.cache" --no-audit \
-    --no-fund --loglevel=error pprof-format@2 ||
-    fail "npm install pprof-format@2 (needs the npm registry)"
-fi
+pprof_format_install "$CACHE"
 for t in inuse_space alloc_objects; do
   NODE_PATH=$NPM_DIR/node_modules node "$HERE/check_pprof_format.js" "$P" \
     "$SCRATCH/$t.json" || fail "pprof-format disagrees ($t)"
