@@ -22,10 +22,11 @@
  *                               and never needs the answer saves a write
  *                               here and a read and a wake-up on its side)
  *     invocation-end <id>       payload: "<cycle> <live_bytes>": the cycle
- *                               number the end advanced to and the exact
- *                               live heap (allocator in-use + owned blocks)
- *                               recorded then; -1 when the allocator under
- *                               the agent cannot tell (not glibc)
+ *                               number the end advanced to and the live
+ *                               heap recorded then: exact (allocator in-use
+ *                               + owned blocks) when glibc tells it
+ *                               cheaply, else the sampled estimate (agents
+ *                               before the estimate answered -1 there)
  *     spikes                    payload: JSON array of pending reports
  *     shutdown                  payload: empty; the socket closes after it
  *     invocation-end-page <seq> <id>
@@ -277,7 +278,14 @@ static uint64_t invocation_end_rec(int64_t *live) {
   size_t n = agent__cycle_history(h, CTL_END_SEARCH);
   while (n > 0 && strcmp(h[n - 1].reason, "invocation") != 0)
     n--;
-  *live = n > 0 ? h[n - 1].exact_live_bytes : -1;
+  /* Exact when glibc could tell at a bearable cost (cycle.c), else the
+   * sampled estimate: a client asking for the estimate instead would cost
+   * a metrics round trip per invocation. */
+  int64_t est =
+      n > 0 && h[n - 1].est_live_bytes > 0 ? h[n - 1].est_live_bytes : 0;
+  *live = n == 0                           ? -1
+          : h[n - 1].exact_live_bytes >= 0 ? h[n - 1].exact_live_bytes
+                                           : est;
   return n > 0 ? h[n - 1].cycle : atomic_load(&agent__cycle);
 }
 

@@ -896,6 +896,57 @@ static int mode_page(char **argv, const char *path, int bad) {
   return 0;
 }
 
+/* ---- an expensive mallinfo2 ------------------------------------------------
+ */
+
+/* exact_live_bytes of the newest cycle record in the metrics. */
+static long long newest_exact(void) {
+  char *m = agent_json("fnprof_metrics_json"), *last = NULL, *p = m;
+  while ((p = strstr(p, "\"exact_live_bytes\":")) != NULL)
+    last = p++;
+  CHECK(last);
+  long long v = atoll(last + strlen("\"exact_live_bytes\":"));
+  free(m);
+  return v;
+}
+
+/* With 100k free chunks in glibc's bins, mallinfo2 takes milliseconds (each
+ * arena locked meanwhile): a cycle right after one that paid for it records
+ * -1 instead of walking them again, and an invocation end answers the
+ * sampled estimate then, not -1. */
+static int mode_mallinfo(const char *path) {
+  enum { N = 200000 };
+  void **p = malloc(N * sizeof(*p));
+  CHECK(p);
+  for (int i = 0; i < N; i++)
+    CHECK((p[i] = malloc(16 + (size_t)(i * 7919) % 2000)) != NULL);
+  for (int i = 0; i < N; i += 2)
+    free(p[i]);
+  agent_end_cycle();
+  if (newest_exact() < 0) { /* the pacer had paid just before */
+    sleep(2);
+    agent_end_cycle();
+  }
+  CHECK(newest_exact() > 0);
+  agent_end_cycle();
+  CHECK(newest_exact() == -1);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+  int fd = ctl_connect(&sa), ok;
+  size_t len;
+  char *r = ctl(fd, "invocation-end req-mi", &ok, &len);
+  unsigned long long cycle;
+  long long live = -1;
+  CHECK(ok && sscanf(r, "%llu %lld", &cycle, &live) == 2);
+  CHECK(live > 50 * 1000 * 1000); /* ~100 MB live, estimated */
+  free(r);
+  close(fd);
+  for (int i = 1; i < N; i += 2)
+    free(p[i]);
+  free(p);
+  return 0;
+}
+
 /* ---- exec and timed cycles ------------------------------------------------
  */
 
@@ -958,6 +1009,8 @@ int main(int argc, char **argv) {
     return mode_dlclose(argv[2]);
   if (strcmp(m, "control") == 0 && argc > 2)
     return mode_control(argv[2]);
+  if (strcmp(m, "mallinfo") == 0 && argc > 2)
+    return mode_mallinfo(argv[2]);
   if (strcmp(m, "page") == 0 && argc > 3)
     return mode_page(argv, argv[2], strcmp(argv[3], "bad") == 0);
   if (strcmp(m, "exec") == 0 && argc > 2)
