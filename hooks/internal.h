@@ -33,6 +33,7 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
 #include "fnprof/common.h"
 #include "fnprof/fnprof.h"
@@ -280,20 +281,36 @@ typedef struct sidecar sidecar;
 
 enum sc_kind { SC_INVOKE, SC_HTTP, SC_INITIALIZE, SC_HOOK };
 
+/* upstream.c: a response from the function, whole. */
+typedef struct sc_response {
+  int code;
+  char reason[128];
+  struct evkeyvalq headers;
+  struct evbuffer *body;
+} sc_response;
+
+/* A keep-alive connection to the function (upstream.c). */
 typedef struct sc_upstream {
-  struct evhttp_connection *conn;
-  int busy;
+  sidecar *sc;
+  int fd;                  /* -1: not open */
+  struct event *rev, *wev; /* read: always, while open; write: when backed up */
+  struct evbuffer *in, *out;
+  struct sc_call *call; /* the request in flight, NULL: idle */
+  int connecting, head_request, close_after;
+  int state; /* upstream.c's parser */
+  int64_t left;
+  size_t header_bytes;
+  sc_response resp;
 } sc_upstream;
 
 typedef struct sc_call {
   TAILQ_ENTRY(sc_call) link;      /* sidecar.calls */
   TAILQ_ENTRY(sc_call) hold_link; /* sidecar.held, while held */
   int held;
-  int upstream_err; /* enum evhttp_request_error, -1: none */
+  int upstream_err; /* why the upstream request failed (-errno), 0: none */
   sidecar *sc;
-  struct evhttp_request *req;  /* server side; NULL once answered */
-  struct evhttp_request *creq; /* upstream; NULL when not in flight */
-  sc_upstream *up;
+  struct evhttp_request *req; /* server side; NULL once answered */
+  sc_upstream *up;            /* the upstream request in flight, NULL: none */
   enum sc_kind kind;
   char request_id[SC_REQID_MAX];
   int64_t start_ns, start_mono_ns, end_mono_ns;
@@ -538,6 +555,17 @@ void sc__proxy_release(sidecar *sc);
 void sc__proxy_release_held(sidecar *sc);
 /* Forwards call->req to the function; used by hooks.c too. */
 int sc__proxy_forward(sc_call *call, const char *uri) FNP_MUST_CHECK;
+/* upstream.c: sends method uri headers body (moved out) to the function on
+ * a free keep-alive connection; sc__proxy_upstream_done hears the answer
+ * (maybe before this returns). -EBUSY: every connection is busy. */
+int sc__upstream_send(sc_call *call, const char *method, const char *uri,
+                      struct evkeyvalq *headers,
+                      struct evbuffer *body) FNP_MUST_CHECK;
+void sc__upstream_init(sidecar *sc);
+/* Closes every connection; requests in flight are not called back. */
+void sc__upstream_release(sidecar *sc);
+/* proxy.c: the function's answer to call (resp NULL: none, err < 0). */
+void sc__proxy_upstream_done(sc_call *call, sc_response *resp, int err);
 
 /* invoke.c */
 sc_call *sc__call_new(sidecar *sc, struct evhttp_request *req,

@@ -40,7 +40,7 @@ sc_call *sc__call_new(sidecar *sc, struct evhttp_request *req,
   call->sc = sc;
   call->req = req;
   call->kind = kind;
-  call->upstream_err = -1;
+  call->upstream_err = 0;
   if (id == NULL || *id == '\0') {
     if (pid == 0)
       pid = getpid();

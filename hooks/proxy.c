@@ -104,30 +104,6 @@ static void write_now(struct evhttp_connection *evcon) {
     bufferevent_trigger(bev, EV_WRITE, 0);
 }
 
-static sc_upstream *upstream_get(sidecar *sc) {
-  sc_upstream *free_slot = NULL, *u;
-  size_t i;
-  for (i = 0; i < SC_UPSTREAM_MAX; i++) {
-    u = &sc->upstream[i];
-    if (u->conn && !u->busy)
-      return u->busy = 1, u;
-    if (!u->conn && !free_slot)
-      free_slot = u;
-  }
-  if (free_slot == NULL)
-    return NULL;
-  free_slot->conn = evhttp_connection_base_new(sc->base, NULL, "127.0.0.1",
-                                               (ev_uint16_t)sc->inner_port);
-  if (free_slot->conn == NULL)
-    return NULL;
-  evhttp_connection_set_timeout(free_slot->conn, SC_UPSTREAM_TIMEOUT_S);
-  evhttp_connection_set_max_body_size(free_slot->conn, SC_BODY_MAX_BYTES);
-  evhttp_connection_set_max_headers_size(free_slot->conn,
-                                         SC_HEADERS_PARSER_MAX_BYTES);
-  free_slot->busy = 1;
-  return free_slot;
-}
-
 static void finish_with_error(sc_call *call, int status, const char *code,
                               const char *msg) {
   if (call->req) {
@@ -153,7 +129,7 @@ static void crash_wait_done(evutil_socket_t fd, short what, void *arg) {
  * caller gets the crash shape (sc__function_exited); wait briefly to know. */
 static void upstream_failed(sc_call *call) {
   struct timeval tv = {0, SC_CRASH_WAIT_MS * 1000};
-  if (call->upstream_err == EVREQ_HTTP_DATA_TOO_LONG)
+  if (call->upstream_err == -EFBIG)
     return finish_with_error(call, 502, "BadResponse",
                              "the function's response exceeds 16 MB");
   if (call->sc->child.exited || call->req == NULL) {
@@ -167,12 +143,12 @@ static void upstream_failed(sc_call *call) {
     crash_wait_done(-1, 0, call);
 }
 
-static void forward_response(sc_call *call, struct evhttp_request *creq) {
+static void forward_response(sc_call *call, sc_response *resp) {
   struct evhttp_connection *client;
-  struct evkeyvalq *in = evhttp_request_get_input_headers(creq);
-  struct evbuffer *body = evhttp_request_get_input_buffer(creq);
+  struct evkeyvalq *in = &resp->headers;
+  struct evbuffer *body = resp->body;
   const char *fc_status = evhttp_find_header(in, "x-fc-status");
-  int code = evhttp_request_get_response_code(creq);
+  int code = resp->code;
   if (call->req == NULL) /* answered already (crash) */
     return sc__call_finish(call);
   if (headers_bytes(in) > SC_RESP_HEADERS_MAX_BYTES)
@@ -186,8 +162,7 @@ static void forward_response(sc_call *call, struct evhttp_request *creq) {
   if (fc_status && strcmp(fc_status, "200") != 0)
     call->error_type = "HandledInvocationError";
   client = evhttp_request_get_connection(call->req);
-  evhttp_send_reply(call->req, code,
-                    evhttp_request_get_response_code_line(creq), body);
+  evhttp_send_reply(call->req, code, resp->reason, body);
   call->req = NULL; /* write_now may free it (evhttp_send_done) */
   /* An agent told over the socket alone hears of the end first
    * (sc__call_finish): a caller that sends its next request as soon as it
@@ -208,73 +183,69 @@ static void forward_response(sc_call *call, struct evhttp_request *creq) {
   }
 }
 
-static void upstream_error(enum evhttp_request_error error, void *arg) {
-  ((sc_call *)arg)->upstream_err = (int)error;
-}
-
-static void upstream_done(struct evhttp_request *creq, void *arg) {
-  sc_call *call = arg;
-  call->creq = NULL;
-  if (call->up)
-    call->up->busy = 0; /* evhttp reconnects it if the peer closed */
-  call->up = NULL;
+void sc__proxy_upstream_done(sc_call *call, sc_response *resp, int err) {
   if (call->hook_done) /* hooks.c decides; 0: the function did not answer */
-    return call->hook_done(call,
-                           creq ? evhttp_request_get_response_code(creq) : 0);
-  if (creq == NULL || evhttp_request_get_response_code(creq) == 0)
+    return call->hook_done(call, resp ? resp->code : 0);
+  if (resp == NULL) {
+    call->upstream_err = err;
     return upstream_failed(call);
+  }
   call->answered = 1;
-  forward_response(call, creq);
+  forward_response(call, resp);
 }
 
-/* Builds the upstream request from call->req: same method, target, headers
- * and body; Content-Length recomputed since evhttp de-chunked the body. */
-static struct evhttp_request *upstream_request(sc_call *call) {
-  struct evhttp_request *creq = evhttp_request_new(upstream_done, call);
+static const char *method_name(enum evhttp_cmd_type m) {
+  switch (m) {
+  case EVHTTP_REQ_GET:
+    return "GET";
+  case EVHTTP_REQ_POST:
+    return "POST";
+  case EVHTTP_REQ_HEAD:
+    return "HEAD";
+  case EVHTTP_REQ_PUT:
+    return "PUT";
+  case EVHTTP_REQ_DELETE:
+    return "DELETE";
+  case EVHTTP_REQ_OPTIONS:
+    return "OPTIONS";
+  case EVHTTP_REQ_TRACE:
+    return "TRACE";
+  case EVHTTP_REQ_CONNECT:
+    return "CONNECT";
+  case EVHTTP_REQ_PATCH:
+    return "PATCH";
+  }
+  return NULL;
+}
+
+/* Sends call->req on to the function: same method, target, end-to-end
+ * headers and body; Content-Length recomputed since evhttp de-chunked the
+ * body. A connection that cannot be made fails as a broken one does
+ * (upstream_failed: the function may be dying). */
+int sc__proxy_forward(sc_call *call, const char *uri) {
   struct evkeyvalq *in = evhttp_request_get_input_headers(call->req);
   struct evbuffer *body = evhttp_request_get_input_buffer(call->req);
+  const char *method = method_name(evhttp_request_get_command(call->req));
+  struct evkeyvalq out;
   char len[32];
-  if (creq == NULL)
-    return NULL;
-  evhttp_request_set_error_cb(creq, upstream_error);
+  int rc = 0;
+  TAILQ_INIT(&out);
   call->bytes_in = evbuffer_get_length(body);
   snprintf(len, sizeof(len), "%zu", call->bytes_in);
-  if (copy_headers(evhttp_request_get_output_headers(creq), in, 1) < 0 ||
-      ((call->bytes_in > 0 || evhttp_find_header(in, "Content-Length")) &&
-       evhttp_add_header(evhttp_request_get_output_headers(creq),
-                         "Content-Length", len) < 0) ||
-      evbuffer_add_buffer(evhttp_request_get_output_buffer(creq), body) < 0) {
-    evhttp_request_free(creq);
-    return NULL;
+  if (method == NULL)
+    rc = -EINVAL;
+  else if (copy_headers(&out, in, 1) < 0 ||
+           ((call->bytes_in > 0 || evhttp_find_header(in, "Content-Length")) &&
+            evhttp_add_header(&out, "Content-Length", len) < 0))
+    rc = -ENOMEM;
+  if (rc == 0)
+    rc = sc__upstream_send(call, method, uri, &out, body);
+  evhttp_clear_headers(&out);
+  if (rc == -ECONNREFUSED || rc == -ECONNRESET) {
+    sc__proxy_upstream_done(call, NULL, rc);
+    return 0;
   }
-  return creq;
-}
-
-int sc__proxy_forward(sc_call *call, const char *uri) {
-  sidecar *sc = call->sc;
-  struct evhttp_request *creq;
-  sc_upstream *up = upstream_get(sc);
-  if (up == NULL)
-    return -EBUSY;
-  creq = upstream_request(call);
-  if (creq == NULL) {
-    up->busy = 0;
-    return -ENOMEM;
-  }
-  call->up = up;
-  call->creq = creq;
-  /* evhttp reports connect failures later, through upstream_done; it fails
-   * here only before queueing the request (then creq is not freed: a
-   * bounded leak on an already broken path, never a double free). */
-  if (evhttp_make_request(up->conn, creq, evhttp_request_get_command(call->req),
-                          uri) < 0) {
-    call->creq = NULL;
-    call->up = NULL;
-    up->busy = 0;
-    return -EIO;
-  }
-  write_now(up->conn);
-  return 0;
+  return rc;
 }
 
 void sc__proxy_dispatch(sc_call *call) {
@@ -354,6 +325,7 @@ void sc__proxy_release_held(sidecar *sc) {
 }
 
 int sc__proxy_start(sidecar *sc, fnp_error *err) {
+  sc__upstream_init(sc);
   sc->http = evhttp_new(sc->base);
   if (sc->http == NULL)
     return fnp_fail(err, -ENOMEM, "evhttp_new failed");
@@ -375,11 +347,7 @@ int sc__proxy_start(sidecar *sc, fnp_error *err) {
 }
 
 void sc__proxy_release(sidecar *sc) {
-  size_t i;
-  for (i = 0; i < SC_UPSTREAM_MAX; i++)
-    if (sc->upstream[i].conn)
-      evhttp_connection_free(sc->upstream[i].conn);
-  memset(sc->upstream, 0, sizeof(sc->upstream));
+  sc__upstream_release(sc);
   if (sc->http)
     evhttp_free(sc->http);
   sc->http = NULL;

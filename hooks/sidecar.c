@@ -150,7 +150,7 @@ static void answer_crashed(sidecar *sc) {
       continue; /* hooks.c answers it when its forward fails */
     if (call->req)
       sc__reply_crash(call);
-    if (call->creq == NULL) /* else upstream_done finishes it */
+    if (call->up == NULL) /* else sc__proxy_upstream_done finishes it */
       sc__call_finish(call);
   }
 }

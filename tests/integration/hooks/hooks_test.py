@@ -720,6 +720,126 @@ def scenario_exit_on_sigterm():
             sc.stop()
 
 
+# A function that speaks HTTP by hand, so each way of framing a response
+# (and each way of getting it wrong) can be chosen by path. X-Conn numbers
+# the connection the request came on: keep-alive reuse is visible.
+FRAMING_FUNCTION = r"""
+import itertools, os, socket, threading
+serial = itertools.count(1)
+BIG = b"".join(b"%x\r\n%s\r\n" % (2048, b"z" * 2048) for _ in range(1000))
+ANSWERS = {
+    "/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
+                b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n",
+    "/bigchunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                   BIG + b"0\r\n\r\n",
+    "/continue": b"HTTP/1.1 100 Continue\r\n\r\n"
+                 b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+    "/close": b"HTTP/1.0 200 OK\r\nX-B: 2\r\n\r\nuntil-close",
+    "/nocontent": b"HTTP/1.1 204 No Content\r\nX-C: 3\r\n\r\n",
+    "/head": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+    "/fold": b"HTTP/1.1 200 OK\r\nX-F: a\r\n b\r\nContent-Length: 1\r\n\r\nf",
+    "/toobig": b"HTTP/1.1 200 OK\r\nContent-Length: 17000000\r\n\r\nxx",
+    "/garbage": b"NOT HTTP AT ALL\r\n\r\n",
+    "/cut": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
+    "/extra": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n",
+}
+CLOSE_AFTER = {"/close", "/cut", "/garbage", "/toobig"}
+
+def serve(conn):
+    n = next(serial)
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            d = conn.recv(65536)
+            if not d:
+                return conn.close()
+            buf += d
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        method, path, _ = lines[0].split(" ")
+        length = 0
+        for l in lines[1:]:
+            k, v = l.split(":", 1)
+            if k.lower() == "content-length":
+                length = int(v)
+        while len(buf) < length:
+            buf += conn.recv(65536)
+        buf = buf[length:]
+        if path == "/ka":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Conn: %d\r\nContent-Length: 2\r\n\r\nka" % n)
+        else:
+            conn.sendall(ANSWERS[path])
+        if path in CLOSE_AFTER:
+            return conn.close()
+
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(os.environ["FC_SERVER_PORT"])))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+
+def scenario_upstream_framing():
+    """Every way a function may frame its response reaches the caller as
+    the function meant it (chunked with extensions and trailers, an interim
+    100, close-delimited, HEAD, 204, folded headers, 2 MB in 1000 chunks);
+    keep-alive connections are reused; what is not a response, is over
+    16 MB or stops short gets 502 BadResponse, and the next request is
+    served; bytes past a whole response leave it whole but end the
+    connection (they cannot be the next response)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fn = os.path.join(tmp, "framing.py")
+        with open(fn, "w") as f:
+            f.write(FRAMING_FUNCTION)
+        sc = Sidecar(tmp, [sys.executable, fn])
+        try:
+            sc.wait_listening()
+            want = {
+                "/chunked": (200, b"hello world"),
+                "/bigchunked": (200, b"z" * 2048 * 1000),
+                "/continue": (201, b"ok"),
+                "/close": (200, b"until-close"),
+                "/nocontent": (204, b""),
+                "/fold": (200, b"f"),
+            }
+            for path, (st_want, body_want) in want.items():
+                st, hdrs, body = sc.request("GET", path)
+                if st != st_want or body != body_want:
+                    fail("%s: %d %r" % (path, st, body[:80]))
+            if sc.request("GET", "/chunked")[1].get("x-a") != "1":
+                fail("chunked: headers lost")
+            if sc.request("GET", "/fold")[1].get("x-f") not in ("a b", "a  b"):
+                fail("folded header: %r" % sc.request("GET", "/fold")[1])
+            st, hdrs, body = sc.request("HEAD", "/head")
+            if st != 200 or body != b"":
+                fail("HEAD: %d %r" % (st, body))
+            conns = {sc.request("GET", "/ka")[1]["x-conn"] for _ in range(5)}
+            if len(conns) != 1:
+                fail("keep-alive not reused: connections %r" % conns)
+            for path in ("/toobig", "/garbage", "/cut"):
+                st, _, body = sc.request("GET", path)
+                if st != 502 or json.loads(body)["ErrorCode"] != "BadResponse":
+                    fail("%s: %d %r" % (path, st, body[:200]))
+                st, _, body = sc.request("GET", "/ka")
+                if st != 200 or body != b"ka":
+                    fail("after %s: %d %r" % (path, st, body))
+            if "16 MB" not in json.loads(sc.request("GET", "/toobig")[2])["ErrorMessage"]:
+                fail("toobig: message does not say why")
+            before = sc.request("GET", "/ka")[1]["x-conn"]
+            st, _, body = sc.request("GET", "/extra")
+            if st != 200 or body != b"ok":
+                fail("/extra: %d %r" % (st, body))
+            if sc.request("GET", "/ka")[1]["x-conn"] == before:
+                fail("/extra: its connection was used again")
+            if sc.proc.poll() is not None:
+                fail("sidecar died")
+        finally:
+            sc.stop()
+
+
 if __name__ == "__main__":
     fn = globals()["scenario_" + sys.argv[1]]
     fn(*sys.argv[2:])
