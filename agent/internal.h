@@ -365,6 +365,10 @@ bool agent__page_on(void);
 /* The invocation index for a new sample: the page's label when the sidecar
  * writes one, else fnprof_invocation_start's. Never blocks. */
 uint32_t agent__current_req(void);
+/* The page's sample_events when mapped (region.c counts into it). */
+extern _Atomic uint64_t *agent__sample_events;
+/* Tells the sidecar whether every invocation should end a cycle. */
+void agent__page_want_cycles(bool want);
 /* Answers invocation end seq in the page's ring (see fnprof.h). */
 void agent__page_end_done(uint64_t seq, uint64_t cycle, int64_t live);
 

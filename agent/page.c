@@ -46,6 +46,13 @@ void agent__page_map(int fd) {
     return;
   }
   page = p;
+  agent__sample_events = &p->sample_events; /* region.c counts there */
+  agent__page_want_cycles(true); /* the spike rule's history is empty */
+}
+
+void agent__page_want_cycles(bool want) {
+  if (page)
+    atomic_store_explicit(&page->cycles_wanted, want, memory_order_relaxed);
 }
 
 bool agent__page_on(void) { return page != NULL; }

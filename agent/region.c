@@ -315,6 +315,10 @@ static bool put_back(uintptr_t slot, size_t cap, bool may_return) {
  * field (six per sampled allocation and free together were a good part of
  * the per-sample cost). Readers elsewhere load them relaxed.
  */
+/* Where sample events are also counted for another process to see (the
+ * invocation page's sample_events, page.c), NULL when nowhere. */
+_Atomic uint64_t *agent__sample_events;
+
 static void owned_stats_add(int64_t samples, int64_t frees, int64_t weight,
                             int64_t bytes) {
   agent__stats *st = &agent__st;
@@ -328,6 +332,10 @@ static void owned_stats_add(int64_t samples, int64_t frees, int64_t weight,
   STAT_ADD(est_live_bytes, samples ? weight : -weight);
   STAT_ADD(region_live_bytes, samples ? bytes : -bytes);
 #undef STAT_ADD
+  _Atomic uint64_t *events = agent__sample_events;
+  if (events && samples + frees > 0)
+    atomic_fetch_add_explicit(events, (uint64_t)(samples + frees),
+                              memory_order_relaxed);
 }
 
 static void region_enter(void) {

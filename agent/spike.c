@@ -392,6 +392,10 @@ void agent__spike_on_cycle(const agent__cycle_rec *rec) {
     before_prof = NULL;
   before_inuse = snapshot_inuse(&before_n);
 out:
+  /* Cycles the rule needs: a history to fill, or the two after a trigger.
+   * Otherwise the sidecar may leave invocations that sampled nothing
+   * unended (fnprof.h). */
+  agent__page_want_cycles(ring_n < c->spike_history || trigger_cycle != 0);
   pthread_mutex_unlock(&spike_lock);
 }
 

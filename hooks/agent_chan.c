@@ -550,6 +550,7 @@ void sc__agent_invocation_start(sc_agent *a, const char *request_id,
   /* The page's label is what samples carry (an agent that maps it); the
    * socket's start is for an agent that does not. */
   sc__page_label(&a->page, request_id);
+  a->page_mark = alone ? sc__page_events(&a->page) + 1 : 0;
   if (a->chan_fd >= 0 && a->page_on)
     return;
   if (a->chan_fd >= 0 && a->chan_quiet) {
@@ -606,6 +607,18 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
   sc__page_label(&a->page, alone ? "" : running);
   snprintf(line, sizeof(line), "invocation-end %s\n", request_id);
   int paged = a->chan_fd >= 0 && a->page_on;
+  uint64_t mark = a->page_mark;
+  a->page_mark = 0;
+  if (paged && alone && mark == sc__page_events(&a->page) + 1 &&
+      !sc__page_cycles_wanted(&a->page) && a->n_page_pend + a->n_pending == 0 &&
+      a->heap_last >= 0) {
+    /* Alone from start to end and not one sample event: the heap moved
+     * by less than the sampling resolution, the cycle would fold nothing,
+     * and ending it would wake the agent's thread for no news. */
+    if (record)
+      sc__agent_finish_record(a, record, a->heap_last, a->heap_last);
+    return;
+  }
   if (paged ? page_end(a, request_id, record) < 0
             : chan_ask(a, line, SC_PEND_END, record) < 0)
     return;

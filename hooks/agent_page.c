@@ -70,6 +70,17 @@ void sc__page_label(sc_page *pg, const char *id) {
 
 uint64_t sc__page_next_seq(sc_page *pg) { return ++pg->seq; }
 
+uint64_t sc__page_events(const sc_page *pg) {
+  return pg->p
+             ? atomic_load_explicit(&pg->p->sample_events, memory_order_acquire)
+             : 0;
+}
+
+int sc__page_cycles_wanted(const sc_page *pg) {
+  return !pg->p ||
+         atomic_load_explicit(&pg->p->cycles_wanted, memory_order_relaxed) != 0;
+}
+
 int sc__page_answer(const sc_page *pg, uint64_t seq, int64_t *live) {
   const fnprof_page_end *e = &pg->p->ends[seq % FNPROF_PAGE_ENDS];
   uint64_t got = atomic_load_explicit(&e->seq, memory_order_acquire);

@@ -396,6 +396,10 @@ void sc__page_close(sc_page *pg);
 /* Names the running invocation ("" none) for the samples from now on. */
 void sc__page_label(sc_page *pg, const char *id);
 uint64_t sc__page_next_seq(sc_page *pg);
+/* The agent's count of sample events (fnprof.h), 0 without a page. */
+uint64_t sc__page_events(const sc_page *pg);
+/* Does the agent want every invocation to end a cycle (fnprof.h)? */
+int sc__page_cycles_wanted(const sc_page *pg);
 /* End seq's answer: 1 (live set), 0 not yet, -1 lost (its slot reused). */
 int sc__page_answer(const sc_page *pg, uint64_t seq, int64_t *live);
 /* Waits until the agent has answered seq: 0, or -ETIMEDOUT. */
@@ -437,6 +441,7 @@ typedef struct sc_agent {
   struct sc_agent_pends page_pend; /* ends awaiting the page's answer */
   size_t n_page_pend;
   uint64_t page_alone_seq; /* the last end alone, until a start waited */
+  uint64_t page_mark;      /* sample events at a start alone, + 1; 0: none */
   struct event *chan_ev;   /* its answers, added only while watched */
   int chan_watched;        /* chan_ev is added (a collect waits) */
   int chan_slow; /* a start's wait for answers ran out; none until caught up */

@@ -113,7 +113,13 @@ FNPROF_EXPORT void fnprof_free(void *p);
  * invocation as `invocation-end` does, and instead of a socket answer the
  * agent fills ends[seq % FNPROF_PAGE_ENDS] (seq last, release), then sets
  * ends_done to seq's low 32 bits and, when that reaches wait_seq (nonzero:
- * the end the sidecar sleeps for), wakes futex waiters on ends_done. Sequence
+ * the end the sidecar sleeps for), wakes futex waiters on ends_done.
+ *
+ * sample_events: samples taken and sampled blocks freed, counted by the
+ * agent. An invocation during which it did not move changed the heap by
+ * less than the sampling resolution, and the sidecar need not end it,
+ * unless cycles_wanted: the agent needs every invocation's cycle (the spike
+ * rule filling its history, or a spike's "after" due). Sequence
  * numbers start at 1.
  */
 #define FNPROF_PAGE_ENV "FNPROF_PAGE_FD"
@@ -135,6 +141,8 @@ typedef struct fnprof_page {
   _Atomic uint64_t label[FNPROF_PAGE_LABEL_WORDS];
   _Atomic uint32_t wait_seq; /* low bits of the end awaited, 0 none */
   /* The agent's. */
+  _Alignas(64) _Atomic uint64_t sample_events;
+  _Atomic uint32_t cycles_wanted;
   _Alignas(64) _Atomic uint32_t ends_done;
   fnprof_page_end ends[FNPROF_PAGE_ENDS];
 } fnprof_page;

@@ -850,8 +850,12 @@ static int mode_page(char **argv, const char *path, int bad) {
   free(r);
   if (bad)
     return 0;
+  /* The spike rule's history is empty: every invocation's cycle wanted. */
+  CHECK(atomic_load(&pg->cycles_wanted) == 1);
+  uint64_t events = atomic_load(&pg->sample_events);
   page_label(pg, "req-page-1");
   void *kept = invocation_work(); /* right away: nobody told the agent */
+  CHECK(atomic_load(&pg->sample_events) > events); /* FNPROF_RATE=1 */
   page_label(pg, "");
   void *unlabelled = invocation_work();
   CHECK(count_labelled(fd, "req-page-1") == 1);
@@ -878,6 +882,11 @@ static int mode_page(char **argv, const char *path, int bad) {
   CHECK(atomic_load(&e->seq) == 7);
   CHECK(atomic_load(&e->cycle) > cycle_before);
   CHECK(atomic_load(&e->live_bytes) >= 3 * 300000);
+  /* Once the history is full (10 cycles) and nothing spiked, invocations
+   * that sample nothing need not end cycles. */
+  for (int i = 0; i < 12; i++)
+    agent_end_cycle();
+  CHECK(atomic_load(&pg->cycles_wanted) == 0);
   /* Nothing was written on the socket for the end: the next answer there
    * is this request's. */
   r = ctl(fd, "spikes", &ok, &len);

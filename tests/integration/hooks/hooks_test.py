@@ -840,6 +840,35 @@ def scenario_upstream_framing():
             sc.stop()
 
 
+def scenario_quiet_ends():
+    """With the agent and invocations one at a time: once the spike rule's
+    history is full, an invocation that took no sample ends no cycle (the
+    agent's thread is not woken for it) and its record keeps the heap as it
+    was; every record still has heap numbers. The C example's /steady
+    allocates ~260 KiB a request, so about half of them sample nothing."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out")
+        os.makedirs(out)
+        sc = start_c(tmp, ["file://" + out], ["--agent", AGENT])
+        try:
+            for i in range(60):
+                if invoke(sc, "q%d" % i)[0] != 200:
+                    fail("q%d not answered" % i)
+            if sc.request("GET", "/pre-freeze")[0] != 200:
+                fail("/pre-freeze")
+        finally:
+            sc.stop()
+        records = file_records(out)
+        inv = [r for r in records if r.get("kind") == "invocation"]
+        if len(inv) != 60 or any(int(r.get("heap_after_bytes", -1)) < 0 for r in inv):
+            fail("invocation records without heap numbers: %r" % inv[:3])
+        metrics = [r for r in records if r.get("kind") == "agent_metrics"]
+        cycles = int(metrics[-1]["cycle"]) if metrics else -1
+        # Every end a cycle would be 60, and the freeze's one more.
+        if not 10 <= cycles < 55:
+            fail("%d cycles for 60 invocations and a freeze" % cycles)
+
+
 if __name__ == "__main__":
     fn = globals()["scenario_" + sys.argv[1]]
     fn(*sys.argv[2:])
