@@ -33,6 +33,21 @@
  * send and wake its thread once; a start goes at once, with whatever
  * waits before it, since the agent labels samples from when it reads it.
  *
+ * With an agent that maps the invocation page (agent_page.c, fnprof.h;
+ * `features` says so), most of that leaves the socket:
+ *   - a start is only the label written into the page: no line, and the
+ *     agent's thread is not woken (samples read the label themselves);
+ *   - an end is `invocation-end-page <seq> <id>`, answered in the page's
+ *     ring, read from memory (page_reap); a start that must wait for it
+ *     sleeps on a futex the agent wakes only for the end awaited;
+ *   - only an end alone on the instance is sent at once and waited for;
+ *     ends of overlapping invocations wait for the late timer or a 2 KiB
+ *     batch (their heap after is each other's anyway);
+ *   - an invocation alone from start to end during which the agent took
+ *     no sample (the page's sample_events did not move) is not ended at
+ *     all, unless the agent asks for every cycle (cycles_wanted): its
+ *     record keeps the heap as it was.
+ *
  * Collects (agent_ctl.c) use their own connections; one asked for while
  * the channel still awaits answers waits for them (bounded), so a freeze
  * sees the cycle of the invocation that just ended.
@@ -176,6 +191,13 @@ static int chan_open(sc_agent *a) {
 
 static int chan_ask(sc_agent *a, const char *line, int kind, char *record);
 
+/* failures or skipped, which the loop's metrics read under the lock. */
+static void count(sc_agent *a, uint64_t *counter) {
+  pthread_mutex_lock(&a->lock);
+  (*counter)++;
+  pthread_mutex_unlock(&a->lock);
+}
+
 /* A fresh channel first asks whether the agent serves quiet starts, then
  * learns the heap (the next record's before) unless that is what the
  * caller asks anyway. */
@@ -239,9 +261,7 @@ static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
   sc_agent_pend *p = NULL;
   int rc = 0;
   if (a->n_pending >= SC_AGENT_PENDING_MAX) {
-    pthread_mutex_lock(&a->lock);
-    a->skipped++;
-    pthread_mutex_unlock(&a->lock);
+    count(a, &a->skipped);
     rc = -EAGAIN;
   } else if (a->chan_fd < 0 && sc__mono_ns() < a->chan_retry_ns) {
     rc = -ECONNREFUSED; /* failed a moment ago: not on every invocation */
@@ -270,12 +290,6 @@ static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
   a->n_pending++;
   chan_flush_soon(a);
   return 0;
-}
-
-static void count_failure(sc_agent *a) {
-  pthread_mutex_lock(&a->lock);
-  a->failures++;
-  pthread_mutex_unlock(&a->lock);
 }
 
 /* An end answered (on the socket or in the page): live is the heap after
@@ -324,7 +338,7 @@ static void chan_answer(sc_agent *a, int ok, const char *payload) {
       a->heap_last = after;
   }
   if (!ok)
-    count_failure(a);
+    count(a, &a->failures);
   pend_free(p);
 }
 
@@ -342,7 +356,7 @@ static void page_reap(sc_agent *a) {
     p->record = NULL;
     pend_free(p);
     if (got < 0)
-      count_failure(a); /* its slot was reused before we looked */
+      count(a, &a->failures); /* its slot was reused before we looked */
     end_answered(a, record, got > 0, live);
   }
 }
@@ -459,9 +473,10 @@ static void chan_late_read(evutil_socket_t fd, short what, void *arg) {
  * that when it reads the end, and if the function's thread ran the next
  * request first, that request's allocations landed in the previous
  * invocation's heap_after (and this one's heap_before), as a 10 MiB spike
- * did under a loaded CI. So a start waits for the answers still due, at
- * most CHAN_START_WAIT_MS; usually they are in already and this is one
- * read. After a wait ran out the agent is taken to be slow and starts do
+ * did under a loaded CI. So a start waits for the answers still due (in
+ * the page: the last end that was alone), at most CHAN_START_WAIT_MS;
+ * usually they are in already and this is one read, or no system call at
+ * all. After a wait ran out the agent is taken to be slow and starts do
  * not wait again until its answers have caught up.
  */
 static void chan_wait_answers(sc_agent *a) {
@@ -531,7 +546,8 @@ int sc__agent_page_labels(const sc_agent *a) {
   return !a->enabled || (a->chan_fd >= 0 && a->page_on);
 }
 
-/* Hot path: one send, and now and then a read of earlier ends' answers. */
+/* Hot path: the page's label (or one send to an agent without a page), and
+ * now and then a read of earlier ends' answers. */
 void sc__agent_invocation_start(sc_agent *a, const char *request_id,
                                 int alone) {
   char line[SC_REQID_MAX + 40];
@@ -578,11 +594,8 @@ static int page_end(sc_agent *a, const char *request_id, char *record) {
   }
   if (rc < 0) {
     free(p);
-    if (rc == -EAGAIN) {
-      pthread_mutex_lock(&a->lock);
-      a->skipped++;
-      pthread_mutex_unlock(&a->lock);
-    }
+    if (rc == -EAGAIN)
+      count(a, &a->skipped);
     if (record)
       sc__agent_finish_record(a, record, -1, -1);
     return rc;
