@@ -281,13 +281,35 @@ typedef struct sidecar sidecar;
 
 enum sc_kind { SC_INVOKE, SC_HTTP, SC_INITIALIZE, SC_HOOK };
 
-/* upstream.c: a response from the function, whole. */
-typedef struct sc_response {
-  int code;
+/* http_msg.c: one HTTP/1.x message, parsed as its bytes arrive. */
+typedef struct sc_http_msg {
+  int request;      /* a request (else a response) */
+  int head_request; /* a response to HEAD: no body */
+  int state;        /* the parser's */
+  int64_t left;
+  size_t head_bytes;
+  int minor;           /* HTTP/1.minor */
+  int close_after;     /* the connection ends after this message */
+  int expect_continue; /* a request with Expect: 100-continue */
+  char method[16];     /* request line */
+  char *target;
+  int code; /* status line */
   char reason[128];
   struct evkeyvalq headers;
   struct evbuffer *body;
-} sc_response;
+} sc_http_msg;
+
+int sc__http_msg_init(sc_http_msg *m, int request, int head_request);
+void sc__http_msg_clear(sc_http_msg *m);
+/* Moves src's headers, body and target to dst (src keeps none). */
+void sc__http_msg_move(sc_http_msg *dst, sc_http_msg *src);
+/* Parses what in holds: 1 the message is whole, 0 more is needed, or
+ * -EPROTO (not HTTP), -EMSGSIZE (head over 64 KiB), -EFBIG (body over
+ * 16 MB), -ENOMEM. */
+int sc__http_parse(sc_http_msg *m, struct evbuffer *in);
+/* Past the head (reading the body)? Framed by the connection's close? */
+int sc__http_msg_in_body(const sc_http_msg *m);
+int sc__http_msg_eof_framed(const sc_http_msg *m);
 
 /* A keep-alive connection to the function (upstream.c). */
 typedef struct sc_upstream {
@@ -296,11 +318,8 @@ typedef struct sc_upstream {
   struct event *rev, *wev; /* read: always, while open; write: when backed up */
   struct evbuffer *in, *out;
   struct sc_call *call; /* the request in flight, NULL: idle */
-  int connecting, head_request, close_after;
-  int state; /* upstream.c's parser */
-  int64_t left;
-  size_t header_bytes;
-  sc_response resp;
+  int connecting;
+  sc_http_msg resp;
 } sc_upstream;
 
 typedef struct sc_call {
@@ -570,7 +589,7 @@ void sc__upstream_init(sidecar *sc);
 /* Closes every connection; requests in flight are not called back. */
 void sc__upstream_release(sidecar *sc);
 /* proxy.c: the function's answer to call (resp NULL: none, err < 0). */
-void sc__proxy_upstream_done(sc_call *call, sc_response *resp, int err);
+void sc__proxy_upstream_done(sc_call *call, sc_http_msg *resp, int err);
 
 /* invoke.c */
 sc_call *sc__call_new(sidecar *sc, struct evhttp_request *req,

@@ -143,7 +143,7 @@ static void upstream_failed(sc_call *call) {
     crash_wait_done(-1, 0, call);
 }
 
-static void forward_response(sc_call *call, sc_response *resp) {
+static void forward_response(sc_call *call, sc_http_msg *resp) {
   struct evhttp_connection *client;
   struct evkeyvalq *in = &resp->headers;
   struct evbuffer *body = resp->body;
@@ -183,7 +183,7 @@ static void forward_response(sc_call *call, sc_response *resp) {
   }
 }
 
-void sc__proxy_upstream_done(sc_call *call, sc_response *resp, int err) {
+void sc__proxy_upstream_done(sc_call *call, sc_http_msg *resp, int err) {
   if (call->hook_done) /* hooks.c decides; 0: the function did not answer */
     return call->hook_done(call, resp ? resp->code : 0);
   if (resp == NULL) {

@@ -12,11 +12,9 @@
  * notices a function that closes an idle connection), a request is written
  * at once with one writev, and a response is read with plain recv.
  *
- * Responses follow RFC 9112: interim 1xx responses are skipped; a body is
- * framed by chunked transfer coding, else Content-Length, else the close
- * of the connection; HEAD answers and 204/304 have none. Bounds: 64 KiB of
- * status line and headers, 16 MB of body (the platform's); past them, or on
- * anything that is not HTTP, the request fails and the connection closes.
+ * Responses are parsed by http_msg.c (RFC 9112 framing, its bounds: 64
+ * KiB of head, 16 MB of body); past them, or on anything that is not HTTP,
+ * the request fails and the connection closes.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -36,28 +34,8 @@
 /* Bytes asked of recv at a time. */
 #define UP_READ_BYTES 65536
 
-enum up_state {
-  UP_STATUS,      /* reading the status line */
-  UP_HEADERS,     /* reading header lines */
-  UP_BODY_LENGTH, /* `left` bytes of body */
-  UP_CHUNK_SIZE,  /* a chunk-size line */
-  UP_CHUNK_DATA,  /* `left` bytes of chunk, then its CRLF */
-  UP_CHUNK_CRLF,
-  UP_TRAILERS, /* trailer lines until an empty one */
-  UP_BODY_EOF, /* everything until the connection closes */
-};
-
 static void up_read_cb(evutil_socket_t fd, short what, void *arg);
 static void up_write_cb(evutil_socket_t fd, short what, void *arg);
-
-static void resp_clear(sc_response *r) {
-  evhttp_clear_headers(&r->headers);
-  if (r->body)
-    evbuffer_free(r->body);
-  r->body = NULL;
-  r->code = 0;
-  r->reason[0] = '\0';
-}
 
 /* Closes the connection (the slot stays, free for a new one). */
 static void up_close(sc_upstream *u) {
@@ -73,7 +51,7 @@ static void up_close(sc_upstream *u) {
     evbuffer_drain(u->in, evbuffer_get_length(u->in));
   if (u->out)
     evbuffer_drain(u->out, evbuffer_get_length(u->out));
-  resp_clear(&u->resp);
+  sc__http_msg_clear(&u->resp);
   u->connecting = 0;
 }
 
@@ -83,20 +61,16 @@ static void up_close(sc_upstream *u) {
  * out first: the callback may send a request on this very connection. */
 static void up_finish(sc_upstream *u, int err) {
   sc_call *call = u->call;
-  sc_response r = {.code = u->resp.code, .body = u->resp.body};
-  memcpy(r.reason, u->resp.reason, sizeof(r.reason));
-  TAILQ_INIT(&r.headers);
-  TAILQ_CONCAT(&r.headers, &u->resp.headers, next);
-  u->resp.body = NULL;
+  sc_http_msg r;
+  sc__http_msg_move(&r, &u->resp);
   u->call = NULL;
-  if (err != 0 || u->close_after || evbuffer_get_length(u->in) > 0)
+  if (err != 0 || r.close_after || evbuffer_get_length(u->in) > 0)
     up_close(u);
-  resp_clear(&u->resp);
   if (call) {
     call->up = NULL;
     sc__proxy_upstream_done(call, err == 0 ? &r : NULL, err);
   }
-  resp_clear(&r);
+  sc__http_msg_clear(&r);
 }
 
 static int up_open(sidecar *sc, sc_upstream *u) {
@@ -147,187 +121,6 @@ static void up_write_cb(evutil_socket_t fd, short what, void *arg) {
   up_flush(u);
 }
 
-/* "HTTP/1.x CODE REASON" (by hand: sscanf was a visible part of a
- * request's user time). */
-static int parse_status(sc_upstream *u, const char *line) {
-  if (strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
-      line[8] != ' ')
-    return -1;
-  const char *c = line + 9;
-  if (c[0] < '1' || c[0] > '9' || c[1] < '0' || c[1] > '9' || c[2] < '0' ||
-      c[2] > '9' || (c[3] != ' ' && c[3] != '\0'))
-    return -1;
-  u->resp.code = (c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0');
-  snprintf(u->resp.reason, sizeof(u->resp.reason), "%s", c[3] ? c + 4 : "");
-  u->close_after = line[7] == '0'; /* HTTP/1.0 unless it says keep-alive */
-  return 0;
-}
-
-/* One header line; a line starting with whitespace continues the last. */
-static int parse_header(sc_upstream *u, char *line) {
-  struct evkeyval *last = TAILQ_LAST(&u->resp.headers, evkeyvalq);
-  if (*line == ' ' || *line == '\t') {
-    if (last == NULL)
-      return -1;
-    size_t a = strlen(last->value), b = strlen(line);
-    char *v = realloc(last->value, a + b + 1);
-    if (v == NULL)
-      return -1;
-    memcpy(v + a, line, b + 1);
-    last->value = v;
-    return 0;
-  }
-  char *colon = strchr(line, ':');
-  if (colon == NULL || colon == line)
-    return -1;
-  *colon = '\0';
-  char *v = colon + 1, *end = v + strlen(v);
-  v += strspn(v, " \t");
-  while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-    *--end = '\0';
-  return evhttp_add_header(&u->resp.headers, line, v);
-}
-
-/* The headers are in: how is the body framed? */
-static int body_framing(sc_upstream *u) {
-  struct evkeyvalq *h = &u->resp.headers;
-  const char *te = evhttp_find_header(h, "Transfer-Encoding");
-  const char *cl = evhttp_find_header(h, "Content-Length");
-  const char *conn = evhttp_find_header(h, "Connection");
-  if (conn && strcasestr(conn, "close"))
-    u->close_after = 1;
-  else if (conn && strcasestr(conn, "keep-alive"))
-    u->close_after = 0;
-  if (u->head_request || u->resp.code == 204 || u->resp.code == 304) {
-    u->left = 0;
-    u->state = UP_BODY_LENGTH;
-  } else if (te && strcasestr(te, "chunked")) {
-    u->state = UP_CHUNK_SIZE;
-  } else if (cl) {
-    char *end;
-    errno = 0;
-    long long n = strtoll(cl, &end, 10);
-    if (errno || end == cl || *end || n < 0)
-      return -1;
-    if (n > SC_BODY_MAX_BYTES)
-      return -EFBIG;
-    u->left = n;
-    u->state = UP_BODY_LENGTH;
-  } else {
-    u->close_after = 1;
-    u->state = UP_BODY_EOF;
-  }
-  return 0;
-}
-
-/* Moves up to `left` body bytes from in to the body; -EFBIG past 16 MB. */
-static int take_body(sc_upstream *u, int64_t want) {
-  size_t have = evbuffer_get_length(u->in);
-  size_t n = want < 0 || (uint64_t)want > have ? have : (size_t)want;
-  if (evbuffer_get_length(u->resp.body) + n > SC_BODY_MAX_BYTES)
-    return -EFBIG;
-  if (n > 0 && evbuffer_remove_buffer(u->in, u->resp.body, n) != (int)n)
-    return -ENOMEM;
-  if (want > 0)
-    u->left -= (int64_t)n;
-  return 0;
-}
-
-/* Reads a CRLF line (without it) into line: 1, or 0 when none is whole
- * yet. Lines of the head count against its bound; any line is bounded. */
-static int take_line(sc_upstream *u, char **line) {
-  size_t n;
-  int head = u->state == UP_STATUS || u->state == UP_HEADERS;
-  *line = evbuffer_readln(u->in, &n, EVBUFFER_EOL_CRLF);
-  u->header_bytes += *line && head ? n + 2 : 0;
-  if (u->header_bytes > SC_HEADERS_PARSER_MAX_BYTES ||
-      (*line == NULL &&
-       evbuffer_get_length(u->in) > SC_HEADERS_PARSER_MAX_BYTES)) {
-    free(*line);
-    *line = NULL;
-    return -1;
-  }
-  return *line != NULL;
-}
-
-/* Runs the parser over what has arrived: 1 when the response is whole, 0
- * when more is needed, < 0 when it cannot be one. */
-static int up_parse(sc_upstream *u) {
-  char *line = NULL;
-  int rc = 0;
-  for (;;) {
-    switch (u->state) {
-    case UP_STATUS:
-    case UP_HEADERS:
-    case UP_CHUNK_SIZE:
-    case UP_TRAILERS:
-      if ((rc = take_line(u, &line)) <= 0)
-        return rc;
-      break;
-    case UP_BODY_LENGTH:
-      if ((rc = take_body(u, u->left)) < 0)
-        return rc;
-      return u->left == 0;
-    case UP_CHUNK_DATA:
-      if ((rc = take_body(u, u->left)) < 0)
-        return rc;
-      if (u->left > 0)
-        return 0;
-      u->state = UP_CHUNK_CRLF;
-      continue;
-    case UP_CHUNK_CRLF:
-      if ((rc = take_line(u, &line)) <= 0)
-        return rc;
-      rc = *line ? -1 : 0;
-      free(line);
-      if (rc < 0)
-        return rc;
-      u->state = UP_CHUNK_SIZE;
-      continue;
-    case UP_BODY_EOF:
-      return take_body(u, -1); /* whole only at the close */
-    }
-    switch (u->state) {
-    case UP_STATUS:
-      rc = parse_status(u, line);
-      u->state = UP_HEADERS;
-      break;
-    case UP_HEADERS:
-      if (*line != '\0') {
-        rc = parse_header(u, line);
-      } else if (u->resp.code < 200 && u->resp.code != 101) {
-        evhttp_clear_headers(&u->resp.headers); /* interim: the next one */
-        u->state = UP_STATUS;
-      } else {
-        rc = body_framing(u);
-      }
-      break;
-    case UP_CHUNK_SIZE: {
-      char *end;
-      errno = 0;
-      long long n = strtoll(line, &end, 16);
-      rc = errno || end == line || (*end && *end != ';' && *end != ' ') || n < 0
-               ? -1
-           : n > SC_BODY_MAX_BYTES ? -EFBIG
-                                   : 0;
-      u->left = n;
-      u->state = n == 0 ? UP_TRAILERS : UP_CHUNK_DATA;
-      break;
-    }
-    default: /* UP_TRAILERS: dropped, as evhttp did */
-      if (*line == '\0') {
-        free(line);
-        return 1;
-      }
-      break;
-    }
-    free(line);
-    line = NULL;
-    if (rc < 0)
-      return rc;
-  }
-}
-
 static void up_read_cb(evutil_socket_t fd, short what, void *arg) {
   sc_upstream *u = arg;
   struct evbuffer_iovec v;
@@ -345,9 +138,9 @@ static void up_read_cb(evutil_socket_t fd, short what, void *arg) {
     up_close(u);
     return;
   }
-  int rc = up_parse(u);
+  int rc = sc__http_parse(&u->resp, u->in);
   if (r <= 0 && rc == 0) /* closed: whole only when framed by the close */
-    rc = u->state == UP_BODY_EOF ? 1 : -ECONNRESET;
+    rc = sc__http_msg_eof_framed(&u->resp) ? 1 : -ECONNRESET;
   if (rc < 0)
     return up_finish(u, rc == -EFBIG ? -EFBIG : -EIO);
   if (rc > 0)
@@ -403,15 +196,9 @@ int sc__upstream_send(sc_call *call, const char *method, const char *uri,
     if (rc < 0)
       return rc;
   }
-  u->resp.body = evbuffer_new();
-  if (u->resp.body == NULL)
-    return -ENOMEM;
-  TAILQ_INIT(&u->resp.headers);
-  u->state = UP_STATUS;
-  u->header_bytes = 0;
-  u->close_after = 0;
-  u->head_request = strcmp(method, "HEAD") == 0;
-  int rc = up_request(u, method, uri, headers, body);
+  int rc = sc__http_msg_init(&u->resp, 0, strcmp(method, "HEAD") == 0);
+  if (rc == 0)
+    rc = up_request(u, method, uri, headers, body);
   if (rc < 0) {
     up_close(u);
     return rc;
@@ -427,7 +214,7 @@ void sc__upstream_init(sidecar *sc) {
     memset(&sc->upstream[i], 0, sizeof(sc->upstream[i]));
     sc->upstream[i].fd = -1;
     sc->upstream[i].sc = sc;
-    TAILQ_INIT(&sc->upstream[i].resp.headers);
+    TAILQ_INIT(&sc->upstream[i].resp.headers); /* cleared when not used */
   }
 }
 
