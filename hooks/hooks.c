@@ -58,9 +58,9 @@ static void answer_hook(sidecar *sc, int flushed) {
           flushed ? "true" : "false",
           (unsigned long long)sc__exporter_pending(&sc->exporter),
           sc->hook_fn_status) >= 0) {
-    evhttp_add_header(evhttp_request_get_output_headers(call->req),
-                      "Content-Type", "application/json");
-    evhttp_send_reply(call->req, 200, "OK", body);
+    evhttp_add_header(sc__req_out_headers(call->req), "Content-Type",
+                      "application/json");
+    sc__req_reply(call->req, 200, "OK", body);
     call->req = NULL;
   }
   call->status = 200;
@@ -168,7 +168,7 @@ static void freeze_fn_done(sc_call *call, int status) {
                     sc__mono_ns() + budget_ns(sc) / 2, freeze_collected, sc);
 }
 
-static int hook_begin(sidecar *sc, struct evhttp_request *req, int forward,
+static int hook_begin(sidecar *sc, sc_req *req, int forward,
                       void (*fn_done)(sc_call *, int)) {
   sc_call *call;
   if (sc->hook_ev == NULL)
@@ -186,7 +186,7 @@ static int hook_begin(sidecar *sc, struct evhttp_request *req, int forward,
   call->hook_done = fn_done;
   sc->hook = call;
   sc->hook_fn_status = 0;
-  if (forward && sc__proxy_forward(call, evhttp_request_get_uri(req)) == 0)
+  if (forward && sc__proxy_forward(call, sc__req_uri(req)) == 0)
     return 0;
   fn_done(call, 0); /* no function to ask */
   return 0;
@@ -194,7 +194,7 @@ static int hook_begin(sidecar *sc, struct evhttp_request *req, int forward,
 
 /* After the function died the sidecar is on its way out (final flush
  * running, exit code set): hooks get an error rather than a second flush. */
-static int refuse_when_dead(sidecar *sc, struct evhttp_request *req) {
+static int refuse_when_dead(sidecar *sc, sc_req *req) {
   if (sc->state != SC_DEAD && !sc->finishing)
     return 0;
   sc__reply_error(req, 503, "FunctionExited",
@@ -202,7 +202,7 @@ static int refuse_when_dead(sidecar *sc, struct evhttp_request *req) {
   return -1;
 }
 
-void sc__hook_pre_freeze(sidecar *sc, struct evhttp_request *req) {
+void sc__hook_pre_freeze(sidecar *sc, sc_req *req) {
   if (refuse_when_dead(sc, req) < 0)
     return;
   sc->stats.freezes++;
@@ -261,7 +261,7 @@ static void stop_fn_done(sc_call *call, int status) {
                     sc__mono_ns() + budget_ns(sc), stop_collected, sc);
 }
 
-void sc__hook_pre_stop(sidecar *sc, struct evhttp_request *req) {
+void sc__hook_pre_stop(sidecar *sc, sc_req *req) {
   int ready = sc->state == SC_READY;
   if (refuse_when_dead(sc, req) < 0)
     return;

@@ -4,7 +4,8 @@
  *   sidecar.c  the event loop: start, readiness, signals, shutdown
  *   child.c    spawning and stopping the function's bootstrap
  *   logcap.c   the function's stdout/stderr, line by line
- *   proxy.c    evhttp server + upstream connection pool
+ *   server.c   the HTTP/1.1 server for the platform (http_msg.c parses)
+ *   proxy.c    the request path between server.c and upstream.c
  *   invoke.c   one invocation: platform log lines, summary, metrics
  *   hooks.c    GET /pre-freeze and GET /pre-stop
  *   reply.c    the platform's error shapes
@@ -311,6 +312,11 @@ int sc__http_parse(sc_http_msg *m, struct evbuffer *in);
 int sc__http_msg_in_body(const sc_http_msg *m);
 int sc__http_msg_eof_framed(const sc_http_msg *m);
 
+/* server.c: a platform request, answered with sc__req_reply. */
+typedef struct sc_req sc_req;
+typedef struct sc_conn sc_conn;
+TAILQ_HEAD(sc_conns, sc_conn);
+
 /* A keep-alive connection to the function (upstream.c). */
 typedef struct sc_upstream {
   sidecar *sc;
@@ -328,8 +334,8 @@ typedef struct sc_call {
   int held;
   int upstream_err; /* why the upstream request failed (-errno), 0: none */
   sidecar *sc;
-  struct evhttp_request *req; /* server side; NULL once answered */
-  sc_upstream *up;            /* the upstream request in flight, NULL: none */
+  sc_req *req;     /* server side; NULL once answered */
+  sc_upstream *up; /* the upstream request in flight, NULL: none */
   enum sc_kind kind;
   char request_id[SC_REQID_MAX];
   int64_t start_ns, start_mono_ns, end_mono_ns;
@@ -538,7 +544,8 @@ struct sidecar {
   sidecar_config cfg_copy;   /* with the instance id filled in */
   char instance_id[128];
   struct event_base *base;
-  struct evhttp *http;
+  struct evconnlistener *listener; /* server.c */
+  struct sc_conns conns;
   int inner_port;
   enum sc_state state;
   sc_child child;
@@ -570,8 +577,26 @@ struct sidecar {
   char *agent;
 };
 
+/* server.c: the platform's side. */
+int sc__server_start(sidecar *sc, fnp_error *err) FNP_MUST_CHECK;
+/* Closes the listener and every connection (answers still due are
+ * dropped). */
+void sc__server_release(sidecar *sc);
+const char *sc__req_uri(const sc_req *r);
+const char *sc__req_path(const sc_req *r); /* the target without its query */
+enum evhttp_cmd_type sc__req_method(const sc_req *r);
+struct evkeyvalq *sc__req_in_headers(sc_req *r);
+struct evbuffer *sc__req_in_body(sc_req *r);
+struct evkeyvalq *sc__req_out_headers(sc_req *r);
+/* Answers r (body drained; may be NULL) and frees it; to nobody when its
+ * client left. */
+void sc__req_reply(sc_req *r, int code, const char *reason,
+                   struct evbuffer *body);
+
 /* proxy.c */
 int sc__proxy_start(sidecar *sc, fnp_error *err) FNP_MUST_CHECK;
+/* server.c's callback: a whole request. */
+void sc__proxy_on_request(sidecar *sc, sc_req *req);
 void sc__proxy_dispatch(sc_call *call);
 void sc__proxy_release(sidecar *sc);
 /* Dispatches every held request (the function is up, the agent is ready
@@ -592,8 +617,7 @@ void sc__upstream_release(sidecar *sc);
 void sc__proxy_upstream_done(sc_call *call, sc_http_msg *resp, int err);
 
 /* invoke.c */
-sc_call *sc__call_new(sidecar *sc, struct evhttp_request *req,
-                      enum sc_kind kind);
+sc_call *sc__call_new(sidecar *sc, sc_req *req, enum sc_kind kind);
 void sc__call_start(sc_call *call);
 /* Answers (if still open), writes End and summary, frees the call. */
 void sc__call_finish(sc_call *call);
@@ -624,13 +648,13 @@ int sc__logcap_parse_reqid(const char *line, size_t n, const char **id,
 void sc__logcap_stop(sidecar *sc);
 
 /* reply.c: platform-shaped answers. */
-void sc__reply_error(struct evhttp_request *req, int http_status,
-                     const char *code, const char *message);
+void sc__reply_error(sc_req *req, int http_status, const char *code,
+                     const char *message);
 void sc__reply_crash(sc_call *call);
 
 /* hooks.c */
-void sc__hook_pre_freeze(sidecar *sc, struct evhttp_request *req);
-void sc__hook_pre_stop(sidecar *sc, struct evhttp_request *req);
+void sc__hook_pre_freeze(sidecar *sc, sc_req *req);
+void sc__hook_pre_stop(sidecar *sc, sc_req *req);
 void sc__flush_retry_arm(sidecar *sc);
 /* A request (by: its kind) arrived at realtime now_ns: if /pre-freeze was
  * answered since the last one, the instance has been thawed; records it,

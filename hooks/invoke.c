@@ -26,11 +26,10 @@ static void copy_id(char *dst, const char *src) {
   dst[i] = '\0';
 }
 
-sc_call *sc__call_new(sidecar *sc, struct evhttp_request *req,
-                      enum sc_kind kind) {
+sc_call *sc__call_new(sidecar *sc, sc_req *req, enum sc_kind kind) {
   static unsigned long long seq;
   static pid_t pid; /* ours, for generated ids; the sidecar never forks on */
-  struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+  struct evkeyvalq *h = sc__req_in_headers(req);
   const char *id = evhttp_find_header(h, "x-fc-request-id");
   const char *mem = evhttp_find_header(h, "x-fc-function-memory");
   sc_call *call = calloc(1, sizeof(*call));

@@ -1,14 +1,14 @@
 /*
- * proxy.c - the platform-facing HTTP server and the connections to the
- * function. Built on libevent's evhttp on both sides rather than raw
- * bufferevents: evhttp already does HTTP/1.1 keep-alive, chunked decoding
- * and connection reuse, and bounds header and body sizes. Requests and
- * responses are buffered whole, never streamed: FC itself buffers both (16 MB
- * sync limit, 502 BadResponse beyond), and holding the response until it is
- * complete is what lets the sidecar still answer in the platform's error
- * shape when the function dies halfway through writing it. One upstream
- * connection carries one request at a time; concurrent invocations use a
- * pool of keep-alive connections (SC_UPSTREAM_MAX).
+ * proxy.c - the request path: a platform request from server.c, classified
+ * (hook, /initialize, invocation), checked against the platform's limits,
+ * forwarded through upstream.c, and the function's answer (or the
+ * platform's error shape) sent back. Requests and responses are buffered
+ * whole, never streamed: FC itself buffers both (16 MB sync limit, 502
+ * BadResponse beyond), and holding the response until it is complete is
+ * what lets the sidecar still answer in the platform's error shape when
+ * the function dies halfway through writing it. One upstream connection
+ * carries one request at a time; concurrent invocations use a pool of
+ * keep-alive connections (SC_UPSTREAM_MAX).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,7 +16,6 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
 #include "internal.h"
@@ -76,34 +75,6 @@ static size_t headers_bytes(const struct evkeyvalq *h) {
   return n;
 }
 
-/* Hot path. evhttp leaves what it writes in the connection's buffer until
- * the loop sees the socket writable: an epoll_ctl to watch for that, a
- * wake-up, another epoll_ctl to stop, for every request and every
- * response. A socket that is not backed up (loopback, a client reading
- * its answers) takes it at once, so write it now and run evhttp's "all
- * written" callback as the bufferevent would have (bufferevent_trigger).
- * A partial write or an error is left to the bufferevent, which goes on
- * as if we had not been here. */
-static void write_now(struct evhttp_connection *evcon) {
-  struct bufferevent *bev =
-      evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-  struct evbuffer *out = bev ? bufferevent_get_output(bev) : NULL;
-  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-  int done;
-  if (fd < 0 || evbuffer_get_length(out) == 0 ||
-      !(bufferevent_get_enabled(bev) & EV_WRITE))
-    return; /* not connected yet, or evhttp is not writing */
-  /* What the bufferevent's own write does: its output is frozen at the
-   * front (nobody else drains it) except while it writes. */
-  bufferevent_lock(bev);
-  evbuffer_unfreeze(out, 1);
-  done = evbuffer_write(out, fd) > 0 && evbuffer_get_length(out) == 0;
-  evbuffer_freeze(out, 1);
-  bufferevent_unlock(bev);
-  if (done)
-    bufferevent_trigger(bev, EV_WRITE, 0);
-}
-
 static void finish_with_error(sc_call *call, int status, const char *code,
                               const char *msg) {
   if (call->req) {
@@ -144,7 +115,6 @@ static void upstream_failed(sc_call *call) {
 }
 
 static void forward_response(sc_call *call, sc_http_msg *resp) {
-  struct evhttp_connection *client;
   struct evkeyvalq *in = &resp->headers;
   struct evbuffer *body = resp->body;
   const char *fc_status = evhttp_find_header(in, "x-fc-status");
@@ -154,33 +124,27 @@ static void forward_response(sc_call *call, sc_http_msg *resp) {
   if (headers_bytes(in) > SC_RESP_HEADERS_MAX_BYTES)
     return finish_with_error(call, 502, "BadResponse",
                              "the function's response headers exceed 4 KB");
-  if (copy_headers(evhttp_request_get_output_headers(call->req), in, 0) < 0)
+  if (copy_headers(sc__req_out_headers(call->req), in, 0) < 0)
     return finish_with_error(call, 502, "BadResponse",
                              "the function's response headers are invalid");
   call->status = code;
   call->bytes_out = evbuffer_get_length(body);
   if (fc_status && strcmp(fc_status, "200") != 0)
     call->error_type = "HandledInvocationError";
-  client = evhttp_request_get_connection(call->req);
-  evhttp_send_reply(call->req, code, resp->reason, body);
-  call->req = NULL; /* write_now may free it (evhttp_send_done) */
-  /* An agent told over the socket alone hears of the end first
-   * (sc__call_finish): a caller that sends its next request as soon as it
-   * has this answer must not find the agent still working through this
-   * one's end when the next one starts (its first samples would carry this
-   * label). With the invocation page, or no agent, the caller gets its
-   * answer before the bookkeeping (a client with one request at a time
-   * sends the next one while the sidecar finishes this one): the label
-   * changes in the page within this turn, before the next request is read,
-   * and that request's start waits for the end's cycle. */
+  /* The caller gets its answer before the bookkeeping (a client with one
+   * request at a time sends the next one while the sidecar finishes this
+   * one). An agent told over the socket alone (no invocation page) hears of
+   * the end first: a caller's next request must not reach the function
+   * before the agent knows (its first samples would carry this label). */
+  sc_req *req = call->req;
+  call->req = NULL;
   if (!sc__agent_page_labels(&call->sc->agent_ctl)) {
     sc__call_finish(call);
-    write_now(client);
-  } else {
-    call->end_mono_ns = sc__mono_ns(); /* the duration ends before the write */
-    write_now(client);
-    sc__call_finish(call);
+    return sc__req_reply(req, code, resp->reason, body);
   }
+  call->end_mono_ns = sc__mono_ns(); /* the duration ends before the write */
+  sc__req_reply(req, code, resp->reason, body);
+  sc__call_finish(call);
 }
 
 void sc__proxy_upstream_done(sc_call *call, sc_http_msg *resp, int err) {
@@ -223,9 +187,9 @@ static const char *method_name(enum evhttp_cmd_type m) {
  * body. A connection that cannot be made fails as a broken one does
  * (upstream_failed: the function may be dying). */
 int sc__proxy_forward(sc_call *call, const char *uri) {
-  struct evkeyvalq *in = evhttp_request_get_input_headers(call->req);
-  struct evbuffer *body = evhttp_request_get_input_buffer(call->req);
-  const char *method = method_name(evhttp_request_get_command(call->req));
+  struct evkeyvalq *in = sc__req_in_headers(call->req);
+  struct evbuffer *body = sc__req_in_body(call->req);
+  const char *method = method_name(sc__req_method(call->req));
   struct evkeyvalq out;
   char len[32];
   int rc = 0;
@@ -254,7 +218,7 @@ void sc__proxy_dispatch(sc_call *call) {
     TAILQ_REMOVE(&call->sc->held, call, hold_link);
     call->held = 0;
   }
-  rc = sc__proxy_forward(call, evhttp_request_get_uri(call->req));
+  rc = sc__proxy_forward(call, sc__req_uri(call->req));
   if (rc == -EBUSY)
     finish_with_error(call, 503, "ResourceExhausted",
                       "too many concurrent requests on this instance");
@@ -262,10 +226,10 @@ void sc__proxy_dispatch(sc_call *call) {
     finish_with_error(call, 502, "BadResponse", "cannot reach the function");
 }
 
-static enum sc_kind classify(struct evhttp_request *req, const char *path) {
-  const char *cp = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                      "x-fc-control-path");
-  int post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+static enum sc_kind classify(sc_req *req, const char *path) {
+  const char *cp =
+      evhttp_find_header(sc__req_in_headers(req), "x-fc-control-path");
+  int post = sc__req_method(req) == EVHTTP_REQ_POST;
   if (cp == NULL && post)
     cp = path;
   if (cp && strcmp(cp, "/initialize") == 0)
@@ -276,9 +240,9 @@ static enum sc_kind classify(struct evhttp_request *req, const char *path) {
 }
 
 /* The platform's request limits (reference A.5). */
-static int check_limits(struct evhttp_request *req) {
-  size_t h = headers_bytes(evhttp_request_get_input_headers(req));
-  size_t u = strlen(evhttp_request_get_uri(req));
+static int check_limits(sc_req *req) {
+  size_t h = headers_bytes(sc__req_in_headers(req));
+  size_t u = strlen(sc__req_uri(req));
   char msg[128];
   if (h <= SC_HEADERS_MAX_BYTES && u <= SC_URI_MAX_BYTES)
     return 0;
@@ -290,17 +254,15 @@ static int check_limits(struct evhttp_request *req) {
   return -1;
 }
 
-static void on_request(struct evhttp_request *req, void *arg) {
-  sidecar *sc = arg;
-  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-  const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-  int get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
+void sc__proxy_on_request(sidecar *sc, sc_req *req) {
+  const char *path = sc__req_path(req);
+  int get = sc__req_method(req) == EVHTTP_REQ_GET;
   sc_call *call;
-  if (path == NULL)
+  if (path[0] == '\0')
     path = "/";
   if (check_limits(req) < 0)
     return;
-  sc__exporter_set_creds(&sc->exporter, evhttp_request_get_input_headers(req));
+  sc__exporter_set_creds(&sc->exporter, sc__req_in_headers(req));
   if (get && strcmp(path, "/pre-freeze") == 0)
     return sc__hook_pre_freeze(sc, req);
   if (get && strcmp(path, "/pre-stop") == 0)
@@ -326,29 +288,10 @@ void sc__proxy_release_held(sidecar *sc) {
 
 int sc__proxy_start(sidecar *sc, fnp_error *err) {
   sc__upstream_init(sc);
-  sc->http = evhttp_new(sc->base);
-  if (sc->http == NULL)
-    return fnp_fail(err, -ENOMEM, "evhttp_new failed");
-  evhttp_set_max_headers_size(sc->http, SC_HEADERS_PARSER_MAX_BYTES);
-  evhttp_set_max_body_size(sc->http, SC_BODY_MAX_BYTES);
-  /* FC holds connections for up to a whole invocation (24 h max). */
-  evhttp_set_timeout(sc->http, SC_UPSTREAM_TIMEOUT_S);
-  evhttp_set_default_content_type(sc->http, NULL); /* only the function's */
-  evhttp_set_allowed_methods(
-      sc->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                    EVHTTP_REQ_PATCH);
-  evhttp_set_gencb(sc->http, on_request, sc);
-  if (evhttp_bind_socket(sc->http, sc->cfg->listen_addr,
-                         (ev_uint16_t)sc->cfg->port) < 0)
-    return fnp_fail(err, -EADDRINUSE, "cannot listen on %s:%d",
-                    sc->cfg->listen_addr, sc->cfg->port);
-  return 0;
+  return sc__server_start(sc, err);
 }
 
 void sc__proxy_release(sidecar *sc) {
   sc__upstream_release(sc);
-  if (sc->http)
-    evhttp_free(sc->http);
-  sc->http = NULL;
+  sc__server_release(sc);
 }

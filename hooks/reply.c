@@ -18,15 +18,15 @@
 
 #define ERROR_TYPE_UNHANDLED "UnhandledInvocationError"
 
-static void send_json(struct evhttp_request *req, int status,
-                      const char *reason, const fnp_buf *body) {
-  struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+static void send_json(sc_req *req, int status, const char *reason,
+                      const fnp_buf *body) {
+  struct evkeyvalq *h = sc__req_out_headers(req);
   struct evbuffer *out = evbuffer_new();
   evhttp_add_header(h, "Content-Type", "application/json");
   if (out && evbuffer_add(out, body->data, body->len) == 0) {
-    evhttp_send_reply(req, status, reason, out);
+    sc__req_reply(req, status, reason, out);
   } else {
-    evhttp_send_reply(req, 500, "Internal Server Error", NULL);
+    sc__req_reply(req, 500, "Internal Server Error", NULL);
   }
   if (out)
     evbuffer_free(out);
@@ -47,8 +47,8 @@ static const char *reason_for(int status) {
   }
 }
 
-void sc__reply_error(struct evhttp_request *req, int http_status,
-                     const char *code, const char *message) {
+void sc__reply_error(sc_req *req, int http_status, const char *code,
+                     const char *message) {
   fnp_buf b;
   int rc;
   fnp_buf_init(&b, 4096);
@@ -68,7 +68,7 @@ void sc__reply_error(struct evhttp_request *req, int http_status,
 }
 
 void sc__reply_crash(sc_call *call) {
-  struct evkeyvalq *h = evhttp_request_get_output_headers(call->req);
+  struct evkeyvalq *h = sc__req_out_headers(call->req);
   int64_t ms = (sc__mono_ns() - call->start_mono_ns) / 1000000;
   int status = call->kind == SC_HTTP ? 502 : 404;
   char msg[256];

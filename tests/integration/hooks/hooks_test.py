@@ -764,9 +764,12 @@ def serve(conn):
                 length = int(v)
         while len(buf) < length:
             buf += conn.recv(65536)
-        buf = buf[length:]
+        body, buf = buf[:length], buf[length:]
         if path == "/ka":
             conn.sendall(b"HTTP/1.1 200 OK\r\nX-Conn: %d\r\nContent-Length: 2\r\n\r\nka" % n)
+        elif path == "/echo":
+            out = method.encode() + b" " + body
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(out), out))
         else:
             conn.sendall(ANSWERS[path])
         if path in CLOSE_AFTER:
@@ -867,6 +870,97 @@ def scenario_quiet_ends():
         # Every end a cycle would be 60, and the freeze's one more.
         if not 10 <= cycles < 55:
             fail("%d cycles for 60 invocations and a freeze" % cycles)
+
+
+def read_responses(s, n, timeout=5):
+    """n whole responses (Content-Length framed) from socket s:
+    [(status, headers dict, body)]."""
+    s.settimeout(timeout)
+    data, out = b"", []
+    while len(out) < n:
+        while b"\r\n\r\n" not in data:
+            more = s.recv(65536)
+            if not more:
+                return out
+            data += more
+        head, data = data.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+        status = int(lines[0].split(" ")[1])
+        if status == 100:
+            continue
+        length = int(hdrs.get("content-length", 0))
+        while len(data) < length:
+            data += s.recv(65536)
+        out.append((status, hdrs, data[:length]))
+        data = data[length:]
+    return out
+
+
+def scenario_server_edges():
+    """The platform-facing server: pipelined requests answered in order on
+    one connection, HTTP/1.0 (closed unless keep-alive), a chunked request
+    body and Expect: 100-continue reach the function whole, HEAD without a
+    body; malformed requests, unknown methods and a head over 64 KiB get
+    the platform's JSON error shape and the connection ends; the server
+    keeps serving."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fn = os.path.join(tmp, "framing.py")
+        with open(fn, "w") as f:
+            f.write(FRAMING_FUNCTION)
+        sc = Sidecar(tmp, [sys.executable, fn])
+        try:
+            sc.wait_listening()
+            sc.request("GET", "/ka")  # held until the function is up
+            s = socket.create_connection(("127.0.0.1", sc.port), 5)
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+                      b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ntwo"
+                      b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"3\r\nthr\r\n2;x=y\r\nee\r\n0\r\n\r\n")
+            got = [r[2] for r in read_responses(s, 3)]
+            if got != [b"POST one", b"POST two", b"POST three"]:
+                fail("pipelined: %r" % got)
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                      b"Content-Length: 4\r\n\r\n")
+            s.settimeout(5)
+            if not s.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n"):
+                fail("no 100 Continue")
+            s.sendall(b"four")
+            if read_responses(s, 1)[0][2] != b"POST four":
+                fail("body after 100 Continue")
+            s.sendall(b"HEAD /ka HTTP/1.1\r\nHost: x\r\n\r\nGET /ka HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.settimeout(5)
+            data = b""
+            while data.count(b"HTTP/1.1 200") < 2 or not data.endswith(b"ka"):
+                more = s.recv(65536)
+                if not more:
+                    break
+                data += more
+            if data.count(b"HTTP/1.1 200") != 2 or data.count(b"\r\n\r\nka") != 1:
+                fail("HEAD then GET: %r" % data)
+            s.close()
+            s = socket.create_connection(("127.0.0.1", sc.port), 5)
+            s.sendall(b"GET /ka HTTP/1.0\r\n\r\n")
+            r = read_responses(s, 1)
+            if not r or r[0][0] != 200 or s.recv(10) != b"":
+                fail("HTTP/1.0 without keep-alive: not answered and closed")
+            s.close()
+            for bad, status in ((b"NONSENSE\r\n\r\n", 400),
+                                (b"BREW /ka HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+                                (b"GET /ka HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
+                                (b"POST /echo HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
+                                (b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400)):
+                s = socket.create_connection(("127.0.0.1", sc.port), 5)
+                s.sendall(bad)
+                r = read_responses(s, 1)
+                if not r or r[0][0] != status or "ErrorCode" not in json.loads(r[0][2]) \
+                        or s.recv(10) != b"":
+                    fail("%r...: %r, want %d and a close" % (bad[:30], r, status))
+                s.close()
+            if sc.request("GET", "/ka")[2] != b"ka" or sc.proc.poll() is not None:
+                fail("the sidecar stopped serving")
+        finally:
+            sc.stop()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,358 @@
+/*
+ * server.c - the sidecar's HTTP/1.1 server for the platform's requests:
+ * libevent's listener and event loop, http_msg.c's parser, one request at
+ * a time per connection (a pipelined one waits in the buffer), answers
+ * written at once.
+ *
+ * Why not evhttp's server, as before: it stops reading a connection when a
+ * request is in and starts again when the answer is out (an epoll_ctl
+ * pair per request: the two happen in different loop turns, so libevent's
+ * changelist cannot fold them), and asks the kernel how much is readable
+ * before each read (an ioctl): three system calls of the twelve a proxied
+ * request cost at concurrency 1. Here a connection's read event is added
+ * once and stays; bytes that arrive while a request is being answered wait
+ * in its buffer (bounded), and the end of the connection is noticed at
+ * once. The request object is ours too (sc_req), so every answer path
+ * (proxy.c, hooks.c, reply.c) writes through sc__req_reply.
+ *
+ * Semantics kept from evhttp: keep-alive by HTTP version and Connection;
+ * Expect: 100-continue answered before the body is read; a Date header
+ * and Content-Length added when the answer has none; HEAD answered without
+ * its body; a request whose client left is still run, its answer dropped.
+ * Malformed requests get 400, a head over 64 KiB 431, a body over 16 MB
+ * 413, an unknown or unsupported method 405, all in the platform's JSON
+ * error shape (reply.c), and the connection closes after them.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/listener.h>
+
+#include "internal.h"
+
+#define CONN_READ_BYTES 65536
+/* What a connection may hold unread while its request is answered: a
+ * whole next request at most. */
+#define CONN_BUFFERED_MAX (SC_BODY_MAX_BYTES + SC_HEADERS_PARSER_MAX_BYTES)
+
+struct sc_conn {
+  TAILQ_ENTRY(sc_conn) link; /* sidecar.conns */
+  sidecar *sc;
+  int fd;
+  struct event *rev, *wev;
+  struct evbuffer *in, *out;
+  sc_http_msg msg; /* the request being read */
+  sc_req *req;     /* the request being answered, NULL: reading */
+  int closing;     /* close once out is written */
+  int continued;   /* "100 Continue" sent for msg */
+};
+
+struct sc_req {
+  sc_conn *conn; /* NULL: the client left; the answer is dropped */
+  sc_http_msg msg;
+  enum evhttp_cmd_type cmd;
+  char *path; /* the target's path, without the query */
+  struct evkeyvalq out_headers;
+};
+
+static const struct {
+  const char *name;
+  enum evhttp_cmd_type cmd;
+} METHODS[] = {{"GET", EVHTTP_REQ_GET},       {"POST", EVHTTP_REQ_POST},
+               {"HEAD", EVHTTP_REQ_HEAD},     {"PUT", EVHTTP_REQ_PUT},
+               {"DELETE", EVHTTP_REQ_DELETE}, {"OPTIONS", EVHTTP_REQ_OPTIONS},
+               {"PATCH", EVHTTP_REQ_PATCH}};
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_process(sc_conn *c);
+
+const char *sc__req_uri(const sc_req *r) { return r->msg.target; }
+const char *sc__req_path(const sc_req *r) { return r->path; }
+enum evhttp_cmd_type sc__req_method(const sc_req *r) { return r->cmd; }
+struct evkeyvalq *sc__req_in_headers(sc_req *r) {
+  return &r->msg.headers;
+}
+struct evbuffer *sc__req_in_body(sc_req *r) {
+  return r->msg.body;
+}
+struct evkeyvalq *sc__req_out_headers(sc_req *r) {
+  return &r->out_headers;
+}
+
+static void req_free(sc_req *r) {
+  sc__http_msg_clear(&r->msg);
+  evhttp_clear_headers(&r->out_headers);
+  free(r->path);
+  free(r);
+}
+
+static void conn_free(sc_conn *c) {
+  if (c->req)
+    c->req->conn = NULL; /* still answered by its call, to nobody */
+  TAILQ_REMOVE(&c->sc->conns, c, link);
+  if (c->rev)
+    event_free(c->rev);
+  if (c->wev)
+    event_free(c->wev);
+  if (c->in)
+    evbuffer_free(c->in);
+  if (c->out)
+    evbuffer_free(c->out);
+  sc__http_msg_clear(&c->msg);
+  close(c->fd);
+  free(c);
+}
+
+/* Writes what waits; the rest when the socket takes it. -1 when the
+ * connection is gone (the client left, or it was closing and all is out). */
+static int conn_flush(sc_conn *c) {
+  if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 &&
+      errno != EAGAIN && errno != EINTR) {
+    conn_free(c);
+    return -1;
+  }
+  if (evbuffer_get_length(c->out) > 0) {
+    event_add(c->wev, NULL);
+    return 0;
+  }
+  if (c->closing) {
+    conn_free(c);
+    return -1;
+  }
+  return 0;
+}
+
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  (void)conn_flush(arg);
+}
+
+/* "Mon, 23 Nov 2026 03:14:00 GMT", made once a second. */
+static const char *http_date(void) {
+  static char text[40];
+  static time_t made;
+  time_t now = time(NULL);
+  if (now != made) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    made = now;
+  }
+  return text;
+}
+
+static int add_str(struct evbuffer *b, const char *s) {
+  return evbuffer_add(b, s, strlen(s));
+}
+
+void sc__req_reply(sc_req *r, int code, const char *reason,
+                   struct evbuffer *body) {
+  sc_conn *c = r->conn;
+  char num[32];
+  int rc = 0, bodyless = code < 200 || code == 204 || code == 304;
+  if (c == NULL) { /* the client left */
+    req_free(r);
+    return;
+  }
+  struct evkeyvalq *h = &r->out_headers;
+  struct evbuffer *o = c->out;
+  size_t len = body ? evbuffer_get_length(body) : 0;
+  c->closing |= r->msg.close_after;
+  snprintf(num, sizeof(num), "HTTP/1.%d %d ", r->msg.minor, code);
+  rc |= add_str(o, num);
+  rc |= add_str(o, reason ? reason : "");
+  rc |= add_str(o, "\r\n");
+  struct evkeyval *kv;
+  TAILQ_FOREACH(kv, h, next) {
+    rc |= add_str(o, kv->key);
+    rc |= evbuffer_add(o, ": ", 2);
+    rc |= add_str(o, kv->value);
+    rc |= evbuffer_add(o, "\r\n", 2);
+  }
+  if (evhttp_find_header(h, "Date") == NULL) {
+    rc |= add_str(o, "Date: ");
+    rc |= add_str(o, http_date());
+    rc |= evbuffer_add(o, "\r\n", 2);
+  }
+  if (!bodyless && evhttp_find_header(h, "Content-Length") == NULL) {
+    snprintf(num, sizeof(num), "Content-Length: %zu\r\n", len);
+    rc |= add_str(o, num);
+  }
+  if (c->closing)
+    rc |= add_str(o, "Connection: close\r\n");
+  else if (r->msg.minor == 0)
+    rc |= add_str(o, "Connection: keep-alive\r\n");
+  rc |= evbuffer_add(o, "\r\n", 2);
+  if (len > 0 && !bodyless && r->cmd != EVHTTP_REQ_HEAD)
+    rc |= evbuffer_add_buffer(o, body);
+  c->req = NULL;
+  req_free(r);
+  if (rc != 0) {
+    conn_free(c); /* out of memory: half an answer is worse than none */
+    return;
+  }
+  if (conn_flush(c) == 0)
+    conn_process(c); /* a request that came while this one was answered */
+}
+
+/* A request the loop cannot serve: answered in the platform's shape, and
+ * the connection ends after it. */
+static void conn_refuse(sc_conn *c, int status, const char *code,
+                        const char *message) {
+  sc_req *r = calloc(1, sizeof(*r));
+  c->closing = 1;
+  if (r == NULL)
+    return conn_free(c);
+  TAILQ_INIT(&r->out_headers);
+  sc__http_msg_move(&r->msg, &c->msg);
+  r->msg.minor = 1;
+  r->conn = c;
+  c->req = r;
+  sc__reply_error(r, status, code, message);
+}
+
+/* The request in c->msg is whole: hand it to the proxy. */
+static void conn_dispatch(sc_conn *c) {
+  sc_req *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return conn_free(c);
+  TAILQ_INIT(&r->out_headers);
+  sc__http_msg_move(&r->msg, &c->msg);
+  r->conn = c;
+  c->req = r;
+  size_t n = strcspn(r->msg.target, "?#");
+  r->path = strndup(r->msg.target, n);
+  r->cmd = (enum evhttp_cmd_type)0;
+  for (size_t i = 0; i < sizeof(METHODS) / sizeof(METHODS[0]); i++)
+    if (strcmp(r->msg.method, METHODS[i].name) == 0)
+      r->cmd = METHODS[i].cmd;
+  if (r->path == NULL) {
+    c->closing = 1;
+    return sc__reply_error(r, 500, "InternalError", "out of memory");
+  }
+  if (r->cmd == 0) {
+    c->closing = 1;
+    return sc__reply_error(r, 405, "MethodNotAllowed",
+                           "the method is not supported");
+  }
+  sc__proxy_on_request(c->sc, r);
+}
+
+/* Parses what is buffered, while no request is being answered. */
+static void conn_process(sc_conn *c) {
+  if (c->req != NULL || c->closing)
+    return;
+  if (c->msg.body == NULL && sc__http_msg_init(&c->msg, 1, 0) < 0)
+    return conn_free(c);
+  int rc = sc__http_parse(&c->msg, c->in);
+  if (rc == 0 && c->msg.expect_continue && !c->continued &&
+      sc__http_msg_in_body(&c->msg)) {
+    c->continued = 1;
+    if (add_str(c->out, "HTTP/1.1 100 Continue\r\n\r\n") == 0)
+      (void)conn_flush(c);
+    return; /* the parser took all there was: the body is still coming */
+  }
+  if (rc == 0)
+    return;
+  c->continued = 0;
+  if (rc > 0)
+    return conn_dispatch(c);
+  if (rc == -EFBIG)
+    return conn_refuse(c, 413, "InvalidArgument",
+                       "request body too large: limit 16 MB");
+  if (rc == -EMSGSIZE)
+    return conn_refuse(c, 431, "InvalidArgument",
+                       "request headers too large: limit 64 KB");
+  if (rc == -ENOMEM)
+    return conn_free(c);
+  conn_refuse(c, 400, "InvalidArgument", "malformed HTTP request");
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg) {
+  sc_conn *c = arg;
+  struct evbuffer_iovec v;
+  (void)what;
+  if (evbuffer_reserve_space(c->in, CONN_READ_BYTES, &v, 1) < 1)
+    return conn_free(c);
+  ssize_t r = recv(fd, v.iov_base, v.iov_len, 0);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (r <= 0) /* the client left (or closed its side: it asks no more) */
+    return conn_free(c);
+  v.iov_len = (size_t)r;
+  evbuffer_commit_space(c->in, &v, 1);
+  if (c->req != NULL || c->closing) {
+    /* Answering: the bytes wait, bounded (a whole next request). */
+    if (evbuffer_get_length(c->in) > CONN_BUFFERED_MAX)
+      conn_free(c);
+    return;
+  }
+  conn_process(c);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int socklen, void *arg) {
+  sidecar *sc = arg;
+  sc_conn *c = calloc(1, sizeof(*c));
+  int one = 1;
+  (void)l;
+  (void)sa;
+  (void)socklen;
+  if (c == NULL) {
+    close(fd);
+    return;
+  }
+  c->sc = sc;
+  c->fd = fd;
+  TAILQ_INSERT_TAIL(&sc->conns, c, link);
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  c->in = evbuffer_new();
+  c->out = evbuffer_new();
+  c->rev = event_new(sc->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+  c->wev = event_new(sc->base, fd, EV_WRITE, conn_write_cb, c);
+  if (!c->in || !c->out || !c->rev || !c->wev || event_add(c->rev, NULL) < 0)
+    conn_free(c);
+}
+
+int sc__server_start(sidecar *sc, fnp_error *err) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE},
+                  *ai = NULL;
+  char port[16];
+  TAILQ_INIT(&sc->conns);
+  snprintf(port, sizeof(port), "%d", sc->cfg->port);
+  int rc = getaddrinfo(sc->cfg->listen_addr, port, &hints, &ai);
+  if (rc != 0)
+    return fnp_fail(err, -EINVAL, "cannot listen on %s: %s",
+                    sc->cfg->listen_addr, gai_strerror(rc));
+  sc->listener = evconnlistener_new_bind(
+      sc->base, accept_cb, sc,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, -1,
+      ai->ai_addr, (int)ai->ai_addrlen);
+  freeaddrinfo(ai);
+  if (sc->listener == NULL)
+    return fnp_fail(err, -EADDRINUSE, "cannot listen on %s:%d",
+                    sc->cfg->listen_addr, sc->cfg->port);
+  return 0;
+}
+
+void sc__server_release(sidecar *sc) {
+  if (sc->listener)
+    evconnlistener_free(sc->listener);
+  sc->listener = NULL;
+  while (!TAILQ_EMPTY(&sc->conns))
+    conn_free(TAILQ_FIRST(&sc->conns));
+}
