@@ -51,11 +51,19 @@ int fnp_buf_append(fnp_buf *b, const void *data, size_t len) {
 
 int fnp_buf_printf(fnp_buf *b, const char *fmt, ...) {
   va_list ap;
+  /* Formatted straight into the room there is: a second pass only when it
+   * did not fit (two passes each time were a visible part of the sidecar's
+   * time per request). The room keeps a byte for vsnprintf's NUL. */
+  size_t room = b->alloc - b->len;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  int n = vsnprintf(room ? (char *)b->data + b->len : NULL, room, fmt, ap);
   va_end(ap);
   if (n < 0)
     return FNP_EUSAGE;
+  if ((size_t)n < room) { /* alloc never exceeds cap */
+    b->len += (size_t)n;
+    return 0;
+  }
   /* +1 for the terminating NUL vsnprintf writes; it is not counted in len. */
   int rc = fnp_buf_reserve(b, (size_t)n + 1);
   if (rc < 0)

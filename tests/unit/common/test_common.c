@@ -27,6 +27,11 @@ static void test_buf_cap_is_enforced(void **state) {
   assert_memory_equal(b.data, "42-ab", 5);
   /* printf needs room for the NUL too: 9 chars + NUL > 10 - 5 left. */
   assert_int_equal(fnp_buf_printf(&b, "%s", "abcdefghi"), FNP_ETOOBIG);
+  assert_memory_equal(b.data, "42-ab", 5); /* the try left len's bytes be */
+  assert_int_equal(fnp_buf_printf(&b, "%d", 7), 0); /* fits the room */
+  assert_int_equal(b.len, 6);
+  assert_memory_equal(b.data, "42-ab7", 6);
+  b.len = 5;
   size_t len;
   uint8_t *d = fnp_buf_steal(&b, &len);
   assert_int_equal(len, 5);
