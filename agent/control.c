@@ -61,6 +61,9 @@
 #include <unistd.h>
 
 #define CTL_LINE_MAX 256
+/* Bytes read from a connection at once: a batch of lines (the sidecar
+ * sends its ends of overlapping invocations together). */
+#define CTL_CONN_BUF 4096
 #define CTL_IO_TIMEOUT_S 2
 #define REQ_TABLE_MAX 1024
 #define REQ_ID_MAX 128
@@ -372,7 +375,7 @@ static int send_all(int fd, struct iovec *iov, int n_iov) {
 typedef struct ctl_conn {
   int fd; /* -1: slot free */
   size_t len;
-  char buf[CTL_LINE_MAX];
+  char buf[CTL_CONN_BUF]; /* several lines per read (the sidecar batches) */
 } ctl_conn;
 static ctl_conn conns[CTL_CONNS];
 static bool conns_ready; /* fds set to -1 */
@@ -425,6 +428,27 @@ static void conn_accept(void) {
   c->len = 0;
 }
 
+/* invocation-end-page lines read together (one recv) end one cycle: they
+ * are the sidecar's batch of ends of overlapping invocations, whose heaps
+ * after are each other's anyway, and a cycle each took glibc's arena lock
+ * (mallinfo2) once per request against the function's own allocations.
+ * An end alone arrives alone and gets its own cycle. */
+#define PAGE_END_BATCH 64
+static uint64_t page_seqs[PAGE_END_BATCH];
+static int page_n;
+static char page_last_id[REQ_ID_MAX];
+
+static void page_ends_flush(void) {
+  if (page_n == 0)
+    return;
+  (void)fnprof_invocation_end(page_last_id);
+  int64_t live;
+  uint64_t c = invocation_end_rec(&live);
+  for (int i = 0; i < page_n; i++)
+    agent__page_end_done(page_seqs[i], c, live);
+  page_n = 0;
+}
+
 /* invocation-end-page: "<seq> <id>"; a line without a sequence number
  * ends nothing (it cannot be answered). */
 static void page_end(const char *arg) {
@@ -432,10 +456,10 @@ static void page_end(const char *arg) {
   unsigned long long seq = strtoull(arg, &id, 10);
   if (id == arg || *id != ' ' || seq == 0)
     return;
-  (void)fnprof_invocation_end(id + 1);
-  int64_t live;
-  uint64_t c = invocation_end_rec(&live);
-  agent__page_end_done(seq, c, live);
+  if (page_n == PAGE_END_BATCH)
+    page_ends_flush();
+  page_seqs[page_n++] = seq;
+  snprintf(page_last_id, sizeof(page_last_id), "%s", id + 1);
 }
 
 /* Answers one request line; false when the connection should end. */
@@ -452,6 +476,7 @@ static bool conn_answer(ctl_conn *c, const char *line) {
     page_end(line + sizeof(CTL_PAGE_END) - 1);
     return true;
   }
+  page_ends_flush(); /* requests are served in order */
   serving = c;
   int rc = agent__control_request(line, &out, &len);
   serving = NULL;
@@ -485,6 +510,10 @@ static void conn_serve(ctl_conn *c) {
   char *nl;
   while (ok && (nl = memchr(c->buf + pos, '\n', c->len - pos))) {
     size_t n = (size_t)(nl - (c->buf + pos));
+    if (n >= CTL_LINE_MAX) { /* over the limit: unanswered, the end */
+      ok = false;
+      break;
+    }
     memcpy(line, c->buf + pos, n);
     pos += n + 1;
     if (n > 0 && line[n - 1] == '\r')
@@ -492,9 +521,10 @@ static void conn_serve(ctl_conn *c) {
     line[n] = '\0';
     ok = conn_answer(c, line);
   }
+  page_ends_flush();
   memmove(c->buf, c->buf + pos, c->len - pos);
   c->len -= pos;
-  if (eof || !ok || c->len == sizeof(c->buf))
+  if (eof || !ok || c->len >= CTL_LINE_MAX) /* a line over the limit */
     conn_close(c);
 }
 

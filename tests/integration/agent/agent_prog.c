@@ -777,14 +777,18 @@ static int mode_control(const char *path) {
     free(r);
   }
   close(other);
-  /* A line over the 256-byte limit ends its connection, unanswered. */
+  /* A line over the 256-byte limit ends its connection, unanswered,
+   * whether its newline came or not. */
   close(fd);
-  fd = ctl_connect(&sa);
   char longline[300];
   memset(longline, 'x', sizeof(longline));
-  CHECK(write(fd, longline, sizeof(longline)) == (ssize_t)sizeof(longline));
-  CHECK(read(fd, longline, 1) <= 0); /* EOF, or ECONNRESET: unread bytes */
-  close(fd);
+  for (int nl = 0; nl < 2; nl++) {
+    fd = ctl_connect(&sa);
+    longline[sizeof(longline) - 1] = nl ? '\n' : 'x';
+    CHECK(write(fd, longline, sizeof(longline)) == (ssize_t)sizeof(longline));
+    CHECK(read(fd, longline, 1) <= 0); /* EOF, or ECONNRESET: unread bytes */
+    close(fd);
+  }
   fd = ctl_connect(&sa);
   r = ctl(fd, "shutdown", &ok, &len);
   CHECK(ok);
@@ -882,6 +886,26 @@ static int mode_page(char **argv, const char *path, int bad) {
   CHECK(atomic_load(&e->seq) == 7);
   CHECK(atomic_load(&e->cycle) > cycle_before);
   CHECK(atomic_load(&e->live_bytes) >= 3 * 300000);
+  /* Ends that arrive together are one batch, one cycle for all of them;
+   * the wake comes for the end awaited. */
+  static const char three[] = "invocation-end-page 8 a\n"
+                              "invocation-end-page 9 b\n"
+                              "invocation-end-page 10 c\n";
+  atomic_store(&pg->wait_seq, 10);
+  done = atomic_load(&pg->ends_done);
+  CHECK(write(fd, three, sizeof(three) - 1) == (ssize_t)sizeof(three) - 1);
+  for (int i = 0; i < 50 && atomic_load(&pg->ends_done) != 10; i++) {
+    struct timespec tenth = {.tv_nsec = 100000000};
+    done = atomic_load(&pg->ends_done);
+    syscall(SYS_futex, &pg->ends_done, FUTEX_WAIT, done, &tenth, NULL, 0);
+  }
+  atomic_store(&pg->wait_seq, 0);
+  CHECK(atomic_load(&pg->ends_done) == 10);
+  CHECK(atomic_load(&pg->ends[8].seq) == 8 &&
+        atomic_load(&pg->ends[9].seq) == 9);
+  CHECK(atomic_load(&pg->ends[8].cycle) == atomic_load(&pg->ends[10].cycle));
+  CHECK(atomic_load(&pg->ends[9].cycle) == atomic_load(&pg->ends[10].cycle));
+  CHECK(atomic_load(&pg->ends[10].cycle) > atomic_load(&e->cycle));
   /* Once the history is full (10 cycles) and nothing spiked, invocations
    * that sample nothing need not end cycles. */
   for (int i = 0; i < 12; i++)
@@ -896,7 +920,7 @@ static int mode_page(char **argv, const char *path, int bad) {
   static const char nonum[] = "invocation-end-page req-page-2\n";
   CHECK(write(fd, nonum, sizeof(nonum) - 1) == (ssize_t)sizeof(nonum) - 1);
   r = ctl(fd, "spikes", &ok, &len);
-  CHECK(ok && strcmp(r, "[]") == 0 && atomic_load(&pg->ends_done) == 7);
+  CHECK(ok && strcmp(r, "[]") == 0 && atomic_load(&pg->ends_done) == 10);
   free(r);
   close(fd);
   free(kept);
