@@ -75,6 +75,31 @@ int fnp_buf_printf(fnp_buf *b, const char *fmt, ...) {
   return 0;
 }
 
+int fnp_buf_append_str(fnp_buf *b, const char *s) {
+  return fnp_buf_append(b, s, strlen(s));
+}
+
+size_t fnp_i64_text(int64_t v, char *out) {
+  char tmp[24];
+  size_t n = 0, len = 0;
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u > 0);
+  if (v < 0)
+    out[len++] = '-';
+  while (n > 0)
+    out[len++] = tmp[--n];
+  out[len] = '\0';
+  return len;
+}
+
+int fnp_buf_append_i64(fnp_buf *b, int64_t v) {
+  char d[24];
+  return fnp_buf_append(b, d, fnp_i64_text(v, d));
+}
+
 uint8_t *fnp_buf_steal(fnp_buf *b, size_t *len) {
   uint8_t *p = b->data;
   if (len != NULL)

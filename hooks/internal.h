@@ -640,6 +640,9 @@ void sc__logcap_answered(sidecar *sc);
  * Start, End and Summary lines cost one write. */
 void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt, ...)
     FNP_PRINTF(3, 4);
+/* The same for a line already made: n bytes, with room for one more. */
+void sc__log_platform_line(sidecar *sc, const char *request_id, char *line,
+                           size_t n);
 /* Writes the held platform lines (an invocation ended; exit). */
 void sc__logcap_flush(sidecar *sc);
 /* Finds the request id in "time requestId [LEVEL] message"; 0 if found. */

@@ -119,20 +119,18 @@ static void add_record(sidecar *sc, const char *stream, int64_t ts,
   fnp_buf b;
   int rc;
   fnp_buf_init(&b, SC_LINE_MAX_BYTES * 6 + 1024);
-  rc = fnp_buf_printf(
-      &b, "{\"kind\":\"log\",\"time_ns\":%lld,\"instance\":", (long long)ts);
-  if (rc == 0)
-    rc = sc__json_str(&b, sc->cfg->instance_id, strlen(sc->cfg->instance_id));
-  if (rc == 0)
-    rc = fnp_buf_printf(&b, ",\"stream\":\"%s\",\"request_id\":", stream);
-  if (rc == 0)
-    rc = sc__json_str(&b, id, idlen);
-  if (rc == 0)
-    rc = fnp_buf_append(&b, ",\"message\":", 11);
-  if (rc == 0)
-    rc = sc__json_str(&b, line, n);
-  if (rc == 0)
-    rc = fnp_buf_printf(&b, "%s}", partial ? ",\"partial\":true" : "");
+  /* Appends, no printf: a record per line, several per request. */
+  rc = fnp_buf_append_str(&b, "{\"kind\":\"log\",\"time_ns\":");
+  rc |= fnp_buf_append_i64(&b, ts);
+  rc |= fnp_buf_append_str(&b, ",\"instance\":");
+  rc |= sc__json_str(&b, sc->cfg->instance_id, strlen(sc->cfg->instance_id));
+  rc |= fnp_buf_append_str(&b, ",\"stream\":\"");
+  rc |= fnp_buf_append_str(&b, stream);
+  rc |= fnp_buf_append_str(&b, "\",\"request_id\":");
+  rc |= sc__json_str(&b, id, idlen);
+  rc |= fnp_buf_append(&b, ",\"message\":", 11);
+  rc |= sc__json_str(&b, line, n);
+  rc |= fnp_buf_append_str(&b, partial ? ",\"partial\":true}" : "}");
   if (rc == 0)
     sc__records_add(&sc->records, b.data, b.len);
   else
@@ -316,6 +314,14 @@ void sc__logcap_stop(sidecar *sc) {
   }
 }
 
+void sc__log_platform_line(sidecar *sc, const char *request_id, char *line,
+                           size_t n) {
+  add_record(sc, "platform", sc__realtime_ns(), request_id, strlen(request_id),
+             line, n, 0);
+  line[n] = '\n'; /* the caller left room for it */
+  out_hold(sc, line, n + 1);
+}
+
 void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt,
                       ...) {
   char line[512];
@@ -328,8 +334,5 @@ void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt,
     return;
   if ((size_t)n > sizeof(line) - 2)
     n = (int)sizeof(line) - 2;
-  add_record(sc, "platform", sc__realtime_ns(), request_id, strlen(request_id),
-             line, (size_t)n, 0);
-  line[n] = '\n';
-  out_hold(sc, line, (size_t)n + 1);
+  sc__log_platform_line(sc, request_id, line, (size_t)n);
 }

@@ -71,6 +71,13 @@ void fnp_buf_reset(fnp_buf *b);
 int fnp_buf_append(fnp_buf *b, const void *data, size_t len) FNP_MUST_CHECK;
 int fnp_buf_printf(fnp_buf *b, const char *fmt, ...)
     FNP_PRINTF(2, 3) FNP_MUST_CHECK;
+/* Appends a NUL-terminated string; a decimal integer (no printf: both are
+ * on hot paths that format a record per request). */
+int fnp_buf_append_str(fnp_buf *b, const char *s) FNP_MUST_CHECK;
+int fnp_buf_append_i64(fnp_buf *b, int64_t v) FNP_MUST_CHECK;
+/* The decimal digits of v into out (at least 21 bytes, NUL added); the
+ * length. */
+size_t fnp_i64_text(int64_t v, char *out);
 /* Makes room for n more bytes; the caller writes them and adds n to len. */
 int fnp_buf_reserve(fnp_buf *b, size_t n) FNP_MUST_CHECK;
 /* Hands the content over to the caller (free() it) and empties the buffer. */

@@ -40,6 +40,25 @@ static void test_buf_cap_is_enforced(void **state) {
   fnp_buf_destroy(&b);
 }
 
+/* Integers without printf: every digit, the sign, the extremes. */
+static void test_i64_text(void **state) {
+  char d[24], want[32];
+  const int64_t vals[] = {0, 7, -1, 10, 1234567890123, INT64_MAX, INT64_MIN};
+  (void)state;
+  for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+    snprintf(want, sizeof(want), "%lld", (long long)vals[i]);
+    assert_int_equal(fnp_i64_text(vals[i], d), strlen(want));
+    assert_string_equal(d, want);
+  }
+  fnp_buf b;
+  fnp_buf_init(&b, 64);
+  assert_int_equal(fnp_buf_append_str(&b, "n="), 0);
+  assert_int_equal(fnp_buf_append_i64(&b, -42), 0);
+  assert_int_equal(b.len, 5);
+  assert_memory_equal(b.data, "n=-42", 5);
+  fnp_buf_destroy(&b);
+}
+
 static void test_format_bytes(void **state) {
   (void)state;
   char s[32];
@@ -126,6 +145,7 @@ static void test_node_options_jit_names(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buf_cap_is_enforced),
+      cmocka_unit_test(test_i64_text),
       cmocka_unit_test(test_format_bytes),
       cmocka_unit_test(test_parse_bytes),
       cmocka_unit_test(test_strerror),
