@@ -168,17 +168,32 @@ static int metrics_record(sc_call *call, int64_t dur_ns) {
   sidecar *sc = call->sc;
   fnp_buf b;
   int rc;
+  const char *inst = sc->cfg->instance_id;
   fnp_buf_init(&b, 2048);
-  rc = fnp_buf_printf(
-      &b,
-      "{\"kind\":\"invocation\",\"time_ns\":%lld,\"instance\":\"%.128s\","
-      "\"request_id\":\"%s\",\"type\":\"%s\",\"duration_ns\":%lld,"
-      "\"status\":%d,\"error_type\":\"%s\",\"bytes_in\":%zu,"
-      "\"bytes_out\":%zu,\"max_rss_bytes\":%lld,\"memory_mb\":%d",
-      (long long)call->start_ns, sc->cfg->instance_id, call->request_id,
-      call_kind_name(call->kind), (long long)dur_ns, call->status,
-      call->error_type ? call->error_type : "", call->bytes_in, call->bytes_out,
-      (long long)call->max_rss, call->memory_mb);
+  /* Appends, not printf (one record per request); the ids escaped (a
+   * request id may hold a backslash). */
+  rc = fnp_buf_append_str(&b, "{\"kind\":\"invocation\",\"time_ns\":");
+  rc |= fnp_buf_append_i64(&b, call->start_ns);
+  rc |= fnp_buf_append_str(&b, ",\"instance\":");
+  rc |= sc__json_str(&b, inst, strnlen(inst, 128));
+  rc |= fnp_buf_append_str(&b, ",\"request_id\":");
+  rc |= sc__json_str(&b, call->request_id, strlen(call->request_id));
+  rc |= fnp_buf_append_str(&b, ",\"type\":\"");
+  rc |= fnp_buf_append_str(&b, call_kind_name(call->kind));
+  rc |= fnp_buf_append_str(&b, "\",\"duration_ns\":");
+  rc |= fnp_buf_append_i64(&b, dur_ns);
+  rc |= fnp_buf_append_str(&b, ",\"status\":");
+  rc |= fnp_buf_append_i64(&b, call->status);
+  rc |= fnp_buf_append_str(&b, ",\"error_type\":\"");
+  rc |= fnp_buf_append_str(&b, call->error_type ? call->error_type : "");
+  rc |= fnp_buf_append_str(&b, "\",\"bytes_in\":");
+  rc |= fnp_buf_append_i64(&b, (int64_t)call->bytes_in);
+  rc |= fnp_buf_append_str(&b, ",\"bytes_out\":");
+  rc |= fnp_buf_append_i64(&b, (int64_t)call->bytes_out);
+  rc |= fnp_buf_append_str(&b, ",\"max_rss_bytes\":");
+  rc |= fnp_buf_append_i64(&b, call->max_rss);
+  rc |= fnp_buf_append_str(&b, ",\"memory_mb\":");
+  rc |= fnp_buf_append_i64(&b, call->memory_mb);
   if (rc == 0)
     rc = fnp_buf_append(&b, "", 1);
   /* Without its '}': the agent thread adds the heap before/after (or just

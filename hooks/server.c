@@ -170,8 +170,10 @@ void sc__req_reply(sc_req *r, int code, const char *reason,
   struct evbuffer *o = c->out;
   size_t len = body ? evbuffer_get_length(body) : 0;
   c->closing |= r->msg.close_after;
-  snprintf(num, sizeof(num), "HTTP/1.%d %d ", r->msg.minor, code);
+  rc |= add_str(o, r->msg.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  fnp_i64_text(code, num);
   rc |= add_str(o, num);
+  rc |= evbuffer_add(o, " ", 1);
   rc |= add_str(o, reason ? reason : "");
   rc |= add_str(o, "\r\n");
   struct evkeyval *kv;
@@ -187,8 +189,10 @@ void sc__req_reply(sc_req *r, int code, const char *reason,
     rc |= evbuffer_add(o, "\r\n", 2);
   }
   if (!bodyless && evhttp_find_header(h, "Content-Length") == NULL) {
-    snprintf(num, sizeof(num), "Content-Length: %zu\r\n", len);
+    fnp_i64_text((int64_t)len, num);
+    rc |= add_str(o, "Content-Length: ");
     rc |= add_str(o, num);
+    rc |= evbuffer_add(o, "\r\n", 2);
   }
   if (c->closing)
     rc |= add_str(o, "Connection: close\r\n");
