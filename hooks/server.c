@@ -19,9 +19,10 @@
  * Expect: 100-continue answered before the body is read; a Date header
  * and Content-Length added when the answer has none; HEAD answered without
  * its body; a request whose client left is still run, its answer dropped.
- * Malformed requests get 400, a head over 64 KiB 431, a body over 16 MB
- * 413, an unknown or unsupported method 405, all in the platform's JSON
- * error shape (reply.c), and the connection closes after them.
+ * Malformed requests, a head over 64 KiB and a body over 16 MB get 400
+ * InvalidArgument (the platform's answer past its limits), an unknown or
+ * unsupported method 405, all in the platform's JSON error shape
+ * (reply.c), and the connection closes after them.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -273,11 +274,13 @@ static void conn_process(sc_conn *c) {
   c->continued = 0;
   if (rc > 0)
     return conn_dispatch(c);
+  /* 400 InvalidArgument, as the platform's front answers past its limits
+   * (reference A.5; check_limits in proxy.c does the same below these). */
   if (rc == -EFBIG)
-    return conn_refuse(c, 413, "InvalidArgument",
+    return conn_refuse(c, 400, "InvalidArgument",
                        "request body too large: limit 16 MB");
   if (rc == -EMSGSIZE)
-    return conn_refuse(c, 431, "InvalidArgument",
+    return conn_refuse(c, 400, "InvalidArgument",
                        "request headers too large: limit 64 KB");
   if (rc == -ENOMEM)
     return conn_free(c);

@@ -330,9 +330,9 @@ static struct event *signal_watch(sidecar *sc, int sig, event_callback_fn cb) {
 static int loop_init(sidecar *sc, fnp_error *err) {
   struct timeval tv;
   struct event_config *ec = event_config_new();
-  /* evhttp switches a connection's read and write interest several times
-   * per request; the changelist folds them into one epoll_ctl per fd per
-   * loop iteration (hot path: about 8 syscalls fewer per invocation).
+  /* The changelist folds changes of a fd's interest within one loop
+   * iteration into one epoll_ctl (a write event added and removed around
+   * a backed-up write, the agent channel watched during a collect).
    * Unsafe only with dup()ed fds in the loop, and the sidecar has none. */
   if (ec &&
       event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
