@@ -125,6 +125,11 @@ static int body_framing(sc_http_msg *m) {
   struct evkeyvalq *h = &m->headers;
   const char *te = evhttp_find_header(h, "Transfer-Encoding");
   const char *cl = evhttp_find_header(h, "Content-Length");
+  struct evkeyval *kv;
+  TAILQ_FOREACH(kv, h, next) { /* two lengths that differ: which is it? */
+    if (strcasecmp(kv->key, "Content-Length") == 0 && strcmp(kv->value, cl))
+      return -EPROTO;
+  }
   const char *conn = evhttp_find_header(h, "Connection");
   const char *expect = evhttp_find_header(h, "Expect");
   m->close_after = m->minor == 0; /* HTTP/1.0 unless it says keep-alive */
@@ -186,14 +191,17 @@ static int take_line(sc_http_msg *m, struct evbuffer *in, char **line) {
   int head = m->state == MSG_START || m->state == MSG_HEADERS;
   *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
   m->head_bytes += *line && head ? n + 2 : 0;
+  int rc = *line != NULL;
   if (m->head_bytes > SC_HEADERS_PARSER_MAX_BYTES ||
-      (*line == NULL &&
-       evbuffer_get_length(in) > SC_HEADERS_PARSER_MAX_BYTES)) {
+      (*line == NULL && evbuffer_get_length(in) > SC_HEADERS_PARSER_MAX_BYTES))
+    rc = -EMSGSIZE;
+  else if (*line && (strlen(*line) != n || memchr(*line, '\r', n)))
+    rc = -EPROTO; /* a NUL or a bare CR: passed on, it could split a message */
+  if (rc < 0) {
     free(*line);
     *line = NULL;
-    return -EMSGSIZE;
   }
-  return *line != NULL;
+  return rc;
 }
 
 /* Acts on one line read in state m->state. */

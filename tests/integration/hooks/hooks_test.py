@@ -950,7 +950,10 @@ def scenario_server_edges():
                                 (b"GET /ka HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 400),
                                 (b"POST /echo HTTP/1.1\r\nContent-Length: 17000000\r\n\r\n", 400),
                                 (b"POST /echo HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
-                                (b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400)):
+                                (b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+                                (b"POST /echo HTTP/1.1\r\nContent-Length: 1\r\n"
+                                 b"Content-Length: 2\r\n\r\nab", 400),
+                                (b"GET /ka HTTP/1.1\r\nX-A: a\rb\r\n\r\n", 400)):
                 s = socket.create_connection(("127.0.0.1", sc.port), 5)
                 s.sendall(bad)
                 r = read_responses(s, 1)
