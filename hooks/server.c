@@ -56,6 +56,10 @@ struct sc_conn {
   sc_req *req;     /* the request being answered, NULL: reading */
   int closing;     /* close once out is written */
   int continued;   /* "100 Continue" sent for msg */
+  /* Inside conn_process: an answer given there (synchronously) asks for
+   * another round instead of recursing (a client could pipeline thousands
+   * of requests answered at once), and a free waits for the round's end. */
+  int busy, again, dead;
 };
 
 struct sc_req {
@@ -99,6 +103,10 @@ static void req_free(sc_req *r) {
 }
 
 static void conn_free(sc_conn *c) {
+  if (c->busy) {
+    c->dead = 1; /* conn_process frees it when its round ends */
+    return;
+  }
   if (c->req)
     c->req->conn = NULL; /* still answered by its call, to nobody */
   TAILQ_REMOVE(&c->sc->conns, c, link);
@@ -256,7 +264,7 @@ static void conn_dispatch(sc_conn *c) {
 }
 
 /* Parses what is buffered, while no request is being answered. */
-static void conn_process(sc_conn *c) {
+static void conn_process_once(sc_conn *c) {
   if (c->req != NULL || c->closing)
     return;
   if (c->msg.body == NULL && sc__http_msg_init(&c->msg, 1, 0) < 0)
@@ -285,6 +293,21 @@ static void conn_process(sc_conn *c) {
   if (rc == -ENOMEM)
     return conn_free(c);
   conn_refuse(c, 400, "InvalidArgument", "malformed HTTP request");
+}
+
+static void conn_process(sc_conn *c) {
+  if (c->busy) {
+    c->again = 1;
+    return;
+  }
+  c->busy = 1;
+  do {
+    c->again = 0;
+    conn_process_once(c);
+  } while (c->again && !c->dead);
+  c->busy = 0;
+  if (c->dead)
+    conn_free(c);
 }
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg) {

@@ -939,6 +939,15 @@ def scenario_server_edges():
             if data.count(b"HTTP/1.1 200") != 2 or data.count(b"\r\n\r\nka") != 1:
                 fail("HEAD then GET: %r" % data)
             s.close()
+            # Pipelined requests the sidecar answers at once (over its
+            # target limit): each answered, in order, on the same connection.
+            s = socket.create_connection(("127.0.0.1", sc.port), 5)
+            s.sendall((b"GET /" + b"q" * 4200 + b" HTTP/1.1\r\nHost: x\r\n\r\n") * 300 +
+                      b"GET /ka HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = read_responses(s, 301)
+            if len(r) != 301 or any(x[0] != 400 for x in r[:300]) or r[300][2] != b"ka":
+                fail("300 pipelined refusals: %d answers" % len(r))
+            s.close()
             s = socket.create_connection(("127.0.0.1", sc.port), 5)
             s.sendall(b"GET /ka HTTP/1.0\r\n\r\n")
             r = read_responses(s, 1)
