@@ -104,6 +104,21 @@ def start_c(tmp, exports, extra=()):
     return sc
 
 
+def start_script(tmp, source, name):
+    """A Python function written out from source, behind a sidecar that
+    listens already."""
+    fn = os.path.join(tmp, name)
+    with open(fn, "w") as f:
+        f.write(source)
+    sc = Sidecar(tmp, [sys.executable, fn])
+    try:
+        sc.wait_listening()
+    except BaseException:
+        sc.stop()
+        raise
+    return sc
+
+
 def invoke(sc, rid, payload=b"steady"):
     return sc.request("POST", "/invoke", payload, {"x-fc-request-id": rid,
                                                      "x-fc-control-path": "/invoke"})
@@ -589,12 +604,8 @@ def scenario_log_flood():
     reads), and each invocation's own line is still on stdout before its
     End line."""
     with tempfile.TemporaryDirectory() as tmp:
-        fn = os.path.join(tmp, "flood.py")
-        with open(fn, "w") as f:
-            f.write(FLOOD_FUNCTION)
-        sc = Sidecar(tmp, [sys.executable, fn])
+        sc = start_script(tmp, FLOOD_FUNCTION, "flood.py")
         try:
-            sc.wait_listening()
             invoke(sc, "warm")  # held until the function is up
             slowest = 0.0
             for i in range(20):
@@ -794,12 +805,8 @@ def scenario_upstream_framing():
     served; bytes past a whole response leave it whole but end the
     connection (they cannot be the next response)."""
     with tempfile.TemporaryDirectory() as tmp:
-        fn = os.path.join(tmp, "framing.py")
-        with open(fn, "w") as f:
-            f.write(FRAMING_FUNCTION)
-        sc = Sidecar(tmp, [sys.executable, fn])
+        sc = start_script(tmp, FRAMING_FUNCTION, "framing.py")
         try:
-            sc.wait_listening()
             want = {
                 "/chunked": (200, b"hello world"),
                 "/bigchunked": (200, b"z" * 2048 * 1000),
@@ -905,12 +912,8 @@ def scenario_server_edges():
     the platform's JSON error shape and the connection ends; the server
     keeps serving."""
     with tempfile.TemporaryDirectory() as tmp:
-        fn = os.path.join(tmp, "framing.py")
-        with open(fn, "w") as f:
-            f.write(FRAMING_FUNCTION)
-        sc = Sidecar(tmp, [sys.executable, fn])
+        sc = start_script(tmp, FRAMING_FUNCTION, "framing.py")
         try:
-            sc.wait_listening()
             sc.request("GET", "/ka")  # held until the function is up
             s = socket.create_connection(("127.0.0.1", sc.port), 5)
             s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
