@@ -110,7 +110,8 @@ static int parse_header(sc_http_msg *m, char *line) {
     return 0;
   }
   char *colon = strchr(line, ':');
-  if (colon == NULL || colon == line || strpbrk(line, " \t") < colon)
+  char *space = strpbrk(line, " \t");
+  if (colon == NULL || colon == line || (space && space < colon))
     return -EPROTO; /* no name, or whitespace before the colon */
   *colon = '\0';
   char *v = colon + 1, *end = v + strlen(v);

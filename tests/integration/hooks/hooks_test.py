@@ -748,7 +748,7 @@ ANSWERS = {
     "/close": b"HTTP/1.0 200 OK\r\nX-B: 2\r\n\r\nuntil-close",
     "/nocontent": b"HTTP/1.1 204 No Content\r\nX-C: 3\r\n\r\n",
     "/head": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
-    "/fold": b"HTTP/1.1 200 OK\r\nX-F: a\r\n b\r\nContent-Length: 1\r\n\r\nf",
+    "/fold": b"HTTP/1.1 200 OK\r\nX-F: a\r\n b\r\nContent-Length:1\r\n\r\nf",
     "/toobig": b"HTTP/1.1 200 OK\r\nContent-Length: 17000000\r\n\r\nxx",
     "/garbage": b"NOT HTTP AT ALL\r\n\r\n",
     "/cut": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
@@ -916,7 +916,7 @@ def scenario_server_edges():
         try:
             sc.request("GET", "/ka")  # held until the function is up
             s = socket.create_connection(("127.0.0.1", sc.port), 5)
-            s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none"
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost:x\r\nContent-Length:3\r\n\r\none"
                       b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ntwo"
                       b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                       b"3\r\nthr\r\n2;x=y\r\nee\r\n0\r\n\r\n")
