@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 
@@ -272,6 +273,19 @@ int sc__http_parse(sc_http_msg *m, struct evbuffer *in) {
     if (rc != 0)
       return rc;
   }
+}
+
+ssize_t sc__http_recv(int fd, struct evbuffer *in) {
+  /* Into the stack, then copied: reserving 64 KiB in the buffer for each
+   * read made glibc allocate (and consolidate its fastbins for) a fresh
+   * 64 KiB chunk per message; a message is usually a few hundred bytes. */
+  char buf[SC_HTTP_READ_BYTES];
+  ssize_t r = recv(fd, buf, sizeof(buf), 0);
+  if (r > 0 && evbuffer_add(in, buf, (size_t)r) < 0) {
+    errno = ENOMEM;
+    return -1;
+  }
+  return r;
 }
 
 int sc__http_msg_in_body(const sc_http_msg *m) {

@@ -308,6 +308,10 @@ void sc__http_msg_move(sc_http_msg *dst, sc_http_msg *src);
  * -EPROTO (not HTTP), -EMSGSIZE (head over 64 KiB), -EFBIG (body over
  * 16 MB), -ENOMEM. */
 int sc__http_parse(sc_http_msg *m, struct evbuffer *in);
+/* One recv from fd appended to in: as recv (-1 with errno ENOMEM when it
+ * could not be kept). */
+#define SC_HTTP_READ_BYTES 65536
+ssize_t sc__http_recv(int fd, struct evbuffer *in);
 /* Past the head (reading the body)? Framed by the connection's close? */
 int sc__http_msg_in_body(const sc_http_msg *m);
 int sc__http_msg_eof_framed(const sc_http_msg *m);

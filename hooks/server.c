@@ -41,7 +41,6 @@
 
 #include "internal.h"
 
-#define CONN_READ_BYTES 65536
 /* What a connection may hold unread while its request is answered: a
  * whole next request at most. */
 #define CONN_BUFFERED_MAX (SC_BODY_MAX_BYTES + SC_HEADERS_PARSER_MAX_BYTES)
@@ -312,17 +311,12 @@ static void conn_process(sc_conn *c) {
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg) {
   sc_conn *c = arg;
-  struct evbuffer_iovec v;
   (void)what;
-  if (evbuffer_reserve_space(c->in, CONN_READ_BYTES, &v, 1) < 1)
-    return conn_free(c);
-  ssize_t r = recv(fd, v.iov_base, v.iov_len, 0);
+  ssize_t r = sc__http_recv(fd, c->in);
   if (r < 0 && (errno == EAGAIN || errno == EINTR))
     return;
   if (r <= 0) /* the client left (or closed its side: it asks no more) */
     return conn_free(c);
-  v.iov_len = (size_t)r;
-  evbuffer_commit_space(c->in, &v, 1);
   if (c->req != NULL || c->closing) {
     /* Answering: the bytes wait, bounded (a whole next request). */
     if (evbuffer_get_length(c->in) > CONN_BUFFERED_MAX)

@@ -31,9 +31,6 @@
 
 #include "internal.h"
 
-/* Bytes asked of recv at a time. */
-#define UP_READ_BYTES 65536
-
 static void up_read_cb(evutil_socket_t fd, short what, void *arg);
 static void up_write_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -123,17 +120,12 @@ static void up_write_cb(evutil_socket_t fd, short what, void *arg) {
 
 static void up_read_cb(evutil_socket_t fd, short what, void *arg) {
   sc_upstream *u = arg;
-  struct evbuffer_iovec v;
   (void)what;
-  if (evbuffer_reserve_space(u->in, UP_READ_BYTES, &v, 1) < 1)
-    return up_finish(u, -ENOMEM);
-  ssize_t r = recv(fd, v.iov_base, v.iov_len, 0);
+  ssize_t r = sc__http_recv(fd, u->in);
   if (r < 0 && (errno == EAGAIN || errno == EINTR))
     return;
-  if (r > 0) {
-    v.iov_len = (size_t)r;
-    evbuffer_commit_space(u->in, &v, 1);
-  }
+  if (r < 0 && errno == ENOMEM)
+    return up_finish(u, -ENOMEM);
   if (u->call == NULL) { /* idle: the function closed it, or said nothing */
     up_close(u);
     return;
