@@ -778,6 +778,11 @@ def serve(conn):
         body, buf = buf[:length], buf[length:]
         if path == "/ka":
             conn.sendall(b"HTTP/1.1 200 OK\r\nX-Conn: %d\r\nContent-Length: 2\r\n\r\nka" % n)
+        elif path == "/headers":
+            names = ",".join(sorted(l.split(":", 1)[0].lower() for l in lines[1:]))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: X-Gone\r\nX-Gone: 1\r\n"
+                         b"X-Stay: 1\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(names), names.encode()))
         elif path == "/echo":
             out = method.encode() + b" " + body
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(out), out))
@@ -821,6 +826,16 @@ def scenario_upstream_framing():
                     fail("%s: %d %r" % (path, st, body[:80]))
             if sc.request("GET", "/chunked")[1].get("x-a") != "1":
                 fail("chunked: headers lost")
+            # Hop-by-hop headers (RFC 9110 7.6.1), those the Connection
+            # header names included, stop at the sidecar both ways.
+            st, hdrs, body = sc.request("GET", "/headers", headers={
+                "Connection": "keep-alive, X-Drop", "X-Drop": "1", "X-Keep": "1",
+                "Keep-Alive": "timeout=5"})
+            got = body.decode().split(",")
+            if "x-keep" not in got or {"x-drop", "keep-alive", "connection"} & set(got):
+                fail("request headers forwarded: %r" % got)
+            if hdrs.get("x-stay") != "1" or "x-gone" in hdrs:
+                fail("response headers returned: %r" % hdrs)
             if sc.request("GET", "/fold")[1].get("x-f") not in ("a b", "a  b"):
                 fail("folded header: %r" % sc.request("GET", "/fold")[1])
             st, hdrs, body = sc.request("HEAD", "/head")
