@@ -4,7 +4,9 @@
  *   sidecar.c  the event loop: start, readiness, signals, shutdown
  *   child.c    spawning and stopping the function's bootstrap
  *   logcap.c   the function's stdout/stderr, line by line
- *   server.c   the HTTP/1.1 server for the platform (http_msg.c parses)
+ *   server.c   the HTTP/1.1 server for the platform
+ *   upstream.c the HTTP/1.1 client to the function (keep-alive pool)
+ *   http_msg.c the HTTP/1.x message parser both use
  *   proxy.c    the request path between server.c and upstream.c
  *   invoke.c   one invocation: platform log lines, summary, metrics
  *   hooks.c    GET /pre-freeze and GET /pre-stop
@@ -15,6 +17,8 @@
  *              export library (collector/include/fnprof/export.h)
  *   sink_http.c  http:// NDJSON sink (a plain webhook; tests' fake store)
  *   agent_ctl.c  the conversation with the agent's control socket
+ *   agent_chan.c the invocation channel: starts and ends, their answers
+ *   agent_page.c the invocation page shared with the agent (fnprof.h)
  *   metrics.c  /proc readings and per-instance counters
  *   json.c     JSON string escaping and reading back our own flat records
  * Threads: everything runs on the event loop thread except the export
