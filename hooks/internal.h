@@ -593,6 +593,7 @@ void sc__server_release(sidecar *sc);
 const char *sc__req_uri(const sc_req *r);
 const char *sc__req_path(const sc_req *r); /* the target without its query */
 enum evhttp_cmd_type sc__req_method(const sc_req *r);
+const char *sc__req_method_name(const sc_req *r); /* as the client wrote it */
 struct evkeyvalq *sc__req_in_headers(sc_req *r);
 struct evbuffer *sc__req_in_body(sc_req *r);
 struct evkeyvalq *sc__req_out_headers(sc_req *r);

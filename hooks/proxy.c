@@ -165,30 +165,6 @@ void sc__proxy_upstream_done(sc_call *call, sc_http_msg *resp, int err) {
   forward_response(call, resp);
 }
 
-static const char *method_name(enum evhttp_cmd_type m) {
-  switch (m) {
-  case EVHTTP_REQ_GET:
-    return "GET";
-  case EVHTTP_REQ_POST:
-    return "POST";
-  case EVHTTP_REQ_HEAD:
-    return "HEAD";
-  case EVHTTP_REQ_PUT:
-    return "PUT";
-  case EVHTTP_REQ_DELETE:
-    return "DELETE";
-  case EVHTTP_REQ_OPTIONS:
-    return "OPTIONS";
-  case EVHTTP_REQ_TRACE:
-    return "TRACE";
-  case EVHTTP_REQ_CONNECT:
-    return "CONNECT";
-  case EVHTTP_REQ_PATCH:
-    return "PATCH";
-  }
-  return NULL;
-}
-
 /* Sends call->req on to the function: same method, target, end-to-end
  * headers and body; Content-Length recomputed since evhttp de-chunked the
  * body. A connection that cannot be made fails as a broken one does
@@ -196,7 +172,7 @@ static const char *method_name(enum evhttp_cmd_type m) {
 int sc__proxy_forward(sc_call *call, const char *uri) {
   struct evkeyvalq *in = sc__req_in_headers(call->req);
   struct evbuffer *body = sc__req_in_body(call->req);
-  const char *method = method_name(sc__req_method(call->req));
+  const char *method = sc__req_method_name(call->req);
   struct evkeyvalq out;
   char len[32];
   int rc = 0;
@@ -206,11 +182,9 @@ int sc__proxy_forward(sc_call *call, const char *uri) {
   TAILQ_INIT(&out);
   call->bytes_in = evbuffer_get_length(body);
   fnp_i64_text((int64_t)call->bytes_in, len);
-  if (method == NULL)
-    rc = -EINVAL;
-  else if (move_headers(&out, in, 1) < 0 ||
-           ((call->bytes_in > 0 || length) &&
-            evhttp_add_header(&out, "Content-Length", len) < 0))
+  if (move_headers(&out, in, 1) < 0 ||
+      ((call->bytes_in > 0 || length) &&
+       evhttp_add_header(&out, "Content-Length", len) < 0))
     rc = -ENOMEM;
   if (rc == 0)
     rc = sc__upstream_send(call, method, uri, &out, body);

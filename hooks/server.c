@@ -84,6 +84,7 @@ static void conn_process(sc_conn *c);
 const char *sc__req_uri(const sc_req *r) { return r->msg.target; }
 const char *sc__req_path(const sc_req *r) { return r->path; }
 enum evhttp_cmd_type sc__req_method(const sc_req *r) { return r->cmd; }
+const char *sc__req_method_name(const sc_req *r) { return r->msg.method; }
 struct evkeyvalq *sc__req_in_headers(sc_req *r) {
   return &r->msg.headers;
 }
@@ -221,29 +222,36 @@ void sc__req_reply(sc_req *r, int code, const char *reason,
 
 /* A request the loop cannot serve: answered in the platform's shape, and
  * the connection ends after it. */
-static void conn_refuse(sc_conn *c, int status, const char *code,
-                        const char *message) {
+/* The request in c->msg becomes the one being answered; NULL (and the
+ * connection gone) without memory. */
+static sc_req *req_take(sc_conn *c) {
   sc_req *r = calloc(1, sizeof(*r));
-  c->closing = 1;
-  if (r == NULL)
-    return conn_free(c);
+  if (r == NULL) {
+    conn_free(c);
+    return NULL;
+  }
   TAILQ_INIT(&r->out_headers);
   sc__http_msg_move(&r->msg, &c->msg);
-  r->msg.minor = 1;
   r->conn = c;
   c->req = r;
+  return r;
+}
+
+static void conn_refuse(sc_conn *c, int status, const char *code,
+                        const char *message) {
+  c->closing = 1;
+  sc_req *r = req_take(c);
+  if (r == NULL)
+    return;
+  r->msg.minor = 1;
   sc__reply_error(r, status, code, message);
 }
 
 /* The request in c->msg is whole: hand it to the proxy. */
 static void conn_dispatch(sc_conn *c) {
-  sc_req *r = calloc(1, sizeof(*r));
+  sc_req *r = req_take(c);
   if (r == NULL)
-    return conn_free(c);
-  TAILQ_INIT(&r->out_headers);
-  sc__http_msg_move(&r->msg, &c->msg);
-  r->conn = c;
-  c->req = r;
+    return;
   size_t n = strcspn(r->msg.target, "?#");
   r->path = strndup(r->msg.target, n);
   r->cmd = (enum evhttp_cmd_type)0;
