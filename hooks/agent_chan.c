@@ -119,8 +119,46 @@ static void run_waiting_collect(sc_agent *a) {
                         a->wait_arg);
 }
 
-void sc__agent_chan_close(sc_agent *a) {
+/* failures or skipped, which the loop's metrics read under the lock. */
+static void count(sc_agent *a, uint64_t *counter) {
+  pthread_mutex_lock(&a->lock);
+  (*counter)++;
+  pthread_mutex_unlock(&a->lock);
+}
+
+/* Requests whose answers will not come: their records go out without heap
+ * numbers. */
+static void pends_drop(sc_agent *a, struct sc_agent_pends *list, size_t *n) {
   sc_agent_pend *p;
+  while ((p = STAILQ_FIRST(list)) != NULL) {
+    STAILQ_REMOVE_HEAD(list, link);
+    if (p->record)
+      sc__agent_finish_record(a, p->record, -1, -1);
+    p->record = NULL;
+    pend_free(p);
+  }
+  *n = 0;
+}
+
+/* Queues p (for an answer on the socket or in the page) once its line is
+ * queued (rc 0); else frees it and sends record out without heap numbers.
+ * Takes record either way. */
+static int pend_push(sc_agent *a, struct sc_agent_pends *list, size_t *n,
+                     sc_agent_pend *p, int rc, int kind, char *record) {
+  if (rc < 0) {
+    free(p);
+    if (record)
+      sc__agent_finish_record(a, record, -1, -1);
+    return rc;
+  }
+  p->kind = kind;
+  p->record = record;
+  STAILQ_INSERT_TAIL(list, p, link);
+  (*n)++;
+  return 0;
+}
+
+void sc__agent_chan_close(sc_agent *a) {
   if (a->chan_ev)
     event_free(a->chan_ev);
   a->chan_ev = NULL;
@@ -133,37 +171,20 @@ void sc__agent_chan_close(sc_agent *a) {
     close(a->chan_fd);
   a->chan_fd = -1;
   fnp_buf_reset(&a->chan_in);
-  while ((p = STAILQ_FIRST(&a->pending)) != NULL) {
-    STAILQ_REMOVE_HEAD(&a->pending, link);
-    if (p->record) {
-      sc__agent_finish_record(a, p->record, -1, -1);
-      p->record = NULL;
-    }
-    pend_free(p);
-  }
-  a->n_pending = 0;
+  pends_drop(a, &a->pending, &a->n_pending);
   a->page_on = 0; /* asked again too */
   a->page_alone_seq = 0;
-  while ((p = STAILQ_FIRST(&a->page_pend)) != NULL) {
-    STAILQ_REMOVE_HEAD(&a->page_pend, link);
-    a->n_page_pend--;
-    if (p->record)
-      sc__agent_finish_record(a, p->record, -1, -1);
-    p->record = NULL;
-    pend_free(p);
-  }
+  pends_drop(a, &a->page_pend, &a->n_page_pend);
   run_waiting_collect(a);
 }
 
 /* The channel failed (the agent is gone, or said something else than the
  * protocol): records still waiting go out without heap numbers. */
 static void chan_fail(sc_agent *a, int rc) {
-  pthread_mutex_lock(&a->lock);
   /* No socket at all is "no agent", and the function closing it at exit
    * is no failure either. */
   if (rc != -ENOENT && rc != -ECONNREFUSED && rc != -ECONNRESET)
-    a->failures++;
-  pthread_mutex_unlock(&a->lock);
+    count(a, &a->failures);
   sc__agent_chan_close(a);
 }
 
@@ -190,13 +211,6 @@ static int chan_open(sc_agent *a) {
 }
 
 static int chan_ask(sc_agent *a, const char *line, int kind, char *record);
-
-/* failures or skipped, which the loop's metrics read under the lock. */
-static void count(sc_agent *a, uint64_t *counter) {
-  pthread_mutex_lock(&a->lock);
-  (*counter)++;
-  pthread_mutex_unlock(&a->lock);
-}
 
 /* A fresh channel first asks whether the agent serves quiet starts, then
  * learns the heap (the next record's before) unless that is what the
@@ -278,18 +292,10 @@ static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
     rc = -ENOMEM;
   if (rc == 0)
     rc = chan_queue(a, line);
-  if (rc < 0) {
-    free(p);
-    if (record)
-      sc__agent_finish_record(a, record, -1, -1);
-    return rc;
-  }
-  p->kind = kind;
-  p->record = record;
-  STAILQ_INSERT_TAIL(&a->pending, p, link);
-  a->n_pending++;
-  chan_flush_soon(a);
-  return 0;
+  rc = pend_push(a, &a->pending, &a->n_pending, p, rc, kind, record);
+  if (rc == 0)
+    chan_flush_soon(a);
+  return rc;
 }
 
 /* An end answered (on the socket or in the page): live is the heap after
@@ -584,6 +590,8 @@ static int page_end(sc_agent *a, const char *request_id, char *record) {
   char line[SC_REQID_MAX + 48];
   sc_agent_pend *p = NULL;
   int rc = a->n_page_pend >= SC_AGENT_PENDING_MAX ? -EAGAIN : 0;
+  if (rc < 0)
+    count(a, &a->skipped);
   if (rc == 0 && (p = calloc(1, sizeof(*p))) == NULL)
     rc = -ENOMEM;
   if (rc == 0) {
@@ -592,19 +600,9 @@ static int page_end(sc_agent *a, const char *request_id, char *record) {
              (unsigned long long)p->seq, request_id);
     rc = chan_queue(a, line);
   }
-  if (rc < 0) {
-    free(p);
-    if (rc == -EAGAIN)
-      count(a, &a->skipped);
-    if (record)
-      sc__agent_finish_record(a, record, -1, -1);
-    return rc;
-  }
-  p->kind = SC_PEND_END;
-  p->record = record;
-  STAILQ_INSERT_TAIL(&a->page_pend, p, link);
-  a->n_page_pend++;
-  return 0; /* sent by the caller, now or later */
+  /* Sent by the caller, now or later. */
+  return pend_push(a, &a->page_pend, &a->n_page_pend, p, rc, SC_PEND_END,
+                   record);
 }
 
 void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
