@@ -646,10 +646,8 @@ void sc__logcap_answered(sidecar *sc);
 /* Adds a line of the sidecar's own (platform log lines) to the export
  * buffer and to stdout: held back there until sc__logcap_flush, the
  * function's next output, or SC_OUT_HOLD_MS, so that an invocation's
- * Start, End and Summary lines cost one write. */
-void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt, ...)
-    FNP_PRINTF(3, 4);
-/* The same for a line already made: n bytes, with room for one more. */
+ * Start, End and Summary lines cost one write. line: n bytes, with room
+ * for one more (the newline goes there). */
 void sc__log_platform_line(sidecar *sc, const char *request_id, char *line,
                            size_t n);
 /* Writes the held platform lines (an invocation ended; exit). */

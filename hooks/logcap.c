@@ -21,7 +21,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -320,19 +319,4 @@ void sc__log_platform_line(sidecar *sc, const char *request_id, char *line,
              line, n, 0);
   line[n] = '\n'; /* the caller left room for it */
   out_hold(sc, line, n + 1);
-}
-
-void sc__log_platform(sidecar *sc, const char *request_id, const char *fmt,
-                      ...) {
-  char line[512];
-  va_list ap;
-  int n;
-  va_start(ap, fmt);
-  n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0)
-    return;
-  if ((size_t)n > sizeof(line) - 2)
-    n = (int)sizeof(line) - 2;
-  sc__log_platform_line(sc, request_id, line, (size_t)n);
 }

@@ -228,7 +228,8 @@ static void function_ready(sidecar *sc) {
       (sc__mono_ns() - sc->child.started_mono_ns) / 1000000;
   if (sc->start_timeout_ev)
     evtimer_del(sc->start_timeout_ev);
-  sc__log_platform(sc, "", "FunctionCompute fnprof-sidecar runtime inited.");
+  char inited[] = "FunctionCompute fnprof-sidecar runtime inited.\n";
+  sc__log_platform_line(sc, "", inited, sizeof(inited) - 2);
   /* The agent's socket exists now (the agent binds it before the function
    * runs): the invocations that arrived before the function was up tell
    * it their start again, the channel having failed to open then. */
