@@ -299,7 +299,7 @@ void sc__exporter_flush(sc_exporter *x, int64_t deadline_mono_ns,
  * some names: it goes nowhere but this struct. */
 static void take_header(const struct evkeyvalq *h, const char *name, char *dst,
                         size_t size) {
-  const char *v = evhttp_find_header(h, name);
+  const char *v = sc__hdr_find(h, name);
   size_t n;
   if (v == NULL)
     return;
@@ -312,8 +312,8 @@ static void take_header(const struct evkeyvalq *h, const char *name, char *dst,
 
 void sc__exporter_set_creds(sc_exporter *x, const struct evkeyvalq *headers) {
   sc_creds *c = &x->creds;
-  if (evhttp_find_header(headers, "x-fc-access-key-id") == NULL &&
-      evhttp_find_header(headers, "x-fc-service-logproject") == NULL)
+  if (sc__hdr_find(headers, "x-fc-access-key-id") == NULL &&
+      sc__hdr_find(headers, "x-fc-service-logproject") == NULL)
     return;
   pthread_mutex_lock(&x->lock);
   take_header(headers, "x-fc-access-key-id", c->key_id, sizeof(c->key_id));

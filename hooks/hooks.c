@@ -58,8 +58,8 @@ static void answer_hook(sidecar *sc, int flushed) {
           flushed ? "true" : "false",
           (unsigned long long)sc__exporter_pending(&sc->exporter),
           sc->hook_fn_status) >= 0) {
-    evhttp_add_header(sc__req_out_headers(call->req), "Content-Type",
-                      "application/json");
+    sc__hdr_add_str(sc__req_out_headers(call->req), "Content-Type",
+                    "application/json");
     sc__req_reply(call->req, 200, "OK", body);
     call->req = NULL;
   }

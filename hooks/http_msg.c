@@ -45,7 +45,7 @@ int sc__http_msg_init(sc_http_msg *m, int request, int head_request) {
 }
 
 void sc__http_msg_clear(sc_http_msg *m) {
-  evhttp_clear_headers(&m->headers);
+  sc__hdrs_clear(&m->headers);
   if (m->body)
     evbuffer_free(m->body);
   free(m->target);
@@ -77,7 +77,9 @@ static int parse_status(sc_http_msg *m, const char *line) {
       (c[3] != ' ' && c[3] != '\0'))
     return -EPROTO;
   m->code = (c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0');
-  snprintf(m->reason, sizeof(m->reason), "%s", c[3] ? c + 4 : "");
+  size_t n = c[3] ? strnlen(c + 4, sizeof(m->reason) - 1) : 0;
+  memcpy(m->reason, c + 4, n);
+  m->reason[n] = '\0';
   return 0;
 }
 
@@ -96,44 +98,50 @@ static int parse_request_line(sc_http_msg *m, const char *line) {
   return m->target ? 0 : -ENOMEM;
 }
 
-/* One header line; a line starting with whitespace continues the last. */
-static int parse_header(sc_http_msg *m, char *line) {
-  struct evkeyval *last = TAILQ_LAST(&m->headers, evkeyvalq);
+/* One header line of n bytes; a line starting with whitespace continues
+ * the last. */
+static int parse_header(sc_http_msg *m, const char *line, size_t n) {
   if (*line == ' ' || *line == '\t') {
-    if (last == NULL)
-      return -EPROTO;
-    size_t a = strlen(last->value), b = strlen(line);
-    char *v = realloc(last->value, a + b + 1);
-    if (v == NULL)
-      return -ENOMEM;
-    memcpy(v + a, line, b + 1);
-    last->value = v;
-    return 0;
+    int rc = sc__hdr_extend_last(&m->headers, line, n);
+    return rc == -EINVAL ? -EPROTO : rc;
   }
-  char *colon = strchr(line, ':');
-  char *space = strpbrk(line, " \t");
+  const char *colon = memchr(line, ':', n);
+  const char *space = strpbrk(line, " \t");
   if (colon == NULL || colon == line || (space && space < colon))
     return -EPROTO; /* no name, or whitespace before the colon */
-  *colon = '\0';
-  char *v = colon + 1, *end = v + strlen(v);
+  const char *v = colon + 1, *end = line + n;
   v += strspn(v, " \t");
   while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-    *--end = '\0';
-  return evhttp_add_header(&m->headers, line, v) == 0 ? 0 : -ENOMEM;
+    end--;
+  return sc__hdr_add(&m->headers, line, (size_t)(colon - line), v,
+                     (size_t)(end - v));
 }
 
 /* The head is in: is the connection kept, and how is the body framed? */
 static int body_framing(sc_http_msg *m) {
-  struct evkeyvalq *h = &m->headers;
-  const char *te = evhttp_find_header(h, "Transfer-Encoding");
-  const char *cl = evhttp_find_header(h, "Content-Length");
+  const char *te = NULL, *cl = NULL, *conn = NULL, *expect = NULL;
   struct evkeyval *kv;
-  TAILQ_FOREACH(kv, h, next) { /* two lengths that differ: which is it? */
-    if (strcasecmp(kv->key, "Content-Length") == 0 && strcmp(kv->value, cl))
-      return -EPROTO;
+  /* One pass for the four fields (the first of each name counts). */
+  TAILQ_FOREACH(kv, &m->headers, next) {
+    const char *k = kv->key, *v = kv->value;
+    switch (k[0] | 0x20) {
+    case 't':
+      te = te == NULL && strcasecmp(k, "Transfer-Encoding") == 0 ? v : te;
+      break;
+    case 'c':
+      if (strcasecmp(k, "Content-Length") == 0) {
+        if (cl && strcmp(cl, v) != 0)
+          return -EPROTO; /* two lengths that differ: which is it? */
+        cl = v;
+      } else if (conn == NULL && strcasecmp(k, "Connection") == 0) {
+        conn = v;
+      }
+      break;
+    case 'e':
+      expect = expect == NULL && strcasecmp(k, "Expect") == 0 ? v : expect;
+      break;
+    }
   }
-  const char *conn = evhttp_find_header(h, "Connection");
-  const char *expect = evhttp_find_header(h, "Expect");
   m->close_after = m->minor == 0; /* HTTP/1.0 unless it says keep-alive */
   if (conn && strcasestr(conn, "close"))
     m->close_after = 1;
@@ -186,28 +194,39 @@ static int take_body(sc_http_msg *m, struct evbuffer *in, int64_t want) {
   return 0;
 }
 
-/* Reads a CRLF line (without it) into line: 1, or 0 when none is whole
- * yet. Lines of the head count against its bound; any line is bounded. */
-static int take_line(sc_http_msg *m, struct evbuffer *in, char **line) {
-  size_t n;
+/* The next line, ended by LF or CRLF: 1 with *line (*n bytes, NUL in
+ * place of its end, in `in` itself) and *used (the bytes to drain once it
+ * is handled), or 0 when none is whole yet. Read in place: a line copied
+ * out was a malloc and a free, for every line of every message. (Input
+ * buffers hold copies, sc__http_recv, so their bytes may be written.)
+ * Lines of the head count against its bound; any line is bounded. */
+static int take_line(sc_http_msg *m, struct evbuffer *in, char **line,
+                     size_t *n, size_t *used) {
+  size_t eol = 0;
   int head = m->state == MSG_START || m->state == MSG_HEADERS;
-  *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-  m->head_bytes += *line && head ? n + 2 : 0;
-  int rc = *line != NULL;
+  struct evbuffer_ptr at =
+      evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF);
+  if (at.pos < 0)
+    return evbuffer_get_length(in) > SC_HEADERS_PARSER_MAX_BYTES ? -EMSGSIZE
+                                                                 : 0;
+  *n = (size_t)at.pos;
+  m->head_bytes += head ? *n + 2 : 0;
   if (m->head_bytes > SC_HEADERS_PARSER_MAX_BYTES ||
-      (*line == NULL && evbuffer_get_length(in) > SC_HEADERS_PARSER_MAX_BYTES))
-    rc = -EMSGSIZE;
-  else if (*line && (strlen(*line) != n || memchr(*line, '\r', n)))
-    rc = -EPROTO; /* a NUL or a bare CR: passed on, it could split a message */
-  if (rc < 0) {
-    free(*line);
-    *line = NULL;
-  }
-  return rc;
+      *n > SC_HEADERS_PARSER_MAX_BYTES)
+    return -EMSGSIZE;
+  *line = (char *)evbuffer_pullup(in, (ssize_t)(*n + eol));
+  if (*line == NULL)
+    return -ENOMEM;
+  if (memchr(*line, '\0', *n) || memchr(*line, '\r', *n))
+    return -EPROTO; /* a NUL or a bare CR: passed on, it could split a message
+                     */
+  (*line)[*n] = '\0';
+  *used = *n + eol;
+  return 1;
 }
 
-/* Acts on one line read in state m->state. */
-static int on_line(sc_http_msg *m, char *line) {
+/* Acts on one line (n bytes) read in state m->state. */
+static int on_line(sc_http_msg *m, char *line, size_t n) {
   switch (m->state) {
   case MSG_START:
     if (m->request && *line == '\0' && m->head_bytes <= 2)
@@ -216,9 +235,9 @@ static int on_line(sc_http_msg *m, char *line) {
     return m->request ? parse_request_line(m, line) : parse_status(m, line);
   case MSG_HEADERS:
     if (*line != '\0')
-      return parse_header(m, line);
+      return parse_header(m, line, n);
     if (!m->request && m->code < 200 && m->code != 101) {
-      evhttp_clear_headers(&m->headers); /* interim: the next one */
+      sc__hdrs_clear(&m->headers); /* interim: the next one */
       m->state = MSG_START;
       return 0;
     }
@@ -247,6 +266,7 @@ static int on_line(sc_http_msg *m, char *line) {
 
 int sc__http_parse(sc_http_msg *m, struct evbuffer *in) {
   char *line = NULL;
+  size_t n = 0, used = 0;
   int rc;
   for (;;) {
     switch (m->state) {
@@ -266,10 +286,10 @@ int sc__http_parse(sc_http_msg *m, struct evbuffer *in) {
     default:
       break;
     }
-    if ((rc = take_line(m, in, &line)) <= 0)
+    if ((rc = take_line(m, in, &line, &n, &used)) <= 0)
       return rc;
-    rc = on_line(m, line);
-    free(line);
+    rc = on_line(m, line, n);
+    evbuffer_drain(in, used);
     if (rc != 0)
       return rc;
   }

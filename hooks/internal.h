@@ -286,6 +286,20 @@ typedef struct sidecar sidecar;
 
 enum sc_kind { SC_INVOKE, SC_HTTP, SC_INITIALIZE, SC_HOOK };
 
+/* headers.c: header fields in libevent's list type, each one allocation.
+ * Lists built with these are freed with sc__hdrs_clear (never with
+ * evhttp_clear_headers); names are matched without regard to case. */
+int sc__hdr_add(struct evkeyvalq *h, const char *name, size_t nlen,
+                const char *value, size_t vlen) FNP_MUST_CHECK;
+/* (Unchecked where a field we add is best effort: a Content-Type.) */
+int sc__hdr_add_str(struct evkeyvalq *h, const char *name, const char *value);
+/* Appends more to the last field's value (a folded line); -EINVAL: none. */
+int sc__hdr_extend_last(struct evkeyvalq *h, const char *more,
+                        size_t n) FNP_MUST_CHECK;
+const char *sc__hdr_find(const struct evkeyvalq *h, const char *name);
+void sc__hdr_remove(struct evkeyvalq *h, struct evkeyval *kv);
+void sc__hdrs_clear(struct evkeyvalq *h);
+
 /* http_msg.c: one HTTP/1.x message, parsed as its bytes arrive. */
 typedef struct sc_http_msg {
   int request;      /* a request (else a response) */

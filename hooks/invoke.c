@@ -30,8 +30,8 @@ sc_call *sc__call_new(sidecar *sc, sc_req *req, enum sc_kind kind) {
   static unsigned long long seq;
   static pid_t pid; /* ours, for generated ids; the sidecar never forks on */
   struct evkeyvalq *h = sc__req_in_headers(req);
-  const char *id = evhttp_find_header(h, "x-fc-request-id");
-  const char *mem = evhttp_find_header(h, "x-fc-function-memory");
+  const char *id = sc__hdr_find(h, "x-fc-request-id");
+  const char *mem = sc__hdr_find(h, "x-fc-function-memory");
   sc_call *call = calloc(1, sizeof(*call));
   char gen[64];
   if (call == NULL)

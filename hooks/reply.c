@@ -22,7 +22,7 @@ static void send_json(sc_req *req, int status, const char *reason,
                       const fnp_buf *body) {
   struct evkeyvalq *h = sc__req_out_headers(req);
   struct evbuffer *out = evbuffer_new();
-  evhttp_add_header(h, "Content-Type", "application/json");
+  sc__hdr_add_str(h, "Content-Type", "application/json");
   if (out && evbuffer_add(out, body->data, body->len) == 0) {
     sc__req_reply(req, status, reason, out);
   } else {
@@ -86,8 +86,8 @@ void sc__reply_crash(sc_call *call) {
     rc = fnp_buf_printf(&b, ",\"errorType\":\"%s\"}", ERROR_TYPE_UNHANDLED);
   if (rc < 0)
     b.len = 0;
-  evhttp_add_header(h, "x-fc-status", "404");
-  evhttp_add_header(h, "x-fc-error-type", ERROR_TYPE_UNHANDLED);
+  sc__hdr_add_str(h, "x-fc-status", "404");
+  sc__hdr_add_str(h, "x-fc-error-type", ERROR_TYPE_UNHANDLED);
   call->status = status;
   call->error_type = ERROR_TYPE_UNHANDLED;
   call->bytes_out = b.len;

@@ -97,7 +97,7 @@ struct evkeyvalq *sc__req_out_headers(sc_req *r) {
 
 static void req_free(sc_req *r) {
   sc__http_msg_clear(&r->msg);
-  evhttp_clear_headers(&r->out_headers);
+  sc__hdrs_clear(&r->out_headers);
   free(r->path);
   free(r);
 }
@@ -192,12 +192,12 @@ void sc__req_reply(sc_req *r, int code, const char *reason,
     rc |= add_str(o, kv->value);
     rc |= evbuffer_add(o, "\r\n", 2);
   }
-  if (evhttp_find_header(h, "Date") == NULL) {
+  if (sc__hdr_find(h, "Date") == NULL) {
     rc |= add_str(o, "Date: ");
     rc |= add_str(o, http_date());
     rc |= evbuffer_add(o, "\r\n", 2);
   }
-  if (!bodyless && evhttp_find_header(h, "Content-Length") == NULL) {
+  if (!bodyless && sc__hdr_find(h, "Content-Length") == NULL) {
     fnp_i64_text((int64_t)len, num);
     rc |= add_str(o, "Content-Length: ");
     rc |= add_str(o, num);

@@ -1,7 +1,7 @@
 /* hooks/: the pieces of the sidecar that need no process or socket: the
  * request-id prefix parser, JSON escaping, the bounded record buffer (drops
- * counted, whole lines, release by absolute offset), the child's environment
- * and the option parser. */
+ * counted, whole lines, release by absolute offset), the HTTP head
+ * parser, the child's environment and the option parser. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 #include <errno.h>
+
+#include <event2/buffer.h>
 
 #include "internal.h"
 
@@ -66,6 +68,55 @@ static void test_records_bounded_and_counted(void **state) {
   free(out);
   assert_true(sc__records_copy(&r, 0, 9, &out, &len) < 0); /* released */
   sc__records_destroy(&r);
+}
+
+/* The parser reads lines in place: a folded field, a bare-LF line, and the
+ * next pipelined request left untouched after the first. */
+static void test_http_head_in_place(void **state) {
+  static const char two[] = "POST /a?q=1 HTTP/1.1\r\n"
+                            "Host: x\r\n"
+                            "X-Long: one\r\n"
+                            "  two\n"
+                            "content-length: 3\r\n"
+                            "Content-Length: 3\r\n"
+                            "\r\n"
+                            "abc"
+                            "GET /b HTTP/1.1\r\n\r\n";
+  struct evbuffer *in = evbuffer_new();
+  sc_http_msg m;
+  (void)state;
+  assert_non_null(in);
+  assert_int_equal(evbuffer_add(in, two, sizeof(two) - 1), 0);
+  assert_int_equal(sc__http_msg_init(&m, 1, 0), 0);
+  assert_int_equal(sc__http_parse(&m, in), 1);
+  assert_string_equal(m.method, "POST");
+  assert_string_equal(m.target, "/a?q=1");
+  assert_string_equal(sc__hdr_find(&m.headers, "host"), "x");
+  assert_string_equal(sc__hdr_find(&m.headers, "x-long"), "one  two");
+  assert_int_equal(evbuffer_get_length(m.body), 3);
+  assert_int_equal(evbuffer_get_length(in), 19); /* the GET, whole */
+  sc__http_msg_clear(&m);
+  assert_int_equal(sc__http_msg_init(&m, 1, 0), 0);
+  assert_int_equal(sc__http_parse(&m, in), 1);
+  assert_string_equal(m.target, "/b");
+  assert_int_equal(evbuffer_get_length(in), 0);
+  sc__http_msg_clear(&m);
+  /* Two lengths that differ, and a NUL inside a line: refused. */
+  assert_int_equal(sc__http_msg_init(&m, 1, 0), 0);
+  assert_int_equal(evbuffer_add(in,
+                                "GET / HTTP/1.1\r\nContent-Length: 1\r\n"
+                                "Content-Length: 2\r\n\r\n",
+                                56),
+                   0);
+  assert_int_equal(sc__http_parse(&m, in), -EPROTO);
+  sc__http_msg_clear(&m);
+  evbuffer_drain(in, evbuffer_get_length(in));
+  assert_int_equal(sc__http_msg_init(&m, 1, 0), 0);
+  assert_int_equal(evbuffer_add(in, "GET / HTTP/1.1\r\nA: b\0c\r\n\r\n", 26),
+                   0);
+  assert_int_equal(sc__http_parse(&m, in), -EPROTO);
+  sc__http_msg_clear(&m);
+  evbuffer_free(in);
 }
 
 static const char *find(char **env, const char *name) {
@@ -275,6 +326,7 @@ int main(void) {
       cmocka_unit_test(test_reqid_prefix),
       cmocka_unit_test(test_json_escapes_and_replaces_bad_utf8),
       cmocka_unit_test(test_records_bounded_and_counted),
+      cmocka_unit_test(test_http_head_in_place),
       cmocka_unit_test(test_env_adds_agent_and_port),
       cmocka_unit_test(test_env_agent_settings),
       cmocka_unit_test(test_page_answers),

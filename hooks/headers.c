@@ -1,0 +1,76 @@
+/*
+ * headers.c - a message's header fields: libevent's list type (struct
+ * evkeyvalq), with each field one allocation holding the entry, its name
+ * and its value. evhttp_add_header made three (and evhttp_clear_headers
+ * three frees), for every field of two messages per request; its lookups
+ * compared byte by byte through a lower-casing table. Entries made here
+ * are freed here: never by evhttp_clear_headers or evhttp_remove_header.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+static struct evkeyval *field_new(const char *name, size_t nlen,
+                                  const char *value, size_t vlen,
+                                  const char *more, size_t mlen) {
+  struct evkeyval *kv = malloc(sizeof(*kv) + nlen + vlen + mlen + 2);
+  if (kv == NULL)
+    return NULL;
+  kv->key = (char *)(kv + 1);
+  kv->value = kv->key + nlen + 1;
+  memcpy(kv->key, name, nlen);
+  kv->key[nlen] = '\0';
+  memcpy(kv->value, value, vlen);
+  memcpy(kv->value + vlen, more, mlen);
+  kv->value[vlen + mlen] = '\0';
+  return kv;
+}
+
+int sc__hdr_add(struct evkeyvalq *h, const char *name, size_t nlen,
+                const char *value, size_t vlen) {
+  struct evkeyval *kv = field_new(name, nlen, value, vlen, "", 0);
+  if (kv == NULL)
+    return -ENOMEM;
+  TAILQ_INSERT_TAIL(h, kv, next);
+  return 0;
+}
+
+int sc__hdr_add_str(struct evkeyvalq *h, const char *name, const char *value) {
+  return sc__hdr_add(h, name, strlen(name), value, strlen(value));
+}
+
+int sc__hdr_extend_last(struct evkeyvalq *h, const char *more, size_t n) {
+  struct evkeyval *last = TAILQ_LAST(h, evkeyvalq), *kv;
+  if (last == NULL)
+    return -EINVAL;
+  kv = field_new(last->key, strlen(last->key), last->value, strlen(last->value),
+                 more, n);
+  if (kv == NULL)
+    return -ENOMEM;
+  TAILQ_INSERT_AFTER(h, last, kv, next);
+  sc__hdr_remove(h, last);
+  return 0;
+}
+
+const char *sc__hdr_find(const struct evkeyvalq *h, const char *name) {
+  const struct evkeyval *kv;
+  TAILQ_FOREACH(kv, h, next) {
+    if (strcasecmp(kv->key, name) == 0)
+      return kv->value;
+  }
+  return NULL;
+}
+
+void sc__hdr_remove(struct evkeyvalq *h, struct evkeyval *kv) {
+  TAILQ_REMOVE(h, kv, next);
+  free(kv);
+}
+
+void sc__hdrs_clear(struct evkeyvalq *h) {
+  struct evkeyval *kv;
+  while ((kv = TAILQ_FIRST(h)) != NULL)
+    sc__hdr_remove(h, kv);
+}
