@@ -101,6 +101,12 @@ int sc__records_init(sc_records *r, size_t cap) FNP_MUST_CHECK;
 void sc__records_destroy(sc_records *r);
 /* Appends one JSON object (no newline) or counts it as dropped. */
 int sc__records_add(sc_records *r, const void *obj, size_t len);
+/* A record written straight into the buffer: open locks it and gives the
+ * buffer and a mark; the caller appends one JSON object (no newline);
+ * close(rc: 0, or the caller's failure) ends it, or takes it back and
+ * counts a drop (rc < 0, or past the cap), and unlocks. */
+fnp_buf *sc__records_open(sc_records *r, size_t *mark);
+int sc__records_close(sc_records *r, size_t mark, int rc);
 /* Counts a record that could not be kept. */
 void sc__records_drop(sc_records *r);
 /* Adds a {"kind":"dropped"} record if anything was dropped. */

@@ -115,26 +115,23 @@ int sc__logcap_parse_reqid(const char *line, size_t n, const char **id,
 static void add_record(sidecar *sc, const char *stream, int64_t ts,
                        const char *id, size_t idlen, const char *line, size_t n,
                        int partial) {
-  fnp_buf b;
-  int rc;
-  fnp_buf_init(&b, SC_LINE_MAX_BYTES * 6 + 1024);
-  /* Appends, no printf: a record per line, several per request. */
-  rc = fnp_buf_append_str(&b, "{\"kind\":\"log\",\"time_ns\":");
-  rc |= fnp_buf_append_i64(&b, ts);
-  rc |= fnp_buf_append_str(&b, ",\"instance\":");
-  rc |= sc__json_str(&b, sc->cfg->instance_id, strlen(sc->cfg->instance_id));
-  rc |= fnp_buf_append_str(&b, ",\"stream\":\"");
-  rc |= fnp_buf_append_str(&b, stream);
-  rc |= fnp_buf_append_str(&b, "\",\"request_id\":");
-  rc |= sc__json_str(&b, id, idlen);
-  rc |= fnp_buf_append(&b, ",\"message\":", 11);
-  rc |= sc__json_str(&b, line, n);
-  rc |= fnp_buf_append_str(&b, partial ? ",\"partial\":true}" : "}");
-  if (rc == 0)
-    sc__records_add(&sc->records, b.data, b.len);
-  else
-    sc__records_drop(&sc->records); /* a record that cannot be encoded */
-  fnp_buf_destroy(&b);
+  size_t mark;
+  /* Appends straight into the records (no printf, no buffer of its own):
+   * a record per line, several per request. */
+  fnp_buf *b = sc__records_open(&sc->records, &mark);
+  int rc = fnp_buf_append_str(b, "{\"kind\":\"log\",\"time_ns\":");
+  rc |= fnp_buf_append_i64(b, ts);
+  rc |= fnp_buf_append_str(b, ",\"instance\":");
+  rc |= sc__json_str(b, sc->cfg->instance_id, strlen(sc->cfg->instance_id));
+  rc |= fnp_buf_append_str(b, ",\"stream\":\"");
+  rc |= fnp_buf_append_str(b, stream);
+  rc |= fnp_buf_append_str(b, "\",\"request_id\":");
+  rc |= sc__json_str(b, id, idlen);
+  rc |= fnp_buf_append(b, ",\"message\":", 11);
+  rc |= sc__json_str(b, line, n);
+  rc |= fnp_buf_append_str(b, partial ? ",\"partial\":true}" : "}");
+  /* A record that cannot be encoded (or kept) is taken back and counted. */
+  (void)sc__records_close(&sc->records, mark, rc);
 }
 
 /* One line from the function (without its newline). */

@@ -29,11 +29,10 @@ void sc__records_destroy(sc_records *r) {
   pthread_mutex_destroy(&r->lock);
 }
 
-/* Under the lock. force: may use the headroom. */
-static int add_locked(sc_records *r, const void *obj, size_t len, int force) {
-  size_t limit = force ? r->buf.cap : r->cap;
+/* The drop record, under the lock: it may use the headroom. */
+static int add_drop_record(sc_records *r, const void *obj, size_t len) {
   int rc;
-  if (r->buf.len + len + 1 > limit)
+  if (r->buf.len + len + 1 > r->buf.cap)
     return FNP_ETOOBIG;
   rc = fnp_buf_append(&r->buf, obj, len);
   if (rc == 0)
@@ -41,14 +40,30 @@ static int add_locked(sc_records *r, const void *obj, size_t len, int force) {
   return rc;
 }
 
-int sc__records_add(sc_records *r, const void *obj, size_t len) {
-  int rc;
+fnp_buf *sc__records_open(sc_records *r, size_t *mark) {
   pthread_mutex_lock(&r->lock);
-  rc = add_locked(r, obj, len, 0);
+  *mark = r->buf.len;
+  return &r->buf;
+}
+
+int sc__records_close(sc_records *r, size_t mark, int rc) {
+  if (rc == 0 && r->buf.len + 1 > r->cap)
+    rc = FNP_ETOOBIG; /* the headroom is the drop record's */
+  if (rc == 0)
+    rc = fnp_buf_append(&r->buf, "\n", 1);
+  if (rc < 0) {
+    r->buf.len = mark; /* the record taken back whole */
+    r->dropped++;
+    r->dropped_total++;
+  }
   pthread_mutex_unlock(&r->lock);
-  if (rc < 0)
-    sc__records_drop(r);
   return rc;
+}
+
+int sc__records_add(sc_records *r, const void *obj, size_t len) {
+  size_t mark;
+  fnp_buf *b = sc__records_open(r, &mark);
+  return sc__records_close(r, mark, fnp_buf_append(b, obj, len));
 }
 
 void sc__records_drop(sc_records *r) {
@@ -71,7 +86,7 @@ void sc__records_note_drops(sc_records *r, const char *instance_id) {
                (unsigned long long)r->dropped,
                (unsigned long long)r->dropped_total);
   if (n > 0 && (size_t)n < sizeof(line) &&
-      add_locked(r, line, (size_t)n, 1) == 0)
+      add_drop_record(r, line, (size_t)n) == 0)
     r->dropped = 0;
 out:
   pthread_mutex_unlock(&r->lock);

@@ -1,7 +1,8 @@
 /* hooks/: the pieces of the sidecar that need no process or socket: the
  * request-id prefix parser, JSON escaping, the bounded record buffer (drops
- * counted, whole lines, release by absolute offset), the HTTP head
- * parser, the child's environment and the option parser. */
+ * counted, whole lines, release by absolute offset, records written in
+ * place), the HTTP head parser, the child's environment and the option
+ * parser. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -67,6 +68,31 @@ static void test_records_bounded_and_counted(void **state) {
   assert_memory_equal(out, "{\"b\":22}\n", 9);
   free(out);
   assert_true(sc__records_copy(&r, 0, 9, &out, &len) < 0); /* released */
+  sc__records_destroy(&r);
+}
+
+/* A record written in place is taken back whole when its writer fails or
+ * it passes the cap; what was there before stays. */
+static void test_records_in_place_taken_back(void **state) {
+  sc_records r;
+  size_t mark;
+  uint8_t *out;
+  size_t len;
+  (void)state;
+  assert_int_equal(sc__records_init(&r, 20), 0);
+  fnp_buf *b = sc__records_open(&r, &mark);
+  assert_int_equal(sc__records_close(&r, mark, fnp_buf_append(b, "{}", 2)), 0);
+  b = sc__records_open(&r, &mark);
+  int rc = fnp_buf_append(b, "{\"half", 7);
+  assert_true(sc__records_close(&r, mark, rc ? rc : -ENOMEM) < 0);
+  b = sc__records_open(&r, &mark); /* 3 + 18 + 1 > 20 */
+  rc = fnp_buf_append(b, "{\"x\":\"0123456789\"}", 18);
+  assert_true(sc__records_close(&r, mark, rc) < 0);
+  assert_int_equal(r.dropped, 2);
+  assert_int_equal(sc__records_copy(&r, 0, 100, &out, &len), 0);
+  assert_int_equal(len, 3);
+  assert_memory_equal(out, "{}\n", 3);
+  free(out);
   sc__records_destroy(&r);
 }
 
@@ -326,6 +352,7 @@ int main(void) {
       cmocka_unit_test(test_reqid_prefix),
       cmocka_unit_test(test_json_escapes_and_replaces_bad_utf8),
       cmocka_unit_test(test_records_bounded_and_counted),
+      cmocka_unit_test(test_records_in_place_taken_back),
       cmocka_unit_test(test_http_head_in_place),
       cmocka_unit_test(test_env_adds_agent_and_port),
       cmocka_unit_test(test_env_agent_settings),
