@@ -366,21 +366,20 @@ static int ask_simple(conv *c, const char *cmd, const char *arg) {
 
 void sc__agent_finish_record(sc_agent *a, char *record, int64_t before,
                              int64_t after) {
-  fnp_buf b;
-  int rc;
+  size_t mark;
   if (record == NULL)
     return;
-  fnp_buf_init(&b, strlen(record) + 256);
-  rc = fnp_buf_append(&b, record, strlen(record));
-  if (rc == 0 && after >= 0)
-    rc = fnp_buf_printf(&b,
-                        ",\"heap_before_bytes\":%lld,"
-                        "\"heap_after_bytes\":%lld",
-                        (long long)before, (long long)after);
-  if (rc == 0)
-    rc = fnp_buf_append(&b, "}", 1);
-  add_record(a, &b, rc);
-  fnp_buf_destroy(&b);
+  /* Straight into the records, by appends: one per invocation. */
+  fnp_buf *b = sc__records_open(a->records, &mark);
+  int rc = fnp_buf_append_str(b, record);
+  if (after >= 0) {
+    rc |= fnp_buf_append_str(b, ",\"heap_before_bytes\":");
+    rc |= fnp_buf_append_i64(b, before);
+    rc |= fnp_buf_append_str(b, ",\"heap_after_bytes\":");
+    rc |= fnp_buf_append_i64(b, after);
+  }
+  rc |= fnp_buf_append(b, "}", 1);
+  (void)sc__records_close(a->records, mark, rc);
   free(record);
 }
 
