@@ -41,8 +41,10 @@
  *     ring, read from memory (page_reap); a start that must wait for it
  *     sleeps on a futex the agent wakes only for the end awaited;
  *   - only an end alone on the instance is sent at once and waited for;
- *     ends of overlapping invocations wait for the late timer or a 2 KiB
- *     batch (their heap after is each other's anyway);
+ *     ends of overlapping invocations wait for the late timer or a batch
+ *     of CHAN_BATCH_MAX, and a batch is one line (the newest id) with one
+ *     answer for all its records: the agent ends one cycle for the lines
+ *     of a batch anyway, their heap after being each other's;
  *   - an invocation alone from start to end during which the agent took
  *     no sample (the page's sample_events did not move) is not ended at
  *     all, unless the agent asks for every cycle (cycles_wanted): its
@@ -84,17 +86,21 @@
  * answers ends in the invocation page. */
 #define CHAN_QUIET_FEATURE "invocation-start-quiet"
 #define CHAN_PAGE_FEATURE "invocation-end-page"
-/* Ends of overlapping invocations put off for the late timer, in bytes at
- * most (~40 each): then they go in one send. */
-#define CHAN_DEFER_MAX_BYTES 2048
+/* Ends of overlapping invocations put off for the late timer, at most:
+ * then their batch goes at the end of the loop's turn. */
+#define CHAN_BATCH_MAX 64
 /* Lines waiting for the end of the loop's turn, at most (~30 bytes each:
  * reached only by thousands of invocations ending in one turn). */
 #define CHAN_OUT_MAX_BYTES 65536
 
 static void chan_read(evutil_socket_t fd, short what, void *arg);
+static void batch_close(sc_agent *a);
 
 static void pend_free(sc_agent_pend *p) {
   free(p->record);
+  for (size_t i = 0; i < p->n_more; i++)
+    free(p->more[i]);
+  free(p->more);
   free(p);
 }
 
@@ -126,36 +132,24 @@ static void count(sc_agent *a, uint64_t *counter) {
   pthread_mutex_unlock(&a->lock);
 }
 
-/* Requests whose answers will not come: their records go out without heap
+/* A request whose answer will not come: its records go out without heap
  * numbers. */
+static void pend_drop(sc_agent *a, sc_agent_pend *p) {
+  sc__agent_finish_record(a, p->record, -1, -1);
+  p->record = NULL;
+  for (size_t i = 0; i < p->n_more; i++)
+    sc__agent_finish_record(a, p->more[i], -1, -1);
+  p->n_more = 0;
+  pend_free(p);
+}
+
 static void pends_drop(sc_agent *a, struct sc_agent_pends *list, size_t *n) {
   sc_agent_pend *p;
   while ((p = STAILQ_FIRST(list)) != NULL) {
     STAILQ_REMOVE_HEAD(list, link);
-    if (p->record)
-      sc__agent_finish_record(a, p->record, -1, -1);
-    p->record = NULL;
-    pend_free(p);
+    pend_drop(a, p);
   }
   *n = 0;
-}
-
-/* Queues p (for an answer on the socket or in the page) once its line is
- * queued (rc 0); else frees it and sends record out without heap numbers.
- * Takes record either way. */
-static int pend_push(sc_agent *a, struct sc_agent_pends *list, size_t *n,
-                     sc_agent_pend *p, int rc, int kind, char *record) {
-  if (rc < 0) {
-    free(p);
-    if (record)
-      sc__agent_finish_record(a, record, -1, -1);
-    return rc;
-  }
-  p->kind = kind;
-  p->record = record;
-  STAILQ_INSERT_TAIL(list, p, link);
-  (*n)++;
-  return 0;
 }
 
 void sc__agent_chan_close(sc_agent *a) {
@@ -175,6 +169,9 @@ void sc__agent_chan_close(sc_agent *a) {
   a->page_on = 0; /* asked again too */
   a->page_alone_seq = 0;
   pends_drop(a, &a->page_pend, &a->n_page_pend);
+  if (a->batch)
+    pend_drop(a, a->batch);
+  a->batch = NULL;
   run_waiting_collect(a);
 }
 
@@ -226,6 +223,7 @@ static int chan_greet(sc_agent *a, int kind) {
  * room go whole; no room means the agent stopped reading (> 200 KiB of
  * requests unanswered): the channel fails. */
 static int chan_flush(sc_agent *a) {
+  batch_close(a);
   size_t n = a->chan_out.len;
   ssize_t w;
   if (n == 0 || a->chan_fd < 0)
@@ -255,9 +253,10 @@ static void chan_flush_soon(sc_agent *a) {
     (void)chan_flush(a);
 }
 
-/* Adds a line to chan_out (sent by chan_flush). */
+/* Adds a line to chan_out (sent by chan_flush), after the open batch's. */
 static int chan_queue(sc_agent *a, const char *line) {
   size_t n = strlen(line);
+  batch_close(a);
   if (a->chan_out.len + n > CHAN_OUT_MAX_BYTES && chan_flush(a) < 0)
     return -EIO;
   return fnp_buf_append(&a->chan_out, line, n) < 0 ? -ENOMEM : 0;
@@ -292,10 +291,17 @@ static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
     rc = -ENOMEM;
   if (rc == 0)
     rc = chan_queue(a, line);
-  rc = pend_push(a, &a->pending, &a->n_pending, p, rc, kind, record);
-  if (rc == 0)
-    chan_flush_soon(a);
-  return rc;
+  if (rc < 0) {
+    free(p);
+    sc__agent_finish_record(a, record, -1, -1);
+    return rc;
+  }
+  p->kind = kind;
+  p->record = record;
+  STAILQ_INSERT_TAIL(&a->pending, p, link);
+  a->n_pending++;
+  chan_flush_soon(a);
+  return 0;
 }
 
 /* An end answered (on the socket or in the page): live is the heap after
@@ -358,12 +364,14 @@ static void page_reap(sc_agent *a) {
       break;
     STAILQ_REMOVE_HEAD(&a->page_pend, link);
     a->n_page_pend--;
-    char *record = p->record;
-    p->record = NULL;
-    pend_free(p);
     if (got < 0)
       count(a, &a->failures); /* its slot was reused before we looked */
-    end_answered(a, record, got > 0, live);
+    end_answered(a, p->record, got > 0, live);
+    for (size_t i = 0; i < p->n_more; i++)
+      end_answered(a, p->more[i], got > 0, live);
+    p->record = NULL;
+    p->n_more = 0;
+    pend_free(p);
   }
 }
 
@@ -585,15 +593,17 @@ void sc__agent_invocation_start(sc_agent *a, const char *request_id,
     (void)chan_flush(a); /* now: the function is about to get the request */
 }
 
-/* invocation-end-page: queued for the page's answer, not the socket's. */
-static int page_end(sc_agent *a, const char *request_id, char *record) {
+/* invocation-end-page for p's records (taken, also on failure: then they
+ * go out without heap numbers): queued for the page's answer, not the
+ * socket's. */
+static int page_end(sc_agent *a, const char *request_id, sc_agent_pend *p) {
   char line[SC_REQID_MAX + 48];
-  sc_agent_pend *p = NULL;
   int rc = a->n_page_pend >= SC_AGENT_PENDING_MAX ? -EAGAIN : 0;
+  if (p == NULL)
+    return -ENOMEM; /* pend_new sent its record out */
+  batch_close(a);   /* the open batch's line (and number) first */
   if (rc < 0)
     count(a, &a->skipped);
-  if (rc == 0 && (p = calloc(1, sizeof(*p))) == NULL)
-    rc = -ENOMEM;
   if (rc == 0) {
     p->seq = sc__page_next_seq(&a->page);
     /* Written by hand, as the sidecar's other per-request lines: printf
@@ -608,9 +618,63 @@ static int page_end(sc_agent *a, const char *request_id, char *record) {
     memcpy(e + id_len, "\n", 2);
     rc = chan_queue(a, line);
   }
+  if (rc < 0) {
+    pend_drop(a, p);
+    return rc;
+  }
   /* Sent by the caller, now or later. */
-  return pend_push(a, &a->page_pend, &a->n_page_pend, p, rc, SC_PEND_END,
-                   record);
+  p->kind = SC_PEND_END;
+  STAILQ_INSERT_TAIL(&a->page_pend, p, link);
+  a->n_page_pend++;
+  return 0;
+}
+
+/* An end's request for the page's answer (NULL without memory: then its
+ * record goes out without heap numbers). */
+static sc_agent_pend *pend_new(sc_agent *a, char *record) {
+  sc_agent_pend *p = calloc(1, sizeof(*p));
+  if (p)
+    p->record = record;
+  else
+    sc__agent_finish_record(a, record, -1, -1);
+  return p;
+}
+
+/* The open batch becomes its line (see the top of the file). */
+static void batch_close(sc_agent *a) {
+  sc_agent_pend *p = a->batch;
+  a->batch = NULL; /* page_end queues through chan_queue, which calls us */
+  if (p)
+    (void)page_end(a, a->batch_id, p);
+}
+
+/* An end of overlapping invocations joins the open batch; its count. */
+static size_t batch_add(sc_agent *a, const char *request_id, char *record) {
+  sc_agent_pend *p = a->batch;
+  if (p == NULL && (p = calloc(1, sizeof(*p))) == NULL) {
+    sc__agent_finish_record(a, record, -1, -1);
+    return 0;
+  }
+  a->batch = p;
+  if (p->record == NULL) {
+    p->record = record;
+  } else {
+    if (p->n_more == p->cap_more) {
+      size_t cap = p->cap_more ? 2 * p->cap_more : 8;
+      char **more = realloc(p->more, cap * sizeof(*more));
+      if (more == NULL) {
+        sc__agent_finish_record(a, record, -1, -1);
+        return p->n_more + 1;
+      }
+      p->more = more;
+      p->cap_more = cap;
+    }
+    p->more[p->n_more++] = record;
+  }
+  size_t n = strnlen(request_id, sizeof(a->batch_id) - 1);
+  memcpy(a->batch_id, request_id, n);
+  a->batch_id[n] = '\0';
+  return p->n_more + 1;
 }
 
 void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
@@ -630,7 +694,7 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
   a->page_mark = 0;
   if (paged && alone && mark == sc__page_events(&a->page) + 1 &&
       !sc__page_cycles_wanted(&a->page) && a->n_page_pend + a->n_pending == 0 &&
-      a->heap_last >= 0) {
+      a->batch == NULL && a->heap_last >= 0) {
     /* Alone from start to end and not one sample event: the heap moved
      * by less than the sampling resolution, the cycle would fold nothing,
      * and ending it would wake the agent's thread for no news. */
@@ -638,27 +702,29 @@ void sc__agent_invocation_end(sc_agent *a, const char *request_id, char *record,
       sc__agent_finish_record(a, record, a->heap_last, a->heap_last);
     return;
   }
-  if (paged ? page_end(a, request_id, record) < 0
-            : chan_ask(a, line, SC_PEND_END, record) < 0)
-    return;
   /* Alone, the caller may send its next request the moment it has the
    * answer: the agent hears of this end first. Else the heap after it is
    * the other invocations' too, and the end need not close its cycle at
-   * once: through the page it waits for the late timer (or a batch's
-   * worth), and the agent's thread wakes once for many. Through the page,
-   * "alone" means from start to end (mark): an invocation that began
-   * beside others shares its heap numbers anyway, and waiting for its end
-   * held the next start once per lull at concurrency 8 (2k futex waits in
-   * 3 s). */
+   * once: through the page it joins the batch that goes with the late
+   * timer (or when full), and the agent's thread wakes once for many.
+   * Through the page, "alone" means from start to end (mark): an
+   * invocation that began beside others shares its heap numbers anyway,
+   * and waiting for its end held the next start once per lull at
+   * concurrency 8 (2k futex waits in 3 s). */
   if (paged)
     alone = alone && mark != 0;
+  if (paged && !alone) {
+    if (batch_add(a, request_id, record) >= CHAN_BATCH_MAX ||
+        a->chan_late_ev == NULL)
+      chan_flush_soon(a);
+  } else if (paged ? page_end(a, request_id, pend_new(a, record)) < 0
+                   : chan_ask(a, line, SC_PEND_END, record) < 0) {
+    return;
+  }
   if (alone && paged)
     a->page_alone_seq = a->page.seq;
   if (alone && chan_flush(a) < 0)
     return;
-  if (!alone && paged &&
-      (a->chan_late_ev == NULL || a->chan_out.len >= CHAN_DEFER_MAX_BYTES))
-    chan_flush_soon(a);
   if (!a->chan_watched &&
       (a->chan_late_ev == NULL || !evtimer_pending(a->chan_late_ev, NULL)))
     chan_late_arm(a);

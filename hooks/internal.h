@@ -430,6 +430,8 @@ typedef struct sc_agent_pend {
   enum { SC_PEND_START, SC_PEND_END, SC_PEND_METRICS, SC_PEND_FEATURES } kind;
   char *record; /* END, METRICS after an END: the record to complete */
   uint64_t seq; /* an END answered in the invocation page: its number */
+  char **more;  /* a batch's END: the records after the first */
+  size_t n_more, cap_more;
 } sc_agent_pend;
 
 STAILQ_HEAD(sc_agent_pends, sc_agent_pend);
@@ -493,6 +495,10 @@ typedef struct sc_agent {
   int page_on;                     /* the agent serves invocation-end-page */
   struct sc_agent_pends page_pend; /* ends awaiting the page's answer */
   size_t n_page_pend;
+  /* Ends of overlapping invocations not yet sent: one line, one answer
+   * for all of them (agent_chan.c, batch_close); the newest one's id. */
+  sc_agent_pend *batch;
+  char batch_id[SC_REQID_MAX];
   uint64_t page_alone_seq; /* the last end alone, until a start waited */
   uint64_t page_mark;      /* sample events at a start alone, + 1; 0: none */
   struct event *chan_ev;   /* its answers, added only while watched */
