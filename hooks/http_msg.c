@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 
@@ -306,6 +307,39 @@ ssize_t sc__http_recv(int fd, struct evbuffer *in) {
     return -1;
   }
   return r;
+}
+
+int sc__http_write_head(struct evbuffer *out, const struct iovec *line,
+                        int n_line, const struct evkeyvalq *h, const char *tail,
+                        size_t tail_len) {
+  const struct evkeyval *kv;
+  size_t need = tail_len + 4, at = 0;
+  struct evbuffer_iovec v;
+  int i;
+  for (i = 0; i < n_line; i++)
+    need += line[i].iov_len;
+  TAILQ_FOREACH(kv, h, next) need += strlen(kv->key) + strlen(kv->value) + 4;
+  /* One reserved piece, filled and committed: an evbuffer_add per name,
+   * separator and value was a visible part of a request's user time. */
+  if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) != 1 ||
+      v.iov_len < need)
+    return -ENOMEM;
+  char *p = v.iov_base;
+#define PUT(s, n) (memcpy(p + at, (s), (n)), at += (n))
+  for (i = 0; i < n_line; i++)
+    PUT(line[i].iov_base, line[i].iov_len);
+  PUT("\r\n", 2);
+  TAILQ_FOREACH(kv, h, next) {
+    PUT(kv->key, strlen(kv->key));
+    PUT(": ", 2);
+    PUT(kv->value, strlen(kv->value));
+    PUT("\r\n", 2);
+  }
+  PUT(tail, tail_len);
+  PUT("\r\n", 2);
+#undef PUT
+  v.iov_len = at;
+  return evbuffer_commit_space(out, &v, 1) == 0 ? 0 : -ENOMEM;
 }
 
 int sc__http_msg_in_body(const sc_http_msg *m) {

@@ -336,6 +336,13 @@ int sc__http_parse(sc_http_msg *m, struct evbuffer *in);
  * could not be kept). */
 #define SC_HTTP_READ_BYTES 65536
 ssize_t sc__http_recv(int fd, struct evbuffer *in);
+/* Appends a head to out in one piece: the start line (n_line parts, CRLF
+ * added), h's fields, tail (whole CRLF-ended lines, or empty) and the
+ * empty line. 0 or -ENOMEM. */
+struct iovec;
+int sc__http_write_head(struct evbuffer *out, const struct iovec *line,
+                        int n_line, const struct evkeyvalq *h, const char *tail,
+                        size_t tail_len) FNP_MUST_CHECK;
 /* Past the head (reading the body)? Framed by the connection's close? */
 int sc__http_msg_in_body(const sc_http_msg *m);
 int sc__http_msg_eof_framed(const sc_http_msg *m);

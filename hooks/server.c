@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -162,8 +163,14 @@ static const char *http_date(void) {
   return text;
 }
 
-static int add_str(struct evbuffer *b, const char *s) {
-  return evbuffer_add(b, s, strlen(s));
+/* Appends x, y and z (short, known pieces) at dst + at; the new length. */
+static size_t put(char *dst, size_t at, const char *x, const char *y,
+                  const char *z) {
+  size_t a = strlen(x), b = strlen(y), c = strlen(z);
+  memcpy(dst + at, x, a);
+  memcpy(dst + at + a, y, b);
+  memcpy(dst + at + a + b, z, c);
+  return at + a + b + c;
 }
 
 void sc__req_reply(sc_req *r, int code, const char *reason,
@@ -179,35 +186,28 @@ void sc__req_reply(sc_req *r, int code, const char *reason,
   struct evbuffer *o = c->out;
   size_t len = body ? evbuffer_get_length(body) : 0;
   c->closing |= r->msg.close_after;
-  rc |= add_str(o, r->msg.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  fnp_i64_text(code, num);
-  rc |= add_str(o, num);
-  rc |= evbuffer_add(o, " ", 1);
-  rc |= add_str(o, reason ? reason : "");
-  rc |= add_str(o, "\r\n");
-  struct evkeyval *kv;
-  TAILQ_FOREACH(kv, h, next) {
-    rc |= add_str(o, kv->key);
-    rc |= evbuffer_add(o, ": ", 2);
-    rc |= add_str(o, kv->value);
-    rc |= evbuffer_add(o, "\r\n", 2);
-  }
-  if (sc__hdr_find(h, "Date") == NULL) {
-    rc |= add_str(o, "Date: ");
-    rc |= add_str(o, http_date());
-    rc |= evbuffer_add(o, "\r\n", 2);
-  }
+  /* The fields the answer lacks, after its own: Date, Content-Length, and
+   * what the connection does next. */
+  char tail[160];
+  size_t t = 0;
+  if (sc__hdr_find(h, "Date") == NULL)
+    t = put(tail, t, "Date: ", http_date(), "\r\n");
   if (!bodyless && sc__hdr_find(h, "Content-Length") == NULL) {
     fnp_i64_text((int64_t)len, num);
-    rc |= add_str(o, "Content-Length: ");
-    rc |= add_str(o, num);
-    rc |= evbuffer_add(o, "\r\n", 2);
+    t = put(tail, t, "Content-Length: ", num, "\r\n");
   }
   if (c->closing)
-    rc |= add_str(o, "Connection: close\r\n");
+    t = put(tail, t, "Connection: close\r\n", "", "");
   else if (r->msg.minor == 0)
-    rc |= add_str(o, "Connection: keep-alive\r\n");
-  rc |= evbuffer_add(o, "\r\n", 2);
+    t = put(tail, t, "Connection: keep-alive\r\n", "", "");
+  fnp_i64_text(code, num);
+  reason = reason ? reason : "";
+  struct iovec line[4] = {
+      {.iov_base = r->msg.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ", .iov_len = 9},
+      {.iov_base = num, .iov_len = strlen(num)},
+      {.iov_base = " ", .iov_len = 1},
+      {.iov_base = (char *)reason, .iov_len = strlen(reason)}};
+  rc = sc__http_write_head(o, line, 4, h, tail, t);
   if (len > 0 && !bodyless && r->cmd != EVHTTP_REQ_HEAD)
     rc |= evbuffer_add_buffer(o, body);
   c->req = NULL;
@@ -280,7 +280,7 @@ static void conn_process_once(sc_conn *c) {
   if (rc == 0 && c->msg.expect_continue && !c->continued &&
       sc__http_msg_in_body(&c->msg)) {
     c->continued = 1;
-    if (add_str(c->out, "HTTP/1.1 100 Continue\r\n\r\n") == 0)
+    if (evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0)
       (void)conn_flush(c);
     return; /* the parser took all there was: the body is still coming */
   }

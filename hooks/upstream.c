@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -142,27 +143,20 @@ static void up_read_cb(evutil_socket_t fd, short what, void *arg) {
 /* The request line, end-to-end headers and the body, in out. */
 static int up_request(sc_upstream *u, const char *method, const char *uri,
                       struct evkeyvalq *headers, struct evbuffer *body) {
-  struct evkeyval *kv;
-  int host = 0, rc = 0;
-  /* evbuffer_add, not printf: formatting was a visible part of a request's
-   * user time. */
-  rc |= evbuffer_add(u->out, method, strlen(method));
-  rc |= evbuffer_add(u->out, " ", 1);
-  rc |= evbuffer_add(u->out, uri, strlen(uri));
-  rc |= evbuffer_add(u->out, " HTTP/1.1\r\n", 11);
-  TAILQ_FOREACH(kv, headers, next) {
-    host |= strcasecmp(kv->key, "Host") == 0;
-    rc |= evbuffer_add(u->out, kv->key, strlen(kv->key));
-    rc |= evbuffer_add(u->out, ": ", 2);
-    rc |= evbuffer_add(u->out, kv->value, strlen(kv->value));
-    rc |= evbuffer_add(u->out, "\r\n", 2);
+  char host[48];
+  size_t n = 0;
+  struct iovec line[4] = {
+      {.iov_base = (char *)method, .iov_len = strlen(method)},
+      {.iov_base = " ", .iov_len = 1},
+      {.iov_base = (char *)uri, .iov_len = strlen(uri)},
+      {.iov_base = " HTTP/1.1", .iov_len = 9}};
+  if (sc__hdr_find(headers, "Host") == NULL) {
+    memcpy(host, "Host: 127.0.0.1:", 16);
+    n = 16 + fnp_i64_text(u->sc->inner_port, host + 16);
+    memcpy(host + n, "\r\n", 2);
+    n += 2;
   }
-  if (rc != 0)
-    return -ENOMEM;
-  if (!host && evbuffer_add_printf(u->out, "Host: 127.0.0.1:%d\r\n",
-                                   u->sc->inner_port) < 0)
-    return -ENOMEM;
-  if (evbuffer_add(u->out, "\r\n", 2) < 0 ||
+  if (sc__http_write_head(u->out, line, 4, headers, host, n) < 0 ||
       evbuffer_add_buffer(u->out, body) < 0)
     return -ENOMEM;
   return 0;
