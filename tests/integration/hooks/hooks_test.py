@@ -1002,6 +1002,61 @@ def scenario_server_edges():
             sc.stop()
 
 
+PEAK_FUNCTION = r'''
+import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if body == b"transient":  # 64 MiB written, then given back
+            block = b"x" * (64 << 20)
+            del block
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+HTTPServer(("127.0.0.1", int(os.environ["FC_SERVER_PORT"])), H).serve_forever()
+'''
+
+
+def scenario_peak_per_invocation():
+    """Max memory used is each invocation's own: one that writes 64 MiB
+    and gives it back before answering reports it, and the next one,
+    which allocates nothing, reports the level it runs at, not the
+    previous one's peak (the peak is reset per invocation alone)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out")
+        os.makedirs(out)
+        fn = os.path.join(tmp, "peak.py")
+        with open(fn, "w") as f:
+            f.write(PEAK_FUNCTION)
+        sc = Sidecar(tmp, [sys.executable, fn], ["file://" + out])
+        try:
+            sc.wait_listening()
+            for rid, what in (("p0", b"small"), ("p1", b"transient"),
+                              ("p2", b"small"), ("p3", b"transient")):
+                if invoke(sc, rid, what)[0] != 200:
+                    fail("%s not answered" % rid)
+            if sc.request("GET", "/pre-freeze")[0] != 200:
+                fail("/pre-freeze")
+        finally:
+            sc.stop()
+        peak = {r["request_id"]: int(r["max_rss_bytes"]) for r in file_records(out)
+                if r.get("kind") == "invocation"}
+        mib = 1 << 20
+        if len(peak) != 4 or min(peak.values()) <= 0:
+            fail("invocation records: %r" % peak)
+        for big, small in (("p1", "p0"), ("p1", "p2"), ("p3", "p2")):
+            if peak[big] - peak[small] < 48 * mib:
+                fail("%s's peak (%d MiB) not 48 MiB over %s's (%d MiB)"
+                     % (big, peak[big] // mib, small, peak[small] // mib))
+
+
 if __name__ == "__main__":
     fn = globals()["scenario_" + sys.argv[1]]
     fn(*sys.argv[2:])
