@@ -612,6 +612,7 @@ struct sidecar {
   int64_t frozen_at_ns;     /* realtime /pre-freeze was answered; 0: running */
   int64_t last_hwm;
   int64_t last_hwm_ns; /* when it was read (monotonic) */
+  int hwm_reset_due;   /* an invocation alone: reset once it is sent on */
   int64_t retry_ms;
   int exit_code;
   int finishing;

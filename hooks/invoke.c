@@ -139,14 +139,15 @@ void sc__call_start(sc_call *call) {
   /* Not awaited: the agent labels samples once it has read the line. */
   sc__agent_invocation_start(&sc->agent_ctl, call->request_id,
                              sc->n_calls == 1);
-  /* Alone on the instance: the peak from here on is this invocation's.
-   * The RSS now is not read (a system call per invocation): right after
-   * the reset the peak equals it, and with calls overlapping the peak
-   * since the first one's reset is at least it, so the VmHWM read at the
-   * end covers it either way. A function that dies before any read gets
-   * its peak from wait4 (sidecar.c). */
+  /* Alone on the instance: the peak from here on is this invocation's,
+   * reset once the request is on its way (sc__proxy_dispatch). The RSS
+   * now is not read (a system call per invocation): right after the
+   * reset the peak equals it, and with calls overlapping the peak since
+   * the first one's reset is at least it, so the VmHWM read at the end
+   * covers it either way. A function that dies before any read gets its
+   * peak from wait4 (sidecar.c). */
   if (sc->n_calls == 1)
-    (void)sc__proc_reset_hwm(&sc->child);
+    sc->hwm_reset_due = 1;
   sc__rss_sample(sc);
 }
 

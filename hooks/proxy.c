@@ -205,7 +205,15 @@ void sc__proxy_dispatch(sc_call *call) {
     TAILQ_REMOVE(&call->sc->held, call, hold_link);
     call->held = 0;
   }
+  sidecar *sc = call->sc;
   rc = sc__proxy_forward(call, sc__req_uri(call->req));
+  /* The peak's reset (invoke.c) after the send, off the path the caller
+   * waits on: the function has only just been woken, not run far
+   * (what it holds then is in the RSS the reset starts from anyway). */
+  if (sc->hwm_reset_due) {
+    sc->hwm_reset_due = 0;
+    (void)sc__proc_reset_hwm(&sc->child);
+  }
   if (rc == -EBUSY)
     finish_with_error(call, 503, "ResourceExhausted",
                       "too many concurrent requests on this instance");
