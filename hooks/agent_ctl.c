@@ -446,7 +446,7 @@ static void *agent_thread(void *arg) {
     run_job(a, j);
     pthread_mutex_lock(&a->lock);
     a->gen_done = j->gen;
-    event_active(a->done_ev, EV_READ, 0);
+    sc__wakeup_signal(&a->done);
     free(j);
   }
   pthread_mutex_unlock(&a->lock);
@@ -530,9 +530,9 @@ int sc__agent_init(sc_agent *a, struct event_base *base, const char *agent,
   rc = make_dirs(a, err);
   if (rc < 0)
     return rc;
-  a->done_ev = event_new(base, -1, 0, collect_done, a);
-  if (a->done_ev == NULL)
-    return fnp_fail(err, -ENOMEM, "agent: event_new failed");
+  rc = sc__wakeup_init(&a->done, base, collect_done, a);
+  if (rc < 0)
+    return fnp_fail(err, rc, "agent: cannot make its wake-up");
   rc = pthread_create(&a->thread, NULL, agent_thread, a);
   if (rc != 0)
     return fnp_fail(err, -rc, "agent: pthread_create: %s", strerror(rc));
@@ -606,9 +606,7 @@ void sc__agent_destroy(sc_agent *a) {
     STAILQ_REMOVE_HEAD(&a->jobs, link);
     free(j);
   }
-  if (a->done_ev)
-    event_free(a->done_ev);
-  a->done_ev = NULL;
+  sc__wakeup_destroy(&a->done);
   if (a->dir[0])
     remove_tree(a->dir);
   a->dir[0] = '\0';

@@ -214,7 +214,7 @@ static void *export_thread(void *arg) {
     pthread_mutex_lock(&x->lock);
     x->gen_done = gen;
     x->last_rc = rc;
-    event_active(x->done_ev, EV_READ, 0);
+    sc__wakeup_signal(&x->done);
   }
   pthread_mutex_unlock(&x->lock);
   return NULL;
@@ -271,9 +271,9 @@ int sc__exporter_start(sc_exporter *x, struct event_base *base, sc_records *r,
   if (pthread_mutex_init(&x->lock, NULL) != 0 ||
       pthread_cond_init(&x->cond, NULL) != 0)
     return fnp_fail(err, -ENOMEM, "exporter: lock init failed");
-  x->done_ev = event_new(base, -1, 0, flush_done, x);
-  if (x->done_ev == NULL)
-    return fnp_fail(err, -ENOMEM, "exporter: event_new failed");
+  rc = sc__wakeup_init(&x->done, base, flush_done, x);
+  if (rc < 0)
+    return fnp_fail(err, rc, "exporter: cannot make its wake-up");
   rc = open_sinks(x, cfg, err);
   if (rc < 0)
     return rc;
@@ -384,9 +384,7 @@ void sc__exporter_stop(sc_exporter *x) {
   for (i = 0; i < x->n_sinks; i++)
     x->sinks[i].ops->close(x->sinks[i].ctx);
   x->n_sinks = 0;
-  if (x->done_ev)
-    event_free(x->done_ev);
-  x->done_ev = NULL;
+  sc__wakeup_destroy(&x->done);
   explicit_bzero(&x->creds, sizeof(x->creds));
   while (x->profiles) {
     sc_profile *p = x->profiles;

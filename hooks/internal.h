@@ -86,6 +86,20 @@ int sc__json_flat(const char *s, size_t n, sc_json_field_cb cb, void *arg,
  * cut at cap); 0 if found. For the agent's own reports. */
 int sc__json_find_str(const char *json, const char *key, char *out, size_t cap);
 
+/* wakeup.c: a worker thread's news for the loop (an eventfd): cb runs on
+ * the loop thread after one or more sc__wakeup_signal calls from any. */
+typedef struct sc_wakeup {
+  int fd;
+  struct event *ev;
+  event_callback_fn cb;
+  void *arg;
+} sc_wakeup;
+int sc__wakeup_init(sc_wakeup *w, struct event_base *base, event_callback_fn cb,
+                    void *arg) FNP_MUST_CHECK;
+void sc__wakeup_signal(sc_wakeup *w);
+/* Also safe on a zeroed one never initialized. */
+void sc__wakeup_destroy(sc_wakeup *w);
+
 /* records.c: JSON lines waiting for export. Offsets are absolute (bytes ever
  * appended) so each sink can remember how far it was acknowledged. */
 typedef struct sc_records {
@@ -206,10 +220,10 @@ typedef struct sc_exporter {
   uint64_t gen_req, gen_done;
   int last_rc;
   int stop;
-  struct event *done_ev; /* activated from the thread */
-  sc_creds creds;        /* newest from the platform; under lock */
-  uint64_t creds_gen;    /* bumped on every change; under lock */
-  sc_profile *profiles;  /* queued, oldest first; under lock */
+  sc_wakeup done;       /* signalled by the thread */
+  sc_creds creds;       /* newest from the platform; under lock */
+  uint64_t creds_gen;   /* bumped on every change; under lock */
+  sc_profile *profiles; /* queued, oldest first; under lock */
   size_t profiles_bytes;
   uint64_t profiles_dropped, profiles_sent; /* under lock */
   sc_flush_cb cb;                           /* loop thread only */
@@ -491,7 +505,7 @@ typedef struct sc_agent {
   uint64_t gen_req, gen_done;
   sc_agent_cb cb; /* loop thread runs it when gen_done reaches gen_req */
   void *cb_arg;
-  struct event *done_ev;
+  sc_wakeup done;             /* signalled by the thread */
   uint64_t failures, skipped; /* conversations failed; requests skipped */
   /* Loop thread only: the invocation channel (agent_chan.c). */
   struct event_base *base;

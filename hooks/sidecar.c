@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <event2/thread.h>
 
 #include "internal.h"
 
@@ -457,7 +456,9 @@ int sidecar_run(const sidecar_config *cfg, int *exit_code, fnp_error *err) {
   if (sc == NULL)
     return fnp_fail(err, -ENOMEM, "out of memory");
   signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is not our death */
-  if (evthread_use_pthreads() < 0 || curl_global_init(CURL_GLOBAL_ALL) != 0) {
+  /* libevent's locking stays off: only the loop thread touches it (the
+   * worker threads' news comes through wakeup.c). */
+  if (curl_global_init(CURL_GLOBAL_ALL) != 0) {
     free(sc);
     return fnp_fail(err, -ENOMEM, "libevent/libcurl init failed");
   }
