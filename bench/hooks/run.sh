@@ -3,7 +3,9 @@
 #   1. added latency per invocation (p50, p99 at concurrency 1) and
 #      throughput (concurrency 1 and 8) for a trivial function, called
 #      directly, through fnprof-sidecar (without and with the agent) and
-#      through nginx as a keep-alive reverse proxy (the peer), interleaved
+#      through nginx as a keep-alive reverse proxy (the peer; bare, and
+#      writing an access line per request as the sidecar writes its
+#      platform lines), interleaved
 #      over ROUNDS rounds with the order rotated, medians reported;
 #   2. GET /pre-freeze with 10k buffered log lines + agent metrics + an inuse
 #      profile, exported to fnprof-collector (sls://), median of REPS.
@@ -93,7 +95,7 @@ P_SCA=$(free_port)
   --instance-id bench-agent -- "$B/bench_trivial" >"$TMP/sca.out" 2>"$TMP/sca.err" &
 PIDS+=($!)
 
-TARGETS=(direct nginx sidecar sidecar+agent)
+TARGETS=(direct nginx nginx+log sidecar sidecar+agent)
 if [ -n "${SIDECAR_BEFORE:-}" ]; then
   P_B=$(free_port)
   "$SIDECAR_BEFORE" --listen 127.0.0.1 --port "$P_B" --no-agent \
@@ -107,26 +109,30 @@ if [ -n "${SIDECAR_BEFORE:-}" ]; then
 fi
 
 # nginx: one worker (the sidecar is one event loop too), keep-alive both
-# sides, no access log, everything under TMP, as the current user.
-P_NGX=$(free_port)
-mkdir -p "$TMP/nginx"
-cat >"$TMP/nginx/nginx.conf" <<EOF
+# sides, everything under its directory, as the current user. "nginx"
+# writes no log: the bare proxy, the peer the targets name. "nginx+log"
+# writes an access line per request, unbuffered, as the sidecar writes its
+# platform lines (at once on an idle instance): the like-for-like peer.
+# nginx_start DIR PORT ACCESS_LOG
+nginx_start() {
+  mkdir -p "$1"
+  cat >"$1/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
 events { worker_connections 256; }
 http {
-  access_log off;
-  client_body_temp_path $TMP/nginx/body;
-  proxy_temp_path $TMP/nginx/proxy;
-  fastcgi_temp_path $TMP/nginx/fastcgi;
-  uwsgi_temp_path $TMP/nginx/uwsgi;
-  scgi_temp_path $TMP/nginx/scgi;
+  access_log $3;
+  client_body_temp_path $1/body;
+  proxy_temp_path $1/proxy;
+  fastcgi_temp_path $1/fastcgi;
+  uwsgi_temp_path $1/uwsgi;
+  scgi_temp_path $1/scgi;
   keepalive_requests 1000000;
   upstream fn { server 127.0.0.1:$P_DIRECT; keepalive 16; }
   server {
-    listen 127.0.0.1:$P_NGX;
+    listen 127.0.0.1:$2;
     location / {
       proxy_pass http://fn;
       proxy_http_version 1.1;
@@ -135,12 +141,17 @@ http {
   }
 }
 EOF
-"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx/stderr" &
-PIDS+=($!)
+  "$NGINX" -p "$1" -c "$1/nginx.conf" 2>"$1/stderr" &
+  PIDS+=($!)
+}
+P_NGX=$(free_port)
+nginx_start "$TMP/nginx" "$P_NGX" off
+P_NGXL=$(free_port)
+nginx_start "$TMP/nginx-log" "$P_NGXL" "$TMP/nginx-log/access.log"
 
 port_of() {
   case $1 in
-  direct) echo "$P_DIRECT" ;; nginx) echo "$P_NGX" ;;
+  direct) echo "$P_DIRECT" ;; nginx) echo "$P_NGX" ;; nginx+log) echo "$P_NGXL" ;;
   sidecar) echo "$P_SC" ;; sidecar+agent) echo "$P_SCA" ;;
   before) echo "$P_B" ;; before+agent) echo "$P_BA" ;;
   esac
@@ -200,6 +211,11 @@ for t, m in med.items():
     print("%-14s %9.1f %9.1f %9.1f %9.1f %10.0f %10.0f %8.2f %8.2f %8.2f %8.2f"
           % (t, m[0], m[1], m[0] - d[0], m[1] - d[1], m[2], m[3],
              m[2] / d[2], m[3] / d[3], m[2] / n[2], m[3] / n[3]))
+if "nginx+log" in med:
+    l = med["nginx+log"]
+    print("against nginx+log (an access line per request):" + "".join(
+        "  %s %.2f / %.2f" % (t, med[t][2] / l[2], med[t][3] / l[3])
+        for t in med if t.startswith("sidecar")))
 EOF
 
 # ---- /pre-freeze -----------------------------------------------------------
