@@ -6,7 +6,8 @@
  *   logcap.c   the function's stdout/stderr, line by line
  *   server.c   the HTTP/1.1 server for the platform
  *   upstream.c the HTTP/1.1 client to the function (keep-alive pool)
- *   http_msg.c the HTTP/1.x message parser both use
+ *   http_msg.c the HTTP/1.x message parser (and head writer) both use
+ *   headers.c  header field lists, each field one allocation
  *   proxy.c    the request path between server.c and upstream.c
  *   invoke.c   one invocation: platform log lines, summary, metrics
  *   hooks.c    GET /pre-freeze and GET /pre-stop
@@ -21,12 +22,15 @@
  *   agent_page.c the invocation page shared with the agent (fnprof.h)
  *   metrics.c  /proc readings and per-instance counters
  *   json.c     JSON string escaping and reading back our own flat records
+ *   wakeup.c   a worker thread's news for the loop (an eventfd)
  * Threads: everything runs on the event loop thread except the export
  * thread (export.c), which touches only sc_records and the profile queue
  * (under their locks) and the sinks, and the agent thread (agent_ctl.c),
  * which touches only its job queue (under its lock), sc_records and the
- * exporter's profile queue. Lock order: agent lock, then exporter lock,
- * then records lock (no path takes two of them today).
+ * exporter's profile queue. Only the loop thread touches libevent (its
+ * locking is off): the workers' news comes through wakeup.c. Lock order:
+ * agent lock, then exporter lock, then records lock (no path takes two of
+ * them today).
  */
 #ifndef FNPROF_HOOKS_INTERNAL_H
 #define FNPROF_HOOKS_INTERNAL_H
