@@ -132,14 +132,22 @@ static void count(sc_agent *a, uint64_t *counter) {
   pthread_mutex_unlock(&a->lock);
 }
 
-/* A request whose answer will not come: its records go out without heap
- * numbers. */
-static void pend_drop(sc_agent *a, sc_agent_pend *p) {
-  sc__agent_finish_record(a, p->record, -1, -1);
-  p->record = NULL;
+/* Completes p's records (a batch has several) with the heap after them
+ * (-1: unknown, then they go out without heap numbers); the next record
+ * starts from it. */
+static void pend_finish(sc_agent *a, sc_agent_pend *p, int64_t after) {
+  sc__agent_finish_record(a, p->record, a->heap_last, after);
+  if (after >= 0)
+    a->heap_last = after;
   for (size_t i = 0; i < p->n_more; i++)
-    sc__agent_finish_record(a, p->more[i], -1, -1);
+    sc__agent_finish_record(a, p->more[i], a->heap_last, after);
+  p->record = NULL;
   p->n_more = 0;
+}
+
+/* A request whose answer will not come. */
+static void pend_drop(sc_agent *a, sc_agent_pend *p) {
+  pend_finish(a, p, -1);
   pend_free(p);
 }
 
@@ -268,12 +276,17 @@ static void chan_say(sc_agent *a, const char *line) {
     (void)chan_flush(a);
 }
 
-/* Writes one request line and queues what its answer is for (takes
- * record, also on failure: then the record goes out without heap). */
-static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
-  sc_agent_pend *p = NULL;
+static sc_agent_pend *pend_new(sc_agent *a, char *record);
+
+/* Writes one request line and queues p, what its answer completes (taken,
+ * also on failure: then its records go out without heap numbers; NULL:
+ * out of memory). */
+static int chan_ask_pend(sc_agent *a, const char *line, int kind,
+                         sc_agent_pend *p) {
   int rc = 0;
-  if (a->n_pending >= SC_AGENT_PENDING_MAX) {
+  if (p == NULL) {
+    rc = -ENOMEM;
+  } else if (a->n_pending >= SC_AGENT_PENDING_MAX) {
     count(a, &a->skipped);
     rc = -EAGAIN;
   } else if (a->chan_fd < 0 && sc__mono_ns() < a->chan_retry_ns) {
@@ -287,38 +300,36 @@ static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
       a->chan_retry_ns = sc__mono_ns() + (int64_t)CHAN_RETRY_MS * 1000000;
     }
   }
-  if (rc == 0 && (p = calloc(1, sizeof(*p))) == NULL)
-    rc = -ENOMEM;
   if (rc == 0)
     rc = chan_queue(a, line);
   if (rc < 0) {
-    free(p);
-    sc__agent_finish_record(a, record, -1, -1);
+    if (p)
+      pend_drop(a, p);
     return rc;
   }
   p->kind = kind;
-  p->record = record;
   STAILQ_INSERT_TAIL(&a->pending, p, link);
   a->n_pending++;
   chan_flush_soon(a);
   return 0;
 }
 
-/* An end answered (on the socket or in the page): live is the heap after
- * it, which the next record starts from. An allocator that cannot tell
- * (-1, not glibc) leaves the record to the agent's estimate in a metrics
- * answer. */
-static void end_answered(sc_agent *a, char *record, int ok, int64_t live) {
+/* The same for one record (or none). */
+static int chan_ask(sc_agent *a, const char *line, int kind, char *record) {
+  return chan_ask_pend(a, line, kind, pend_new(a, record));
+}
+
+/* An end answered (on the socket or in the page) for p's records: live is
+ * the heap after it. An allocator that cannot tell (-1, not glibc) leaves
+ * them to the agent's estimate: p goes on as the one metrics request for
+ * all of them (1: taken). Else p is done with and the caller frees it. */
+static int end_answered(sc_agent *a, sc_agent_pend *p, int ok, int64_t live) {
   if (ok && live < 0) {
-    (void)chan_ask(a, "metrics\n", SC_PEND_METRICS, record);
-    return;
+    (void)chan_ask_pend(a, "metrics\n", SC_PEND_METRICS, p);
+    return 1;
   }
-  if (!ok)
-    live = -1;
-  if (record)
-    sc__agent_finish_record(a, record, a->heap_last, live);
-  if (live >= 0)
-    a->heap_last = live;
+  pend_finish(a, p, ok ? live : -1);
+  return 0;
 }
 
 /* One answer, for the oldest request. ok: "ok" (else "err"). */
@@ -337,17 +348,10 @@ static void chan_answer(sc_agent *a, int ok, const char *payload) {
   } else if (p->kind == SC_PEND_END) {
     if (ok && sscanf(payload, "%lld %lld", &cycle, &live) != 2)
       live = -1;
-    char *record = p->record;
-    p->record = NULL;
-    end_answered(a, record, ok, live);
+    if (end_answered(a, p, ok, live))
+      return; /* asked on as metrics (ok: nothing to count) */
   } else if (p->kind == SC_PEND_METRICS) {
-    int64_t after = ok ? sc__agent_metrics_heap(payload) : -1;
-    if (p->record) {
-      sc__agent_finish_record(a, p->record, a->heap_last, after);
-      p->record = NULL;
-    }
-    if (after >= 0)
-      a->heap_last = after;
+    pend_finish(a, p, ok ? sc__agent_metrics_heap(payload) : -1);
   }
   if (!ok)
     count(a, &a->failures);
@@ -366,12 +370,8 @@ static void page_reap(sc_agent *a) {
     a->n_page_pend--;
     if (got < 0)
       count(a, &a->failures); /* its slot was reused before we looked */
-    end_answered(a, p->record, got > 0, live);
-    for (size_t i = 0; i < p->n_more; i++)
-      end_answered(a, p->more[i], got > 0, live);
-    p->record = NULL;
-    p->n_more = 0;
-    pend_free(p);
+    if (!end_answered(a, p, got > 0, live))
+      pend_free(p);
   }
 }
 
