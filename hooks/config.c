@@ -19,6 +19,7 @@ void sidecar_config_init(sidecar_config *cfg) {
   cfg->start_timeout_ms = SIDECAR_START_TIMEOUT_MS;
   cfg->freeze_budget_ms = SIDECAR_FREEZE_BUDGET_MS;
   cfg->stop_grace_ms = SIDECAR_STOP_GRACE_MS;
+  cfg->client_timeout_ms = SIDECAR_CLIENT_TIMEOUT_MS;
   cfg->buffer_bytes = SIDECAR_BUFFER_BYTES;
   cfg->freeze_profile = 1;
 }
@@ -48,6 +49,8 @@ const char *sidecar_usage(void) {
          "  --start-timeout MS   function start limit (120000)\n"
          "  --freeze-budget MS   /pre-freeze flush budget (1000)\n"
          "  --stop-grace MS      SIGTERM to SIGKILL at /pre-stop (2000)\n"
+         "  --client-timeout MS  a request stalled halfway this long loses\n"
+         "                       its connection (60000)\n"
          "  --buffer BYTES       export buffer, e.g. 8MiB\n"
          "  --instance-id ID     instance id in exported records\n";
 }
@@ -130,6 +133,8 @@ static int env_one(sidecar_config *cfg, const char *name, const char *v,
     return parse_ms(name, v, &cfg->freeze_budget_ms, err);
   if (strcmp(name, "FNPROF_STOP_GRACE_MS") == 0)
     return parse_ms(name, v, &cfg->stop_grace_ms, err);
+  if (strcmp(name, "FNPROF_CLIENT_TIMEOUT_MS") == 0)
+    return parse_ms(name, v, &cfg->client_timeout_ms, err);
   if (strcmp(name, "FNPROF_BUFFER") == 0)
     return parse_buffer(v, &cfg->buffer_bytes, err);
   if (strcmp(name, "FNPROF_INSTANCE_ID") == 0)
@@ -172,6 +177,7 @@ enum {
   OPT_START,
   OPT_FREEZE,
   OPT_GRACE,
+  OPT_CLIENT_TIMEOUT,
   OPT_BUFFER,
   OPT_INSTANCE,
   OPT_SPOOL,
@@ -188,6 +194,7 @@ static const struct option LONG_OPTS[] = {
     {"start-timeout", required_argument, NULL, OPT_START},
     {"freeze-budget", required_argument, NULL, OPT_FREEZE},
     {"stop-grace", required_argument, NULL, OPT_GRACE},
+    {"client-timeout", required_argument, NULL, OPT_CLIENT_TIMEOUT},
     {"buffer", required_argument, NULL, OPT_BUFFER},
     {"instance-id", required_argument, NULL, OPT_INSTANCE},
     {"spool", required_argument, NULL, OPT_SPOOL},
@@ -214,6 +221,8 @@ static int arg_one(sidecar_config *cfg, int opt, const char *v,
     return parse_ms("--freeze-budget", v, &cfg->freeze_budget_ms, err);
   case OPT_GRACE:
     return parse_ms("--stop-grace", v, &cfg->stop_grace_ms, err);
+  case OPT_CLIENT_TIMEOUT:
+    return parse_ms("--client-timeout", v, &cfg->client_timeout_ms, err);
   case OPT_BUFFER:
     return parse_buffer(v, &cfg->buffer_bytes, err);
   case OPT_INSTANCE:

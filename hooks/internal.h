@@ -605,6 +605,7 @@ struct sidecar {
   struct event_base *base;
   struct evconnlistener *listener; /* server.c */
   struct sc_conns conns;
+  struct event *stall_ev; /* server.c: sweeps for requests stalled halfway */
   int inner_port;
   enum sc_state state;
   sc_child child;

@@ -23,6 +23,14 @@
  * InvalidArgument (the platform's answer past its limits), an unknown or
  * unsupported method 405, all in the platform's JSON error shape
  * (reply.c), and the connection closes after them.
+ *
+ * A request that stops arriving halfway (a client quiet mid-head or
+ * mid-body: slowloris, or one that died without a FIN) loses its
+ * connection after --client-timeout without a byte. A sweep timer looks
+ * at the connections every quarter of that, armed only while requests
+ * arrive, so an idle instance is not woken and a frozen one counts its
+ * freeze as one sweep; the request path only counts its reads. Idle
+ * connections between requests stay: they are the platform's.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -56,6 +64,10 @@ struct sc_conn {
   sc_req *req;     /* the request being answered, NULL: reading */
   int closing;     /* close once out is written */
   int continued;   /* "100 Continue" sent for msg */
+  /* Reads so far, and at the last sweep; sweeps a request half-read saw
+   * no new byte. */
+  uint64_t reads, reads_swept;
+  int quiet_sweeps;
   /* Inside conn_process: an answer given there (synchronously) asks for
    * another round instead of recursing (a client could pipeline thousands
    * of requests answered at once), and a free waits for the round's end. */
@@ -317,6 +329,44 @@ static void conn_process(sc_conn *c) {
     conn_free(c);
 }
 
+/* Sweeps per --client-timeout: a stalled request goes after between one
+ * and 1 + 1/STALL_SWEEPS of it. */
+#define STALL_SWEEPS 4
+
+/* Is a request partly in (read, and neither whole nor being answered)? */
+static int conn_partial(const sc_conn *c) {
+  return c->req == NULL && !c->closing &&
+         (evbuffer_get_length(c->in) > 0 || c->msg.head_bytes > 0);
+}
+
+static void stall_arm(sidecar *sc) {
+  int64_t every = sc->cfg->client_timeout_ms / STALL_SWEEPS;
+  struct timeval tv = {every / 1000, every % 1000 * 1000};
+  if (sc->stall_ev && every > 0 && !evtimer_pending(sc->stall_ev, NULL))
+    evtimer_add(sc->stall_ev, &tv);
+}
+
+static void stall_sweep(evutil_socket_t fd, short what, void *arg) {
+  sidecar *sc = arg;
+  sc_conn *c, *next;
+  int partial = 0;
+  (void)fd;
+  (void)what;
+  for (c = TAILQ_FIRST(&sc->conns); c != NULL; c = next) {
+    next = TAILQ_NEXT(c, link);
+    if (!conn_partial(c) || c->reads != c->reads_swept) {
+      c->quiet_sweeps = 0;
+      c->reads_swept = c->reads;
+    } else if (++c->quiet_sweeps >= STALL_SWEEPS) {
+      conn_free(c); /* no answer: the client is not listening either */
+      continue;
+    }
+    partial |= conn_partial(c);
+  }
+  if (partial)
+    stall_arm(sc);
+}
+
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg) {
   sc_conn *c = arg;
   (void)what;
@@ -325,6 +375,8 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg) {
     return;
   if (r <= 0) /* the client left (or closed its side: it asks no more) */
     return conn_free(c);
+  c->reads++;
+  stall_arm(c->sc); /* a user-space check while one is pending */
   if (c->req != NULL || c->closing) {
     /* Answering: the bytes wait, bounded (a whole next request). */
     if (evbuffer_get_length(c->in) > CONN_BUFFERED_MAX)
@@ -365,6 +417,9 @@ int sc__server_start(sidecar *sc, fnp_error *err) {
                   *ai = NULL;
   char port[16];
   TAILQ_INIT(&sc->conns);
+  sc->stall_ev = evtimer_new(sc->base, stall_sweep, sc);
+  if (sc->stall_ev == NULL)
+    return fnp_fail(err, -ENOMEM, "out of memory");
   snprintf(port, sizeof(port), "%d", sc->cfg->port);
   int rc = getaddrinfo(sc->cfg->listen_addr, port, &hints, &ai);
   if (rc != 0)
@@ -387,4 +442,7 @@ void sc__server_release(sidecar *sc) {
   sc->listener = NULL;
   while (!TAILQ_EMPTY(&sc->conns))
     conn_free(TAILQ_FIRST(&sc->conns));
+  if (sc->stall_ev)
+    event_free(sc->stall_ev);
+  sc->stall_ev = NULL;
 }

@@ -23,6 +23,10 @@ extern "C" {
 /* /pre-freeze answers within this even if the store is down or slow; well
  * under FC's hook timeouts (seconds) so the hook never times out. */
 #define SIDECAR_FREEZE_BUDGET_MS 1000
+/* A request that stops arriving halfway (a client gone quiet mid-head or
+ * mid-body) loses its connection after this long without a byte. Idle
+ * connections between requests are kept: they are the platform's. */
+#define SIDECAR_CLIENT_TIMEOUT_MS 60000
 /* Between SIGTERM and SIGKILL at /pre-stop or shutdown. */
 #define SIDECAR_STOP_GRACE_MS 2000
 /* Captured output and metrics kept for export while the store is away. */
@@ -44,6 +48,7 @@ typedef struct sidecar_config {
   int64_t start_timeout_ms;
   int64_t freeze_budget_ms;
   int64_t stop_grace_ms;
+  int64_t client_timeout_ms; /* FNPROF_CLIENT_TIMEOUT_MS, --client-timeout */
   size_t buffer_bytes;
   const char *instance_id; /* FNPROF_INSTANCE_ID; default host-pid */
   const char *spool_dir;   /* FNPROF_SPOOL, --spool: export library spool */

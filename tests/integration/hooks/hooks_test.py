@@ -1060,6 +1060,56 @@ def scenario_peak_per_invocation():
                      % (big, peak[big] // mib, small, peak[small] // mib))
 
 
+def scenario_client_timeout():
+    """--client-timeout 1000: a request that stops arriving halfway (mid-head
+    or mid-body) loses its connection within ~1.25 s; one that trickles in
+    a byte at a time (never quiet that long) is answered; an idle
+    connection between requests stays open and serves the next."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fn = os.path.join(tmp, "framing.py")
+        with open(fn, "w") as f:
+            f.write(FRAMING_FUNCTION)
+        sc = Sidecar(tmp, [sys.executable, fn], (), ["--client-timeout", "1000"])
+        try:
+            sc.wait_listening()
+            sc.request("GET", "/ka")  # held until the function is up
+            idle = socket.create_connection(("127.0.0.1", sc.port), 5)
+            idle.sendall(b"GET /ka HTTP/1.1\r\nHost: x\r\n\r\n")
+            if read_responses(idle, 1)[0][2] != b"ka":
+                fail("idle connection: first request")
+            stalled = []
+            for part in (b"GET /ka HTTP/1.1\r\nHost: x\r\n",
+                         b"POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab"):
+                s = socket.create_connection(("127.0.0.1", sc.port), 5)
+                s.sendall(part)
+                stalled.append(s)
+            t0 = time.monotonic()
+            slow = socket.create_connection(("127.0.0.1", sc.port), 5)
+            slow.sendall(b"POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\n")
+            for ch in b"trick":  # 0.5 s apart, 2.5 s in all
+                time.sleep(0.5)
+                slow.sendall(bytes([ch]))
+            for s in stalled:  # closed by now, without an answer
+                s.settimeout(1)
+                try:
+                    if s.recv(100) != b"":
+                        fail("a stalled request was answered")
+                except socket.timeout:
+                    fail("a stalled request kept its connection %.1f s"
+                         % (time.monotonic() - t0))
+                s.close()
+            slow.sendall(b"y")
+            if read_responses(slow, 1)[0][2] != b"POST tricky":
+                fail("the trickling request was not answered")
+            idle.sendall(b"GET /ka HTTP/1.1\r\nHost: x\r\n\r\n")
+            if read_responses(idle, 1)[0][2] != b"ka":
+                fail("the idle connection was closed")
+            if sc.proc.poll() is not None:
+                fail("sidecar died")
+        finally:
+            sc.stop()
+
+
 if __name__ == "__main__":
     fn = globals()["scenario_" + sys.argv[1]]
     fn(*sys.argv[2:])
