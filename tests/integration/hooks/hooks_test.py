@@ -477,7 +477,9 @@ def scenario_agent_collector():
             coll.stop()
 
 
-LINES_FUNCTION = r'''
+# The start of a Python function's source: its POST handler has read
+# `body`.
+PY_POST_HANDLER = r'''
 import os, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -487,7 +489,10 @@ class H(BaseHTTPRequestHandler):
         pass
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        rid = self.headers.get("x-fc-request-id", "-")
+'''
+
+
+LINES_FUNCTION = PY_POST_HANDLER + r'''        rid = self.headers.get("x-fc-request-id", "-")
         n = int(body or b"0") if self.path == "/invoke" else 0
         out = "".join("2026-01-01T00:00:00.000Z %s [INFO] line %d of %d, "
                       "padding to a realistic length\n" % (rid, i, n)
@@ -1005,17 +1010,7 @@ def scenario_server_edges():
             sc.stop()
 
 
-PEAK_FUNCTION = r'''
-import os
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a):
-        pass
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if body == b"transient":  # 64 MiB written, then given back
+PEAK_FUNCTION = PY_POST_HANDLER + r'''        if body == b"transient":  # 64 MiB written, then given back
             block = b"x" * (64 << 20)
             del block
         self.send_response(200)
