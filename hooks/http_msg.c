@@ -218,9 +218,9 @@ static int take_line(sc_http_msg *m, struct evbuffer *in, char **line,
   *line = (char *)evbuffer_pullup(in, (ssize_t)(*n + eol));
   if (*line == NULL)
     return -ENOMEM;
+  /* A NUL or a bare CR: passed on, it could split a message. */
   if (memchr(*line, '\0', *n) || memchr(*line, '\r', *n))
-    return -EPROTO; /* a NUL or a bare CR: passed on, it could split a message
-                     */
+    return -EPROTO;
   (*line)[*n] = '\0';
   *used = *n + eol;
   return 1;
