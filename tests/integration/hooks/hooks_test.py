@@ -564,13 +564,22 @@ def scenario_stdout_order():
         try:
             sc.wait_listening()
             invoke(sc, "warm")  # held until the function is up
+            start = b"FC Invoke Start RequestId: slow-1"
+            done = b"slow-1 [INFO] slow request done"  # before its answer
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
                 fut = pool.submit(invoke, sc, "slow-1", b"slow")
-                time.sleep(0.15)  # the function holds it 300 ms
-                out, _ = sc.output()
-                if b"FC Invoke Start RequestId: slow-1" not in out:
-                    fail("Start line not on stdout while the invocation runs")
-                if b"FC Invoke End RequestId: slow-1" in out:
+                # The function holds it 300 ms: the Start line must be out
+                # before the function's last line, not only with it
+                # (polled, not slept for: a loaded machine may take a
+                # while to deliver the request).
+                while True:
+                    out, _ = sc.output()
+                    if start in out and done not in out:
+                        break
+                    if done in out or fut.done():
+                        fail("Start line not on stdout while the invocation runs")
+                    time.sleep(0.01)
+                if b"FC Invoke End RequestId: slow-1" in out and done not in out:
                     fail("End line before the invocation ended")
                 if fut.result()[0] != 200:
                     fail("slow invocation failed")
