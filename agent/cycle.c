@@ -77,12 +77,9 @@ static int64_t read_rss(void) {
  * it does: 1.5 us on a small heap, 2.5 ms with 50k free chunks and 100 ms
  * with 500k (measured), all of it a stall for the program's allocations in
  * that arena, and a cycle ends at every invocation. So it runs freely only
- * while it is cheap; past MALLINFO_CHEAP_NS the next call waits
- * MALLINFO_SPACING times its cost (1 % of the time at most), and cycles in
- * between record -1: readers fall back on the sampled estimate.
+ * while it is cheap (agent__mallinfo_wait_ns, heap_rules.c), and cycles
+ * in between record -1: readers fall back on the sampled estimate.
  */
-#define MALLINFO_CHEAP_NS ((int64_t)20000)
-#define MALLINFO_SPACING 100
 static int64_t mallinfo_next_ns; /* under agent__cycle_lock */
 
 static int64_t exact_live(void) {
@@ -98,9 +95,9 @@ static int64_t exact_live(void) {
   if (t0 < mallinfo_next_ns)
     return -1;
   struct mallinfo2 mi = mallinfo2();
-  int64_t cost = agent__now_ns(CLOCK_MONOTONIC) - t0;
-  mallinfo_next_ns =
-      cost < MALLINFO_CHEAP_NS ? 0 : t0 + cost * MALLINFO_SPACING;
+  int64_t wait = agent__mallinfo_wait_ns(agent__now_ns(CLOCK_MONOTONIC) - t0,
+                                         mi.ordblks + mi.smblks);
+  mallinfo_next_ns = wait > 0 ? t0 + wait : 0;
   return (int64_t)(mi.uordblks + mi.hblkhd) + owned;
 }
 

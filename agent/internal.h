@@ -401,10 +401,19 @@ void agent__thread_stop(void);
 void agent__thread_after_fork_child(void);
 /* Copies the last up to n cycle records, oldest first; returns count. */
 size_t agent__cycle_history(agent__cycle_rec *out, size_t n);
+/* How long exact numbers wait after a mallinfo2 call that took took_ns
+ * over free_chunks free chunks: 0 when it was cheap (heap_rules.c). */
+int64_t agent__mallinfo_wait_ns(int64_t took_ns, uint64_t free_chunks);
 
 /* ---- spikes (spike.c) ---------------------------------------------------- */
 
 void agent__spike_on_cycle(const agent__cycle_rec *rec);
+/* The heap a cycle gives the spike rule, in *cur: 0 when it counts, -1
+ * when it does not (an estimate once *seen_exact: exact values and
+ * estimates are not compared with each other). Sets *seen_exact.
+ * (heap_rules.c) */
+int agent__spike_heap(const agent__cycle_rec *rec, bool *seen_exact,
+                      int64_t *cur);
 /* Pending reports as a JSON array (malloc'd, caller frees); clears them. */
 char *agent__spike_take_json(size_t *len);
 int agent__spike_count(void);

@@ -9,6 +9,9 @@
  *   2. cur < FNPROF_SPIKE_MIN (default 8 MiB): no spike;
  *   3. FNPROF_SPIKE_ABS set (default 0 = rule off) and cur > it: spike;
  *   4. cur >= avg * (100 + FNPROF_SPIKE_DIFF) / 100 (default 50 %): spike.
+ * The history holds one kind of number: once the allocator has told an
+ * exact heap, a cycle without one is left out (agent__spike_heap,
+ * heap_rules.c).
  * History defaults to 10 cycles, the cooldown to 60 s (holmes' values; its
  * 20 % diff is on a percentage of the limit that moves slowly, a raw byte
  * heap of a C program is noisier, hence 50 %).
@@ -348,10 +351,11 @@ static void finish_spike(const agent__cycle_rec *rec) {
 }
 
 void agent__spike_on_cycle(const agent__cycle_rec *rec) {
-  int64_t cur =
-      rec->exact_live_bytes >= 0 ? rec->exact_live_bytes : rec->est_live_bytes;
+  static bool seen_exact; /* under spike_lock */
+  int64_t cur;
   const agent__config *c = &agent__cfg;
   pthread_mutex_lock(&spike_lock);
+  int counts = agent__spike_heap(rec, &seen_exact, &cur);
   if (trigger_cycle) {
     /* A trigger by a cycle that no invocation ended (the pacer's, in the
      * middle of the invocation that grew the heap) names no request; the
@@ -367,6 +371,8 @@ void agent__spike_on_cycle(const agent__cycle_rec *rec) {
     }
     goto out;
   }
+  if (counts < 0)
+    goto out; /* an estimate among exact values */
   ring[ring_n % c->spike_history] = cur;
   ring_n++;
   if (ring_n < c->spike_history ||
