@@ -57,8 +57,9 @@ static int statm_fd = -1;
 #define RSS_INVOCATION_MIN_NS ((int64_t)10 * 1000000)
 static int64_t rss_read_ns; /* CLOCK_MONOTONIC of the last read */
 
-static int64_t read_rss(void) {
-  rss_read_ns = agent__now_ns(CLOCK_MONOTONIC);
+/* now: CLOCK_MONOTONIC, read once by the cycle end for all its uses. */
+static int64_t read_rss(int64_t now) {
+  rss_read_ns = now;
   if (statm_fd < 0)
     statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   char buf[128];
@@ -82,7 +83,7 @@ static int64_t read_rss(void) {
  */
 static int64_t mallinfo_next_ns; /* under agent__cycle_lock */
 
-static int64_t exact_live(void) {
+static int64_t exact_live(int64_t now) {
   if (glibc_underneath < 0) {
     Dl_info di;
     glibc_underneath = dladdr((void *)agent__real.malloc, &di) &&
@@ -91,13 +92,12 @@ static int64_t exact_live(void) {
   int64_t owned = atomic_load(&agent__st.region_live_bytes);
   if (!glibc_underneath)
     return -1; /* jemalloc/tcmalloc below us: glibc's arenas are empty */
-  int64_t t0 = agent__now_ns(CLOCK_MONOTONIC);
-  if (t0 < mallinfo_next_ns)
+  if (now < mallinfo_next_ns)
     return -1;
   struct mallinfo2 mi = mallinfo2();
-  int64_t wait = agent__mallinfo_wait_ns(agent__now_ns(CLOCK_MONOTONIC) - t0,
+  int64_t wait = agent__mallinfo_wait_ns(agent__now_ns(CLOCK_MONOTONIC) - now,
                                          mi.ordblks + mi.smblks);
-  mallinfo_next_ns = wait > 0 ? t0 + wait : 0;
+  mallinfo_next_ns = wait > 0 ? now + wait : 0;
   return (int64_t)(mi.uordblks + mi.hblkhd) + owned;
 }
 
@@ -110,11 +110,10 @@ static uint64_t end_cycle(const char *reason, bool exact, const char *request) {
   rec.time_ns = agent__now_ns(CLOCK_REALTIME);
   rec.alloc_bytes = a - atomic_exchange(&alloc_at_cycle_start, a);
   rec.est_live_bytes = atomic_load(&agent__st.est_live_bytes);
-  rec.exact_live_bytes = exact ? exact_live() : -1;
-  bool rss_due =
-      request == NULL ||
-      agent__now_ns(CLOCK_MONOTONIC) - rss_read_ns >= RSS_INVOCATION_MIN_NS;
-  rec.rss_bytes = exact && rss_due ? read_rss() : -1;
+  int64_t now = exact ? agent__now_ns(CLOCK_MONOTONIC) : 0;
+  rec.exact_live_bytes = exact ? exact_live(now) : -1;
+  bool rss_due = request == NULL || now - rss_read_ns >= RSS_INVOCATION_MIN_NS;
+  rec.rss_bytes = exact && rss_due ? read_rss(now) : -1;
   rec.reason = reason;
   snprintf(rec.request, sizeof(rec.request), "%s", request ? request : "");
   /* Freed sampled spans may stay resident (region.c): 16 MiB, plus the
