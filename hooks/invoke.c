@@ -161,17 +161,19 @@ void sc__calls_raise_peak(sidecar *sc, int64_t peak_bytes) {
 
 /* The newest invocation other than call still in flight, NULL when none.
  * (Hooks do not count: the platform freezes an instance only when its
- * invocations are done.) */
+ * invocations are done.) Calls are in arrival order: looked for from the
+ * newest end, usually the first one looked at. */
 static const char *newest_other(const sc_call *call) {
-  const sc_call *c, *newest = NULL;
-  TAILQ_FOREACH(c, &call->sc->calls, link) {
+  const sc_call *c;
+  TAILQ_FOREACH_REVERSE(c, &call->sc->calls, sc_call_list, link) {
     if (c != call && c->kind != SC_HOOK)
-      newest = c;
+      return c->request_id;
   }
-  return newest ? newest->request_id : NULL;
+  return NULL;
 }
 
-static int metrics_record(sc_call *call, int64_t dur_ns) {
+/* other: newest_other(call), found once by sc__call_finish. */
+static int metrics_record(sc_call *call, int64_t dur_ns, const char *other) {
   sidecar *sc = call->sc;
   fnp_buf b;
   int rc;
@@ -207,15 +209,14 @@ static int metrics_record(sc_call *call, int64_t dur_ns) {
    * closes it when there is no agent). */
   if (rc == 0)
     sc__agent_invocation_end(&sc->agent_ctl, call->request_id,
-                             (char *)fnp_buf_steal(&b, NULL),
-                             newest_other(call));
+                             (char *)fnp_buf_steal(&b, NULL), other);
   else
     sc__records_drop(&sc->records);
   fnp_buf_destroy(&b);
   return rc;
 }
 
-static void summary(sc_call *call) {
+static void summary(sc_call *call, const char *other) {
   sidecar *sc = call->sc;
   int64_t dur = call->end_mono_ns - call->start_mono_ns;
   int64_t billed = (dur + BILLING_STEP_NS - 1) / BILLING_STEP_NS;
@@ -234,7 +235,7 @@ static void summary(sc_call *call) {
   put_fixed2(&l, call->max_rss > 0 ? call->max_rss : 0, 1024 * 1024);
   put(&l, " MB");
   sc__log_platform_line(sc, call->request_id, l.s, l.n);
-  (void)metrics_record(call, dur);
+  (void)metrics_record(call, dur, other);
 }
 
 /* Peak RSS since the start (or since an overlapping call's start). With
@@ -242,11 +243,11 @@ static void summary(sc_call *call) {
  * most every SC_HWM_SHARED_NS (each read is a system call; at thousands of
  * overlapping invocations a second one per end); alone, always. */
 #define SC_HWM_SHARED_NS ((int64_t)1000000)
-static void take_peak(sc_call *call) {
+static void take_peak(sc_call *call, const char *other) {
   sidecar *sc = call->sc;
   int64_t rss, hwm, now = sc__mono_ns();
   int fresh = now - sc->last_hwm_ns < SC_HWM_SHARED_NS;
-  if (!sc->child.exited && !(fresh && newest_other(call)) &&
+  if (!sc->child.exited && !(fresh && other) &&
       sc__proc_mem(&sc->child, &rss, &hwm) == 0) {
     sc->last_hwm = hwm;
     sc->last_hwm_ns = now;
@@ -267,18 +268,19 @@ void sc__call_finish(sc_call *call) {
     sc__logcap_answered(sc);
   else
     sc__logcap_drain(sc);
-  take_peak(call);
+  const char *other = newest_other(call);
+  take_peak(call, other);
   if (call->kind != SC_HOOK) {
     if (call->error_type || call->status >= 500)
       sc->stats.errors++;
     sc->stats.bytes_in += call->bytes_in;
     sc->stats.bytes_out += call->bytes_out;
-    summary(call);
+    summary(call, other);
     /* Start, End and Summary in one write, or, while other invocations
      * run, with theirs (at most 20 ms later, logcap.c): one write per
      * invocation was one system call of about fifteen. Idle, nothing
      * waits: the platform may freeze the instance right now. */
-    if (newest_other(call) == NULL)
+    if (other == NULL)
       sc__logcap_flush(sc);
   }
   if (call->held)
