@@ -106,31 +106,20 @@ static int page_done(const fnprof_page *p, uint64_t seq, uint32_t *done) {
 int sc__page_wait(sc_page *pg, uint64_t seq, int timeout_ms) {
   fnprof_page *p = pg->p;
   uint32_t done;
-  struct timespec now, end;
   if (page_done(p, seq, &done))
     return 0;
-  clock_gettime(CLOCK_MONOTONIC, &end);
-  end.tv_sec += timeout_ms / 1000;
-  end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-  if (end.tv_nsec >= 1000000000) {
-    end.tv_sec++;
-    end.tv_nsec -= 1000000000;
-  }
+  int64_t deadline = sc__mono_ns() + (int64_t)timeout_ms * 1000000;
   int rc = 0;
   /* Before the load of ends_done (fnprof.h); 0 means none, so an end
    * numbered 0 mod 2^32 is awaited as 1 (the next: a wake-up later). */
   atomic_store(&p->wait_seq, (uint32_t)seq ? (uint32_t)seq : 1);
   while (!page_done(p, seq, &done)) {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    struct timespec left = {end.tv_sec - now.tv_sec, end.tv_nsec - now.tv_nsec};
-    if (left.tv_nsec < 0) {
-      left.tv_sec--;
-      left.tv_nsec += 1000000000;
-    }
-    if (left.tv_sec < 0) {
+    int64_t ns = deadline - sc__mono_ns();
+    if (ns <= 0) {
       rc = -ETIMEDOUT;
       break;
     }
+    struct timespec left = {ns / 1000000000, ns % 1000000000};
     /* Returns at a wake, a change of ends_done since the load, or the
      * timeout; the loop looks again each time. */
     syscall(SYS_futex, &p->ends_done, FUTEX_WAIT, done, &left, NULL, 0);
