@@ -397,7 +397,6 @@ typedef struct sc_call {
   const char *error_type; /* static, NULL when fine */
   int64_t max_rss;
   int memory_mb;
-  int upstream_failed;
   int answered;        /* the function's response came (upstream_done) */
   struct event *timer; /* crash wait */
   /* Hooks: what to do when the function's own hook answered. */

@@ -118,7 +118,6 @@ static void upstream_failed(sc_call *call) {
       sc__reply_crash(call);
     return sc__call_finish(call);
   }
-  call->upstream_failed = 1;
   call->timer = evtimer_new(call->sc->base, crash_wait_done, call);
   if (call->timer == NULL || evtimer_add(call->timer, &tv) < 0)
     crash_wait_done(-1, 0, call);

@@ -177,7 +177,6 @@ int sc__upstream_send(sc_call *call, const char *method, const char *uri,
     return -EBUSY;
   if (u == NULL) {
     u = fresh;
-    u->sc = sc;
     int rc = up_open(sc, u);
     if (rc < 0)
       return rc;
